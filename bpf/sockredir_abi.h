@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * sockredir_abi.h - what the BPF programs and libsockredir share: map
+ * layouts and the records' wire format.  Private to the project; the
+ * public interface is include/sockredir.h.
+ */
+#ifndef SOCKREDIR_ABI_H
+#define SOCKREDIR_ABI_H
+
+#include <linux/types.h>
+
+#define SR_MAX_RULES		131072	/* rule slots */
+#define SR_RULES_PER_ADDR	32	/* rules that may cover one address */
+#define SR_MAX_SERVICES		64	/* = SOCKREDIR_MAX_SERVICES */
+#define SR_MAX_HOPS		16	/* = SOCKREDIR_MAX_HOPS */
+#define SR_PENDING_MAX		65536	/* connects not yet accepted */
+#define SR_ANY_UID		0xffffffffu
+
+#define SR_REC_MAGIC		0x31525253u	/* "SRR1" */
+#define SR_REC_VERSION		1
+
+/* Mirrors of include/sockredir.h, which BPF code cannot include. */
+#define SR_SOL			0x5352	/* SOL_SOCKREDIR */
+#define SR_OPT_RECORDS		1
+#define SR_OPT_CONTEXT		2
+#define SR_SO_ORIGINAL_DST	80	/* SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST */
+enum { SR_NOT_REDIRECTED, SR_BY_SELF, SR_BY_OTHER, SR_PREVIOUSLY_BY_SELF };
+
+enum { SR_ACT_REDIRECT = 1, SR_ACT_PERMIT = 2 };
+enum { SR_ROLE_PRESET = 1, SR_ROLE_APP = 2, SR_ROLE_ACCEPTED = 3 };
+
+/*
+ * The records: the flow's chain of services and its original application,
+ * signed with a key that lives only in the kernel (SipHash-2-4), so that
+ * they cannot be made up or edited by user space.  A new key is drawn at
+ * each `sockredir up`, which also voids records from an earlier load.
+ */
+struct sr_records {
+	__u32 magic;
+	__u8 version;
+	__u8 nhops;
+	__u16 size;		/* sizeof(struct sr_records) */
+	__u64 flow_id;
+	__u32 app_pid;
+	__u32 app_uid;
+	__u32 app_gid;
+	__u32 protocol;
+	__u64 app_cgroup;
+	char app_comm[16];
+	__u16 hops[SR_MAX_HOPS];
+	__u64 mac;		/* over everything above */
+};
+#define SR_REC_WORDS ((sizeof(struct sr_records) - 8) / 8)
+
+struct sr_addr {
+	__u16 family;
+	__u16 port;		/* network order */
+	__u32 addr[4];		/* network order; IPv4 in addr[0] */
+};
+
+/* What travels from the application's socket to the proxy's. */
+struct sr_flow {
+	struct sr_records rec;
+	struct sr_addr orig_dst;
+	struct sr_addr orig_src;
+	__u32 rule_id;
+	__u16 service_id;
+	__u16 pad;
+};
+
+/* sk_storage of a socket the layer touched. */
+struct sr_sock {
+	__u8 role;		/* SR_ROLE_* */
+	__u8 published;		/* APP: in the pending map */
+	__u16 pad[3];
+	struct sr_flow flow;
+};
+
+/* Pending map key: the 4-tuple, client first, ports in host order. */
+struct sr_tuple {
+	__u32 family;
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+};
+
+/* Rule index: an LPM trie on (family, destination). */
+struct sr_lpm_key {
+	__u32 prefixlen;	/* 8 (family byte) + prefix length */
+	__u8 family;
+	__u8 addr[16];
+};
+
+/* Every rule that covers a prefix, ancestors' too, highest weight first. */
+struct sr_ruleset {
+	__u32 n;
+	__u32 slot[SR_RULES_PER_ADDR];
+};
+
+struct sr_rule {
+	__u32 id;		/* 0: free slot */
+	__u32 weight;
+	__u8 action;
+	__u8 protocol;		/* 0: any */
+	__u8 family;		/* 0: both */
+	__u8 prefix_len;
+	__u8 dst[16];
+	__u16 dport_lo;		/* host order; 0-0: any */
+	__u16 dport_hi;
+	__u16 service;
+	__u16 cgroup_level;
+	__u32 uid;		/* SR_ANY_UID: any */
+	__u64 cgroup_id;	/* 0: any */
+};
+
+struct sr_service {
+	__u16 id;		/* 0: free slot */
+	__u16 port4;		/* network order; 0: no IPv4 listener */
+	__u16 port6;
+	__u16 pad;
+	__u32 addr4;
+	__u32 addr6[4];
+	__u32 owner_uid;	/* SR_ANY_UID: none */
+	__u32 owner_cgroup_level;
+	__u64 owner_cgroup_id;	/* 0: none */
+	char name[32];
+};
+
+struct sr_owner {
+	__u32 uid;		/* SR_ANY_UID: match by cgroup */
+	__u16 service;
+	__u16 cgroup_level;
+	__u64 cgroup_id;
+};
+
+struct sr_config {
+	__u32 max_hops;
+	__u32 n_owners;
+	__u64 key[2];
+	__u64 cgroup_id;	/* where the layer is attached */
+	struct sr_owner owners[SR_MAX_SERVICES];
+	char cgroup_path[512];
+};
+
+/* Per-CPU, per service (index 0: not tied to a service). */
+struct sr_counters {
+	__u64 redirected;
+	__u64 unrecorded_egress;
+	__u64 hop_limit;
+	__u64 bad_records;
+	__u64 denied;
+	__u64 pending_lost;
+	__s64 live;
+};
+
+/* struct sockredir_context as the getsockopt program writes it. */
+struct sr_sockaddr {
+	__u16 family;
+	__u16 port;
+	__u32 flowinfo_or_addr4;	/* sin_addr for AF_INET */
+	__u32 addr6[4];			/* sin6_addr for AF_INET6 */
+	__u32 scope_id;
+	__u8 pad[100];			/* to sizeof(struct sockaddr_storage) */
+};
+
+struct sr_context {
+	struct sr_sockaddr remote;
+	struct sr_sockaddr local;
+	__u32 version;
+	__u32 size;
+	__u64 flow_id;
+	__u64 app_cgroup_id;
+	__u32 app_pid;
+	__u32 app_uid;
+	__u32 app_gid;
+	__u32 rule_id;
+	__u16 service_id;
+	__u8 hop;
+	__u8 protocol;
+	__u32 reserved;
+	char app_comm[16];
+	__u16 chain[SR_MAX_HOPS];
+};
+#define SR_CONTEXT_BLOCK_SIZE (sizeof(struct sr_context) - 2 * sizeof(struct sr_sockaddr))
+
+#endif

@@ -1,0 +1,93 @@
+/* main.c - sockredir: dispatch to the object named on the command line. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int json;
+
+static const char usage[] =
+"usage: sockredir [-j] OBJECT COMMAND [ARGS]\n"
+"\n"
+"  up [--cgroup PATH] [--max-hops N]   load and attach the redirect layer\n"
+"  down [--cgroup PATH]                detach and remove everything\n"
+"  status                              where it is attached, counts\n"
+"\n"
+"  service add NAME --listen ADDR:PORT [--listen [ADDR6]:PORT]\n"
+"              [--owner-uid N] [--owner-cgroup PATH]\n"
+"  service del NAME                    (its rules go with it)\n"
+"  service list\n"
+"\n"
+"  rule add (--service NAME | --permit) [--proto tcp|udp] [--dst PREFIX]\n"
+"           [--dport N[-M]] [--cgroup PATH] [--uid N] [--weight N]\n"
+"  rule load FILE                      add one rule per line, all or none\n"
+"  rule del ID\n"
+"  rule list\n"
+"\n"
+"  -j   print listings as JSON\n"
+"\n"
+"Exit status: 0 done, 1 failed, 2 misused.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} objects[] = {
+	{ "up", up_main },	   { "down", down_main },
+	{ "status", status_main }, { "service", service_main },
+	{ "rule", rule_main },
+};
+
+int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sockredir: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fprintf(stderr, "\n");
+	return EXIT_FAIL;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sockredir: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(sockredir --help for usage)\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int i, j = 1;
+
+	/* -j may stand anywhere; take it out before dispatching. */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
+			json = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
+		    !strcmp(argv[i], "help")) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		}
+		argv[j++] = argv[i];
+	}
+	argc = j;
+	argv[argc] = NULL;
+	if (argc < 2)
+		return usage_error("say what to do");
+	for (i = 0; i < (int)(sizeof(objects) / sizeof(objects[0])); i++)
+		if (!strcmp(argv[1], objects[i].name))
+			return objects[i].fn(argc - 2, argv + 2);
+	return usage_error("unknown object '%s'", argv[1]);
+}

@@ -1,0 +1,233 @@
+/* rule.c - sockredir rule add | load | del | list. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int add_failed(int err, size_t n)
+{
+	if (err == -E2BIG)
+		return usage_error("more than 32 rules would cover one address");
+	if (err == -ENOENT)
+		return fail(0, "sockredir is not up, or a service is gone");
+	if (err == -ENOSPC)
+		return fail(0, "no room for %zu more rules", n);
+	return fail(err, "cannot add rules");
+}
+
+static int rule_add(int argc, char **argv)
+{
+	struct sockredir_rule r;
+	char err[256];
+	int ret;
+
+	ret = sockredir_rule_parse(argc, argv, &r, err, sizeof(err));
+	if (ret == -ENOENT && !strcmp(err, "sockredir is not up"))
+		return fail(0, "%s", err);
+	if (ret < 0)
+		return usage_error("%s", err);
+	ret = sockredir_rule_add(&r, 1);
+	if (ret < 0)
+		return add_failed(ret, 1);
+	printf("rule %u\n", r.id);
+	return EXIT_OK;
+}
+
+/* Split a line into words in place; returns the count. */
+static int split(char *line, char **words, int max)
+{
+	int n = 0;
+	char *p = strtok(line, " \t\r\n");
+
+	for (; p && n < max; p = strtok(NULL, " \t\r\n"))
+		words[n++] = p;
+	return p ? -1 : n;
+}
+
+/* A rule file: the words of 'rule add', one rule a line, # comments. */
+static int rule_load(int argc, char **argv)
+{
+	struct sockredir_rule *rules = NULL;
+	size_t n = 0, cap = 0, lineno = 0;
+	char *line = NULL, err[256];
+	size_t linecap = 0;
+	FILE *f;
+	int ret = EXIT_OK;
+
+	if (argc != 1)
+		return usage_error("rule load takes one FILE ('-' for stdin)");
+	f = strcmp(argv[0], "-") ? fopen(argv[0], "re") : stdin;
+	if (!f)
+		return fail(errno, "cannot open '%s'", argv[0]);
+	while (getline(&line, &linecap, f) > 0) {
+		char *words[32], *hash = strchr(line, '#');
+		int nw;
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		nw = split(line, words, 32);
+		if (nw == 0)
+			continue;
+		if (nw < 0) {
+			ret = usage_error("%s:%zu: too many words", argv[0], lineno);
+			goto out;
+		}
+		if (n == cap) {
+			struct sockredir_rule *p;
+
+			cap = cap ? 2 * cap : 256;
+			p = realloc(rules, cap * sizeof(*p));
+			if (!p) {
+				ret = fail(ENOMEM, "reading '%s'", argv[0]);
+				goto out;
+			}
+			rules = p;
+		}
+		if (sockredir_rule_parse(nw, words, &rules[n], err, sizeof(err))) {
+			ret = usage_error("%s:%zu: %s (nothing added)", argv[0],
+					  lineno, err);
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		ret = usage_error("%s: no rules", argv[0]);
+		goto out;
+	}
+	if (sockredir_rule_add(rules, n) < 0) {
+		ret = add_failed(-errno, n);
+		goto out;
+	}
+	printf("added %zu rules (%u-%u)\n", n, rules[0].id, rules[n - 1].id);
+out:
+	free(line);
+	free(rules);
+	if (f != stdin)
+		fclose(f);
+	return ret;
+}
+
+static int rule_del(int argc, char **argv)
+{
+	char *end;
+	unsigned long id;
+	int ret;
+
+	if (argc != 1)
+		return usage_error("rule del takes one ID");
+	id = strtoul(argv[0], &end, 10);
+	if (*end || end == argv[0] || argv[0][0] == '-' || id == 0 ||
+	    id > 0xffffffffUL)
+		return usage_error("bad rule id '%s'", argv[0]);
+	ret = sockredir_rule_del(id);
+	if (ret == -ENOENT)
+		return usage_error("no rule %lu (or sockredir is not up)", id);
+	if (ret < 0)
+		return fail(ret, "cannot delete rule %lu", id);
+	printf("deleted rule %lu\n", id);
+	return EXIT_OK;
+}
+
+static void format_dst(const struct sockredir_rule *r, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!r->family) {
+		snprintf(buf, len, "any");
+		return;
+	}
+	inet_ntop(r->family, r->dst, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, r->prefix_len);
+}
+
+static const char *service_name(struct sockredir_service *svcs, int n,
+				unsigned int id)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (svcs[i].id == id)
+			return svcs[i].name;
+	return "?";
+}
+
+static int rule_list(int argc, char **argv)
+{
+	struct sockredir_service *svcs = NULL;
+	struct sockredir_rule *list;
+	int n, ns, i;
+
+	if (argc)
+		return usage_error("unexpected word '%s'", argv[0]);
+	n = sockredir_rule_list(&list);
+	if (n == -ENOENT)
+		return fail(0, "sockredir is not up");
+	if (n < 0)
+		return fail(n, "cannot list rules");
+	ns = sockredir_service_list(&svcs);
+	if (ns < 0)
+		ns = 0;
+	if (json)
+		printf("[");
+	else if (n)
+		printf("%-6s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
+		       "WEIGHT", "ACTION", "PROTO", "DST", "DPORT", "UID",
+		       "CGROUP");
+	for (i = 0; i < n; i++) {
+		const struct sockredir_rule *r = &list[i];
+		const char *proto = r->protocol == IPPROTO_TCP ? "tcp" :
+				    r->protocol == IPPROTO_UDP ? "udp" : "any";
+		char dst[64], ports[16] = "any", uid[16] = "any";
+		const char *act = r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
+				  service_name(svcs, ns, r->service_id);
+
+		format_dst(r, dst, sizeof(dst));
+		if (r->dport_hi)
+			snprintf(ports, sizeof(ports), r->dport_lo == r->dport_hi ?
+				 "%u" : "%u-%u", r->dport_lo, r->dport_hi);
+		if (r->uid >= 0)
+			snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
+		if (json) {
+			printf("%s{\"id\":%u,\"weight\":%u,\"action\":\"%s\",",
+			       i ? "," : "", r->id, r->weight,
+			       r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
+								      "redirect");
+			if (r->action == SOCKREDIR_ACTION_REDIRECT) {
+				printf("\"service\":");
+				json_str(stdout, act);
+				printf(",");
+			}
+			printf("\"proto\":\"%s\",\"dst\":\"%s\",\"dport\":\"%s\","
+			       "\"uid\":%lld,\"cgroup_id\":%llu}",
+			       proto, dst, ports, (long long)r->uid,
+			       (unsigned long long)r->cgroup_id);
+			continue;
+		}
+		printf("%-6u %-8u %-10s %-5s %-24s %-11s %-10s %llu\n", r->id,
+		       r->weight, act, proto, dst, ports, uid,
+		       (unsigned long long)r->cgroup_id);
+	}
+	if (json)
+		printf("]\n");
+	free(list);
+	free(svcs);
+	return EXIT_OK;
+}
+
+int rule_main(int argc, char **argv)
+{
+	if (argc < 1)
+		return usage_error("rule: say add, load, del or list");
+	if (!strcmp(argv[0], "add"))
+		return rule_add(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "load"))
+		return rule_load(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "del"))
+		return rule_del(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "list"))
+		return rule_list(argc - 1, argv + 1);
+	return usage_error("rule: unknown command '%s'", argv[0]);
+}

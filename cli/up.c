@@ -1,0 +1,138 @@
+/* up.c - sockredir up, down, status. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int take_cgroup(int argc, char **argv, const char **cgroup,
+		       unsigned int *max_hops)
+{
+	int i;
+
+	for (i = 0; i < argc; i += 2) {
+		const char *opt = argv[i], *val = argv[i + 1];
+		char *end;
+		long v;
+
+		if (strcmp(opt, "--cgroup") &&
+		    (!max_hops || strcmp(opt, "--max-hops")))
+			return usage_error("unexpected word '%s'", opt);
+		if (!val)
+			return usage_error("%s needs a value", opt);
+		if (!strcmp(opt, "--cgroup")) {
+			*cgroup = val;
+			continue;
+		}
+		v = strtol(val, &end, 10);
+		if (*end || end == val || v < 1 || v > SOCKREDIR_MAX_HOPS)
+			return usage_error("--max-hops takes 1 to %d, not '%s'",
+					   SOCKREDIR_MAX_HOPS, val);
+		*max_hops = v;
+	}
+	return EXIT_OK;
+}
+
+int up_main(int argc, char **argv)
+{
+	struct sockredir_up_opts opts = { .sz = sizeof(opts) };
+	struct sockredir_status st;
+	int ret;
+
+	ret = take_cgroup(argc, argv, &opts.cgroup, &opts.max_hops);
+	if (ret)
+		return ret;
+	ret = sockredir_up(&opts);
+	if (ret == -EBUSY) {
+		sockredir_status_get(&st);
+		return fail(0, "already up on %s; run 'sockredir down' first",
+			    st.cgroup);
+	}
+	if (ret == -ENOENT)
+		return fail(0, "no cgroup v2 directory '%s'",
+			    opts.cgroup ? opts.cgroup : "/");
+	if (ret < 0)
+		return fail(ret, "cannot load the redirect layer");
+	if (sockredir_status_get(&st) == 0)
+		printf("%s on %s (max hops %u)\n",
+		       ret == 1 ? "already up" : "up", st.cgroup, st.max_hops);
+	return EXIT_OK;
+}
+
+int down_main(int argc, char **argv)
+{
+	const char *cgroup = NULL;
+	int ret;
+
+	ret = take_cgroup(argc, argv, &cgroup, NULL);
+	if (ret)
+		return ret;
+	ret = sockredir_down(cgroup);
+	if (ret == -ENOENT)
+		return fail(0, "not attached to '%s'", cgroup);
+	if (ret < 0)
+		return fail(ret, "cannot remove the redirect layer");
+	printf("%s\n", ret == 1 ? "was not up" : "down");
+	return EXIT_OK;
+}
+
+static void print_counters(const struct sockredir_counters *c)
+{
+	if (json) {
+		printf("{\"redirected\":%llu,\"unrecorded_egress\":%llu,"
+		       "\"hop_limit\":%llu,\"bad_records\":%llu,\"denied\":%llu,"
+		       "\"pending_lost\":%llu}",
+		       (unsigned long long)c->redirected,
+		       (unsigned long long)c->unrecorded_egress,
+		       (unsigned long long)c->hop_limit,
+		       (unsigned long long)c->bad_records,
+		       (unsigned long long)c->denied,
+		       (unsigned long long)c->pending_lost);
+		return;
+	}
+	printf("redirected %llu  unrecorded-egress %llu  hop-limit %llu  "
+	       "bad-records %llu  denied %llu  pending-lost %llu",
+	       (unsigned long long)c->redirected,
+	       (unsigned long long)c->unrecorded_egress,
+	       (unsigned long long)c->hop_limit,
+	       (unsigned long long)c->bad_records,
+	       (unsigned long long)c->denied,
+	       (unsigned long long)c->pending_lost);
+}
+
+int status_main(int argc, char **argv)
+{
+	struct sockredir_status st;
+	int ret;
+
+	if (argc)
+		return usage_error("unexpected word '%s'", argv[0]);
+	ret = sockredir_status_get(&st);
+	if (ret < 0)
+		return fail(ret, "cannot read the redirect layer");
+	if (json) {
+		printf("{\"up\":%s", st.up ? "true" : "false");
+		if (st.up) {
+			printf(",\"cgroup\":");
+			json_str(stdout, st.cgroup);
+			printf(",\"cgroup_id\":%llu,\"max_hops\":%u,\"services\":%u,"
+			       "\"rules\":%u,\"live_flows\":%lld,\"counters\":",
+			       (unsigned long long)st.cgroup_id, st.max_hops,
+			       st.services, st.rules, (long long)st.live_flows);
+			print_counters(&st.total);
+		}
+		printf("}\n");
+		return EXIT_OK;
+	}
+	if (!st.up) {
+		printf("down\n");
+		return EXIT_OK;
+	}
+	printf("up on %s (cgroup id %llu), max hops %u\n", st.cgroup,
+	       (unsigned long long)st.cgroup_id, st.max_hops);
+	printf("%u services, %u rules, %lld live flows\n", st.services,
+	       st.rules, (long long)st.live_flows);
+	print_counters(&st.total);
+	printf("\n");
+	return EXIT_OK;
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sockredir.h - the public interface of sockredir.
+ *
+ * Two halves:
+ *
+ *  1. The socket-option ABI a redirect service (an inspecting proxy) uses.
+ *     It needs no library: any language that can call getsockopt() and
+ *     setsockopt() can use it.
+ *
+ *       accepted = accept(listener, ...);
+ *       getsockopt(accepted, SOL_SOCKREDIR, SOCKREDIR_RECORDS, rec, &reclen);
+ *       getsockopt(accepted, SOL_SOCKREDIR, SOCKREDIR_CONTEXT, &ctx, &ctxlen);
+ *       upstream = socket(ctx.remote.ss_family, SOCK_STREAM, 0);
+ *       setsockopt(upstream, SOL_SOCKREDIR, SOCKREDIR_RECORDS, rec, reclen);
+ *       connect(upstream, (struct sockaddr *)&ctx.remote, ...);
+ *
+ *  2. libsockredir: thin wrappers over those options, a context parser, and
+ *     the control plane (load/attach, services, rules) the sockredir
+ *     command is built on.
+ *
+ * Library convention (as libbpf): functions returning int return 0 or a
+ * positive count on success and a negative errno on failure, and also set
+ * errno.  Nothing is half-applied on failure.
+ */
+#ifndef SOCKREDIR_H
+#define SOCKREDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SOCKREDIR_API __attribute__((visibility("default")))
+
+/* ---- Socket options ------------------------------------------------------ */
+
+/* Option level ("SR"), and the two options at that level. */
+#define SOL_SOCKREDIR		0x5352
+/*
+ * getsockopt on an accepted socket: the opaque records of the flow (the
+ * chain of services that handled it).  setsockopt on a new, unconnected
+ * socket: attach records, so that its connect() is classified as the next
+ * hop of the same flow.
+ */
+#define SOCKREDIR_RECORDS	1
+/* getsockopt on an accepted socket: struct sockredir_context. */
+#define SOCKREDIR_CONTEXT	2
+
+/*
+ * Errors from those options:
+ *   ENOPROTOOPT  the redirect layer is not loaded (or this socket's cgroup is
+ *                outside the cgroup it is attached to): the kernel's answer.
+ *   ENOENT       getsockopt: the socket was not redirected.
+ *   ERANGE       getsockopt: the buffer is smaller than the answer.  Records
+ *                never exceed SOCKREDIR_RECORDS_MAX; the context is always
+ *                sizeof(struct sockredir_context).
+ *   EINVAL       setsockopt: records the layer did not issue (edited,
+ *                truncated, made up, or from an earlier load of the layer).
+ *   EACCES       setsockopt: the caller is neither root nor an owner of a
+ *                registered service.
+ *   EISCONN      setsockopt: the socket is already connected or connecting.
+ * And from connect() on a socket the layer classifies:
+ *   ELOOP        the flow's chain of services reached the hop limit.
+ */
+
+/* Records are opaque; this bounds their size. */
+#define SOCKREDIR_RECORDS_MAX	128
+
+/* Longest chain the records can carry (the hop limit is at most this). */
+#define SOCKREDIR_MAX_HOPS	16
+
+/*
+ * WFP's FWPS_CONNECTION_REDIRECT_STATE, as the connect hook computes it for
+ * each candidate service from a socket's records.
+ */
+enum sockredir_state {
+	SOCKREDIR_NOT_REDIRECTED = 0,
+	SOCKREDIR_REDIRECTED_BY_SELF = 1,	 /* last hop is this service */
+	SOCKREDIR_REDIRECTED_BY_OTHER = 2,	 /* others only */
+	SOCKREDIR_PREVIOUSLY_REDIRECTED_BY_SELF = 3, /* earlier hop is this one */
+};
+
+#define SOCKREDIR_CONTEXT_VERSION 1
+
+/*
+ * The sockredir block of the context, version 1.  Fields are only ever
+ * appended; a reader checks version and size before reading.
+ *
+ * The application fields name the process that opened the flow's first
+ * connection, carried along the whole chain (WFP's original app id), not
+ * the proxy that made this hop.
+ */
+struct sockredir_context_block {
+	uint32_t version;	/* SOCKREDIR_CONTEXT_VERSION */
+	uint32_t size;		/* sizeof this block as filled in */
+	uint64_t flow_id;	/* same on every hop of one flow */
+	uint64_t app_cgroup_id;	/* cgroup v2 id of the application */
+	uint32_t app_pid;	/* tgid */
+	uint32_t app_uid;
+	uint32_t app_gid;
+	uint32_t rule_id;	/* the rule that redirected this hop */
+	uint16_t service_id;	/* the service this hop was redirected to */
+	uint8_t hop;		/* 1 for the first service, 2 for the next ... */
+	uint8_t protocol;	/* IPPROTO_TCP or IPPROTO_UDP */
+	uint32_t reserved;
+	char app_comm[16];	/* NUL-terminated */
+	uint16_t chain[SOCKREDIR_MAX_HOPS]; /* service ids, chain[0 .. hop-1] */
+};
+
+/*
+ * SOCKREDIR_CONTEXT.  It begins with the layout Microsoft's redirect samples
+ * read: the original remote address (where the connection was going), then
+ * the original local address (the application's end).
+ */
+struct sockredir_context {
+	struct sockaddr_storage remote;
+	struct sockaddr_storage local;
+	struct sockredir_context_block sr;
+};
+
+/* ---- Proxy-side calls ---------------------------------------------------- */
+
+/*
+ * sockredir_query_records - read the records of an accepted socket.
+ * @fd:  the accepted, redirected socket.
+ * @buf: receives the opaque records.
+ * @len: in, the size of @buf; out, the size of the records.
+ * Returns 0, or -ENOENT (not redirected), -ERANGE (@buf too small),
+ * -ENOPROTOOPT (layer absent), or another -errno from getsockopt().
+ */
+SOCKREDIR_API int sockredir_query_records(int fd, void *buf, size_t *len);
+
+/*
+ * sockredir_query_context - read and check the context of an accepted socket.
+ * Returns 0 with @ctx filled in, or the errors of sockredir_query_records(),
+ * or -EPROTO if the kernel's answer does not parse.
+ */
+SOCKREDIR_API int sockredir_query_context(int fd, struct sockredir_context *ctx);
+
+/*
+ * sockredir_set_records - attach records to a new socket before connect().
+ * Returns 0, or -EINVAL, -EACCES, -EISCONN, -ENOPROTOOPT (see above).
+ */
+SOCKREDIR_API int sockredir_set_records(int fd, const void *buf, size_t len);
+
+/*
+ * sockredir_parse_context - check a context blob read by other means.
+ * @buf, @len: what getsockopt(SOCKREDIR_CONTEXT) returned.
+ * Copies it into @out, zero-filling fields a shorter (older) block lacks.
+ * Returns 0, or -EINVAL if @len is too short, the address families are not
+ * AF_INET/AF_INET6, or the block's version or size is wrong.
+ */
+SOCKREDIR_API int sockredir_parse_context(const void *buf, size_t len,
+					  struct sockredir_context *out);
+
+/*
+ * sockredir_format_addr - "1.2.3.4:80" or "[::1]:80" for a sockaddr.
+ * Returns @out, which holds at least SOCKREDIR_ADDRSTRLEN bytes.
+ */
+#define SOCKREDIR_ADDRSTRLEN 64
+SOCKREDIR_API char *sockredir_format_addr(const struct sockaddr_storage *ss,
+					  char *out, size_t outlen);
+
+/*
+ * sockredir_parse_addr - parse "ADDR:PORT" or "[ADDR6]:PORT".
+ * Returns 0, or -EINVAL.
+ */
+SOCKREDIR_API int sockredir_parse_addr(const char *s,
+				       struct sockaddr_storage *out);
+
+/* ---- Control plane ------------------------------------------------------- */
+
+#define SOCKREDIR_PIN_DIR	"/sys/fs/bpf/sockredir"
+#define SOCKREDIR_NAME_MAX	32	/* service names, with the NUL */
+#define SOCKREDIR_MAX_SERVICES	64	/* service ids 1 .. 63 */
+#define SOCKREDIR_DEFAULT_HOPS	8
+
+struct sockredir_up_opts {
+	size_t sz;		/* sizeof(struct sockredir_up_opts) */
+	const char *cgroup;	/* NULL: the root of the cgroup v2 mount */
+	unsigned int max_hops;	/* 0: SOCKREDIR_DEFAULT_HOPS */
+};
+
+/*
+ * sockredir_up - load the redirect layer and attach it to a cgroup.
+ * Mounts bpffs if needed, pins everything under SOCKREDIR_PIN_DIR.
+ * Already up on the same cgroup: updates max_hops and returns 1.
+ * Up on another cgroup: -EBUSY.
+ */
+SOCKREDIR_API int sockredir_up(const struct sockredir_up_opts *opts);
+
+/*
+ * sockredir_down - detach and remove everything sockredir_up() made.
+ * @cgroup: NULL for wherever it is attached; otherwise it must match.
+ * Returns 0, 1 if nothing was up, or -errno.
+ */
+SOCKREDIR_API int sockredir_down(const char *cgroup);
+
+struct sockredir_counters {
+	uint64_t redirected;	  /* connects sent to a service */
+	uint64_t unrecorded_egress; /* owner connects without records */
+	uint64_t hop_limit;	  /* connects failed with ELOOP */
+	uint64_t bad_records;	  /* setsockopt refused with EINVAL */
+	uint64_t denied;	  /* setsockopt refused with EACCES */
+	uint64_t pending_lost;	  /* flows whose proxy never accepted */
+};
+
+struct sockredir_status {
+	int up;				/* 0: not loaded */
+	char cgroup[4096];		/* where it is attached */
+	uint64_t cgroup_id;
+	unsigned int max_hops;
+	unsigned int services;
+	unsigned int rules;
+	int64_t live_flows;		/* redirected connections open now */
+	struct sockredir_counters total;
+};
+
+SOCKREDIR_API int sockredir_status_get(struct sockredir_status *st);
+
+struct sockredir_service {
+	char name[SOCKREDIR_NAME_MAX];
+	uint16_t id;			/* set by sockredir_service_add() */
+	struct sockaddr_in listen4;	/* sin_port 0: none */
+	struct sockaddr_in6 listen6;	/* sin6_port 0: none */
+	int64_t owner_uid;		/* -1: none */
+	uint64_t owner_cgroup_id;	/* 0: none */
+	struct sockredir_counters stats; /* filled in by list */
+};
+
+/*
+ * sockredir_service_add - register a redirect service.
+ * Needs a name (letters, digits, '-', '_', '.'), at least one listen
+ * address, at most one of each family.  The owner cgroup is given as a
+ * path here and stored as its id; processes in it or below it are owners.
+ * Returns the new id (> 0), or -EEXIST, -ENOSPC, -EINVAL, -ENOENT (not up).
+ */
+SOCKREDIR_API int sockredir_service_add(const struct sockredir_service *svc,
+					const char *owner_cgroup);
+
+/* Returns 0, -ENOENT (no such service), -EBUSY (rules still use it). */
+SOCKREDIR_API int sockredir_service_del(const char *name);
+
+/*
+ * sockredir_service_list - all services, by id.  *@out is malloc'ed (free
+ * it); returns the count or -errno.
+ */
+SOCKREDIR_API int sockredir_service_list(struct sockredir_service **out);
+
+enum sockredir_action {
+	SOCKREDIR_ACTION_REDIRECT = 1,
+	SOCKREDIR_ACTION_PERMIT = 2,
+};
+
+struct sockredir_rule {
+	uint32_t id;			/* set by sockredir_rule_add() */
+	uint32_t weight;		/* higher is tried first */
+	uint8_t action;			/* enum sockredir_action */
+	uint8_t protocol;		/* 0: any, IPPROTO_TCP, IPPROTO_UDP */
+	uint8_t family;			/* 0: both, AF_INET, AF_INET6 */
+	uint8_t prefix_len;		/* of dst; 0 with family 0: any */
+	uint8_t dst[16];		/* network order; v4 in the first 4 */
+	uint16_t dport_lo, dport_hi;	/* host order; 0, 0: any */
+	uint16_t service_id;		/* for REDIRECT */
+	int64_t uid;			/* -1: any */
+	uint64_t cgroup_id;		/* 0: any; the cgroup or below it */
+	uint32_t cgroup_level;		/* depth of cgroup_id in the hierarchy */
+};
+
+/*
+ * sockredir_rule_parse - fill @r from command-line words such as
+ * "--service NAME --dst 10.0.0.0/8 --dport 80-90 --weight 5".
+ * Writes a one-line reason to @err on failure.  Returns 0 or -EINVAL
+ * (-ENOENT for an unknown service or cgroup).
+ */
+SOCKREDIR_API int sockredir_rule_parse(int argc, char **argv,
+				       struct sockredir_rule *r,
+				       char *err, size_t errlen);
+
+/*
+ * sockredir_rule_add - add rules, all or none.
+ * @rules, @n: the rules; their ids are filled in.
+ * Returns 0 or -errno (-E2BIG: more than 32 rules would cover one address).
+ */
+SOCKREDIR_API int sockredir_rule_add(struct sockredir_rule *rules, size_t n);
+
+/* Returns 0 or -ENOENT. */
+SOCKREDIR_API int sockredir_rule_del(uint32_t id);
+
+/* All rules in evaluation order; *@out is malloc'ed.  Returns the count. */
+SOCKREDIR_API int sockredir_rule_list(struct sockredir_rule **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SOCKREDIR_H */

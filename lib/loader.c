@@ -1,0 +1,270 @@
+/* loader.c - sockredir up / down / status: load, attach, pin, detach. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "internal.h"
+#include "sockredir.skel.h"
+
+#define BPF_FS_MAGIC 0xcafe4a11
+#define PIN(name) SOCKREDIR_PIN_DIR "/" name
+
+static int ensure_bpffs(void)
+{
+	struct statfs fs;
+
+	if (statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	mkdir("/sys/fs/bpf", 0700);
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
+		return -errno;
+	return 0;
+}
+
+/* Remove every pin; unpinning the links is what detaches the programs. */
+static int remove_pins(void)
+{
+	DIR *d = opendir(SOCKREDIR_PIN_DIR);
+	struct dirent *e;
+	char path[PATH_MAX];
+	int err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 1 : -errno;
+	/* Links first, so nothing runs against half-removed maps. */
+	for (int pass = 0; pass < 2; pass++) {
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			int is_link = !strncmp(e->d_name, "link_", 5);
+
+			if (e->d_name[0] == '.' || is_link != (pass == 0))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", SOCKREDIR_PIN_DIR,
+				 e->d_name);
+			if (unlink(path) < 0 && errno != ENOENT)
+				err = -errno;
+		}
+	}
+	closedir(d);
+	if (rmdir(SOCKREDIR_PIN_DIR) < 0 && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
+static int links_present(void)
+{
+	DIR *d = opendir(SOCKREDIR_PIN_DIR);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, "link_", 5);
+	closedir(d);
+	return n;
+}
+
+static int attach_all(struct sockredir_bpf *skel, int cgfd)
+{
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link *link = bpf_program__attach_cgroup(prog, cgfd);
+		int err;
+
+		if (!link)
+			return -errno;
+		snprintf(path, sizeof(path), PIN("link_%s"),
+			 bpf_program__name(prog));
+		err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);	/* the pin holds it now */
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int load_and_attach(const char *cgpath, uint64_t cgid,
+			   unsigned int max_hops)
+{
+	struct sr_maps m = SR_MAPS_INIT;
+	struct sockredir_bpf *skel;
+	struct sr_config cfg;
+	int cgfd = -1, err;
+
+	skel = sockredir_bpf__open();
+	if (!skel)
+		return -errno;
+	err = sockredir_bpf__load(skel);
+	if (err)
+		goto out;
+	if (mkdir(SOCKREDIR_PIN_DIR, 0700) < 0 && errno != EEXIST) {
+		err = -errno;
+		goto out;
+	}
+	err = bpf_object__pin_maps(skel->obj, SOCKREDIR_PIN_DIR);
+	if (err)
+		goto out;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_hops = max_hops;
+	cfg.cgroup_id = cgid;
+	snprintf(cfg.cgroup_path, sizeof(cfg.cgroup_path), "%s", cgpath);
+	if (getrandom(cfg.key, sizeof(cfg.key), 0) != sizeof(cfg.key)) {
+		err = -EIO;
+		goto out;
+	}
+	err = sr_maps_open(&m);
+	if (!err)
+		err = sr_config_write(&m, &cfg);
+	if (err)
+		goto out;
+
+	cgfd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = attach_all(skel, cgfd);
+out:
+	if (cgfd >= 0)
+		close(cgfd);
+	sr_maps_close(&m);
+	sockredir_bpf__destroy(skel);
+	return err;
+}
+
+int sockredir_up(const struct sockredir_up_opts *opts)
+{
+	char cgpath[PATH_MAX];
+	struct sr_maps m = SR_MAPS_INIT;
+	struct sr_config cfg;
+	unsigned int level, max_hops = SOCKREDIR_DEFAULT_HOPS;
+	uint64_t cgid;
+	int lock, err;
+
+	if (opts && opts->sz < sizeof(*opts))
+		return sr_err(-EINVAL);
+	if (opts && opts->max_hops)
+		max_hops = opts->max_hops;
+	if (max_hops > SOCKREDIR_MAX_HOPS)
+		return sr_err(-EINVAL);
+	err = sr_cgroup_resolve(opts ? opts->cgroup : NULL, cgpath,
+				sizeof(cgpath), &cgid, &level);
+	if (err)
+		return sr_err(err);
+	lock = sr_lock();
+	if (lock < 0)
+		return sr_err(lock);
+	err = ensure_bpffs();
+	if (err)
+		goto out;
+
+	if (links_present() && sr_maps_open(&m) == 0 &&
+	    sr_config_read(&m, &cfg) == 0) {
+		if (cfg.cgroup_id != cgid) {
+			err = -EBUSY;
+			goto out;
+		}
+		cfg.max_hops = max_hops;
+		err = sr_config_write(&m, &cfg);
+		if (!err)
+			err = 1;
+		goto out;
+	}
+	sr_maps_close(&m);
+	remove_pins();		/* whatever a failed run left */
+	libbpf_set_print(NULL);
+	err = load_and_attach(cgpath, cgid, max_hops);
+	if (err < 0)
+		remove_pins();
+out:
+	sr_maps_close(&m);
+	sr_unlock(lock);
+	return sr_err(err);
+}
+
+int sockredir_down(const char *cgroup)
+{
+	struct sr_maps m = SR_MAPS_INIT;
+	struct sr_config cfg;
+	char cgpath[PATH_MAX];
+	unsigned int level;
+	uint64_t cgid;
+	int lock, err;
+
+	lock = sr_lock();
+	if (lock < 0)
+		return sr_err(lock);
+	if (cgroup && sr_maps_open(&m) == 0 && sr_config_read(&m, &cfg) == 0) {
+		err = sr_cgroup_resolve(cgroup, cgpath, sizeof(cgpath), &cgid,
+					&level);
+		if (err || cgid != cfg.cgroup_id) {
+			err = -ENOENT;
+			goto out;
+		}
+	}
+	sr_maps_close(&m);
+	err = remove_pins();
+out:
+	sr_maps_close(&m);
+	sr_unlock(lock);
+	return sr_err(err);
+}
+
+int sockredir_status_get(struct sockredir_status *st)
+{
+	struct sr_maps m = SR_MAPS_INIT;
+	struct sr_service svcs[SR_MAX_SERVICES];
+	struct sr_rule_slot *rules = NULL;
+	struct sr_config cfg;
+	int i, n, err;
+
+	if (!st)
+		return sr_err(-EINVAL);
+	memset(st, 0, sizeof(*st));
+	err = sr_maps_open(&m);
+	if (err == -ENOENT || (!err && !links_present()))
+		goto out_down;
+	if (err)
+		return sr_err(err);
+	err = sr_config_read(&m, &cfg);
+	if (!err)
+		err = sr_services_read(&m, svcs);
+	if (err)
+		goto out;
+	st->up = 1;
+	snprintf(st->cgroup, sizeof(st->cgroup), "%s", cfg.cgroup_path);
+	st->cgroup_id = cfg.cgroup_id;
+	st->max_hops = cfg.max_hops;
+	for (i = 0; i < SR_MAX_SERVICES; i++) {
+		st->services += i && svcs[i].id;
+		err = sr_counters_read(&m, i, &st->total, &st->live_flows);
+		if (err)
+			goto out;
+	}
+	n = sr_rules_read(&m, &rules);
+	if (n < 0) {
+		err = n;
+		goto out;
+	}
+	st->rules = n;
+	free(rules);
+out_down:
+	err = 0;
+out:
+	sr_maps_close(&m);
+	return sr_err(err);
+}

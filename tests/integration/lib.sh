@@ -1,0 +1,83 @@
+# lib.sh - shared setup for integration tests (sourced by bash scripts).
+#
+# Every test gets its own network namespace and a throw-away cgroup v2
+# subtree with the redirect layer attached to it, never to the root:
+#
+#   <cgroup2 mount>/sockredir-test-<pid>/      <- sockredir up --cgroup
+#       app/  pa/  pb/ ...                     <- one child per role
+#
+# All traffic stays on the namespace's loopback.  cleanup runs on EXIT, also
+# after a failure or ^C: it stops what the test started, by pid, then
+# detaches and removes the layer, the cgroups and the namespace.
+set -u
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SR=$top/build/sockredir
+RELAY=$top/build/sockredir-relay
+HELPERS=$top/build/tests
+CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+CG=$CG2/sockredir-test-$$
+NS=srtest-$$
+PIDS=""
+TAP_N=0
+TAP_FAILED=0
+
+ok() {	# ok COND-STATUS NAME: print a TAP line for the status of the last test
+	local st=$1; shift
+	TAP_N=$((TAP_N + 1))
+	if [ "$st" -eq 0 ]; then echo "ok $TAP_N - $*"
+	else echo "not ok $TAP_N - $*"; TAP_FAILED=$((TAP_FAILED + 1)); fi
+}
+check() {	# check NAME -- CMD...: run CMD, ok if it exits 0
+	local name=$1; shift; [ "$1" = -- ] && shift
+	"$@" >/tmp/sr-check-$$ 2>&1; local st=$?
+	ok $st "$name"
+	[ $st -eq 0 ] || sed 's/^/# /' /tmp/sr-check-$$
+	return 0
+}
+done_testing() { echo "1..$TAP_N"; [ $TAP_FAILED -eq 0 ]; }
+
+# in_cg ROLE CMD...: run CMD in cgroup ROLE (created if needed) and the netns.
+in_cg() {
+	local role=$1; shift
+	mkdir -p "$CG/$role"
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG/$role" \
+		nsenter --net=/run/netns/$NS "$@"
+}
+# bg ROLE CMD...: in_cg in the background; the pid is remembered for cleanup.
+bg() { in_cg "$@" & PIDS="$PIDS $!"; LAST_PID=$!; }
+
+# wait_port PORT [tcp|udp]: poll ss in the netns until something listens.
+wait_port() {
+	local i flag=-ltn; [ "${2:-tcp}" = udp ] && flag=-lun
+	for i in $(seq 200); do
+		nsenter --net=/run/netns/$NS ss -H $flag "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "# nothing listens on port $1" >&2; return 1
+}
+
+cleanup() {
+	local p
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	"$SR" down >/dev/null 2>&1
+	if [ -d "$CG" ]; then
+		for p in $(find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+			kill -9 "$p" 2>/dev/null
+		done
+		find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null
+	fi
+	ip netns del $NS 2>/dev/null
+	rm -f /tmp/sr-check-$$
+}
+
+setup() {	# setup [UP-OPTIONS...]: netns + cgroup + layer attached
+	[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	ip netns add $NS
+	ip -n $NS link set lo up
+	mkdir -p "$CG"
+	"$SR" down >/dev/null 2>&1
+	"$SR" up --cgroup "$CG" "$@" >/dev/null
+}
