@@ -54,7 +54,10 @@ extern "C" {
 /*
  * Errors from those options:
  *   ENOPROTOOPT  the redirect layer is not loaded (or this socket's cgroup is
- *                outside the cgroup it is attached to): the kernel's answer.
+ *                outside the cgroup it is attached to): the kernel's own
+ *                answer.  Raw getsockopt() on an IPv4 socket says
+ *                EOPNOTSUPP instead (the kernel's IPv4 code differs from
+ *                IPv6 there); libsockredir reports both as ENOPROTOOPT.
  *   ENOENT       getsockopt: the socket was not redirected.
  *   ERANGE       getsockopt: the buffer is smaller than the answer.  Records
  *                never exceed SOCKREDIR_RECORDS_MAX; the context is always

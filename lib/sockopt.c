@@ -13,8 +13,17 @@ _Static_assert(sizeof(struct sockredir_context_block) == SR_CONTEXT_BLOCK_SIZE,
 	       "context block layout");
 _Static_assert(sizeof(struct sr_records) <= SOCKREDIR_RECORDS_MAX,
 	       "records size");
-_Static_assert(SOCKREDIR_PREVIOUSLY_REDIRECTED_BY_SELF == SR_PREVIOUSLY_BY_SELF,
-	       "state values");
+_Static_assert((int)SOCKREDIR_PREVIOUSLY_REDIRECTED_BY_SELF ==
+	       (int)SR_PREVIOUSLY_BY_SELF, "state values");
+
+/*
+ * Without the layer, an IPv4 socket answers an unknown level's getsockopt
+ * with EOPNOTSUPP and an IPv6 socket with ENOPROTOOPT: say ENOPROTOOPT.
+ */
+static int get_err(void)
+{
+	return errno == EOPNOTSUPP ? -ENOPROTOOPT : -errno;
+}
 
 int sockredir_query_records(int fd, void *buf, size_t *len)
 {
@@ -24,7 +33,7 @@ int sockredir_query_records(int fd, void *buf, size_t *len)
 		return sr_err(-EINVAL);
 	l = *len;
 	if (getsockopt(fd, SOL_SOCKREDIR, SOCKREDIR_RECORDS, buf, &l) < 0)
-		return sr_err(-errno);
+		return sr_err(get_err());
 	*len = l;
 	return 0;
 }
@@ -37,7 +46,7 @@ int sockredir_query_context(int fd, struct sockredir_context *ctx)
 	if (!ctx)
 		return sr_err(-EINVAL);
 	if (getsockopt(fd, SOL_SOCKREDIR, SOCKREDIR_CONTEXT, &raw, &l) < 0)
-		return sr_err(-errno);
+		return sr_err(get_err());
 	if (sockredir_parse_context(&raw, l, ctx) < 0)
 		return sr_err(-EPROTO);
 	return 0;

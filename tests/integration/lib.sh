@@ -34,6 +34,17 @@ check() {	# check NAME -- CMD...: run CMD, ok if it exits 0
 	[ $st -eq 0 ] || sed 's/^/# /' /tmp/sr-check-$$
 	return 0
 }
+# jfield FILE LINE EXPR: evaluate EXPR (Python) over JSON line LINE of FILE.
+jfield() {
+	python3 -c 'import json,sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])])
+print(eval(sys.argv[3], {}, d))' "$@"
+}
+# lines FILE: how many lines FILE has (0 if missing).
+lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
+# kill_pid PID: stop one process this test started.
+kill_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
+
 done_testing() { echo "1..$TAP_N"; [ $TAP_FAILED -eq 0 ]; }
 
 # in_cg ROLE CMD...: run CMD in cgroup ROLE (created if needed) and the netns.
@@ -43,8 +54,16 @@ in_cg() {
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG/$role" \
 		nsenter --net=/run/netns/$NS "$@"
 }
-# bg ROLE CMD...: in_cg in the background; the pid is remembered for cleanup.
-bg() { in_cg "$@" & PIDS="$PIDS $!"; LAST_PID=$!; }
+# bg ROLE CMD...: in_cg in the background.  The pid is CMD's own (sh and
+# nsenter exec into it), remembered for cleanup.
+bg() {
+	local role=$1; shift
+	mkdir -p "$CG/$role"
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG/$role" \
+		nsenter --net=/run/netns/$NS "$@" &
+	LAST_PID=$!
+	PIDS="$PIDS $!"
+}
 
 # wait_port PORT [tcp|udp]: poll ss in the netns until something listens.
 wait_port() {
@@ -69,15 +88,21 @@ cleanup() {
 	fi
 	ip netns del $NS 2>/dev/null
 	rm -f /tmp/sr-check-$$
+	[ -n "${TMPD:-}" ] && rm -rf "$TMPD"
 }
 
 setup() {	# setup [UP-OPTIONS...]: netns + cgroup + layer attached
 	[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+	# The layer is one per host: tests take turns.
+	mkdir -p /run/sockredir
+	exec 9>/run/sockredir/test.lock
+	flock 9
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	ip netns add $NS
 	ip -n $NS link set lo up
 	mkdir -p "$CG"
+	TMPD=$(mktemp -d)
 	"$SR" down >/dev/null 2>&1
 	"$SR" up --cgroup "$CG" "$@" >/dev/null
 }

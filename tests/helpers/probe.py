@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Socket-option edge cases, checked on real sockets.
+
+  probe.py accept HOST:PORT RECFILE   accept one redirected connection, save
+                                      its records, and check what setsockopt
+                                      and getsockopt must refuse
+  probe.py set RECFILE [UID]          set saved records on a new socket, as
+                                      UID if given; print the errno name
+  probe.py peer HOST:PORT             connect, print getpeername()
+  probe.py query                      query a plain socket; print errno name
+Each check prints one line "ok NAME" or "not ok NAME: detail".
+"""
+import errno, os, socket, sys
+
+SOL, RECORDS, CONTEXT = 0x5352, 1, 2
+
+
+def addr(spec):
+    host, port = spec.rsplit(":", 1)
+    host = host.strip("[]")
+    return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
+
+
+def set_err(records, sock=None):
+    s = sock or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(SOL, RECORDS, records)
+        return "OK"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    finally:
+        if not sock:
+            s.close()
+
+
+def expect(name, got, want):
+    print(("ok %s" % name) if got == want else
+          ("not ok %s: got %s, want %s" % (name, got, want)), flush=True)
+
+
+def accept(spec, recfile):
+    family, a = addr(spec)
+    ls = socket.socket(family, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(a)
+    ls.listen(1)
+    open(recfile + ".ready", "w").close()
+    conn, _ = ls.accept()
+    rec = conn.getsockopt(SOL, RECORDS, 128)
+    open(recfile, "wb").write(rec)
+    expect("records are 96 bytes", len(rec), 96)
+    try:
+        conn.getsockopt(SOL, RECORDS, 16)
+        got = "OK"
+    except OSError as e:
+        got = errno.errorcode[e.errno]
+    expect("small buffer gives ERANGE", got, "ERANGE")
+    expect("issued records are accepted", set_err(rec), "OK")
+    expect("truncated records give EINVAL", set_err(rec[:-1]), "EINVAL")
+    expect("records with a tail give EINVAL", set_err(rec + b"\0"), "EINVAL")
+    for i in (0, 8, 20, 40, 70, 95):
+        bad = bytearray(rec)
+        bad[i] ^= 0x01
+        expect("records with byte %d edited give EINVAL" % i,
+               set_err(bytes(bad)), "EINVAL")
+    expect("random records give EINVAL", set_err(os.urandom(96)), "EINVAL")
+    expect("empty records give EINVAL", set_err(b""), "EINVAL")
+    try:
+        ls.getsockopt(SOL, RECORDS, 128)
+        got = "OK"
+    except OSError as e:
+        got = errno.errorcode[e.errno]
+    expect("listener has no records: ENOENT", got, "ENOENT")
+    try:
+        conn.setsockopt(SOL, RECORDS, rec)
+        got = "OK"
+    except OSError as e:
+        got = errno.errorcode[e.errno]
+    expect("records on a connected socket give EISCONN", got, "EISCONN")
+    conn.close()
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "accept":
+        accept(sys.argv[2], sys.argv[3])
+    elif cmd == "set":
+        rec = open(sys.argv[2], "rb").read()
+        if len(sys.argv) > 3:
+            os.setgid(int(sys.argv[3]))
+            os.setuid(int(sys.argv[3]))
+        print(set_err(rec))
+    elif cmd == "peer":
+        family, a = addr(sys.argv[2])
+        s = socket.create_connection(a)
+        print("%s:%d" % s.getpeername()[:2])
+    elif cmd == "query":
+        s = socket.socket()
+        try:
+            s.getsockopt(SOL, CONTEXT, 512)
+            print("OK")
+        except OSError as e:
+            print(errno.errorcode[e.errno])
+
+
+if __name__ == "__main__":
+    main()
