@@ -9,7 +9,7 @@ B        := build
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
-	    -Iinclude -Ilib -I$(B) -fPIC
+	    -Iinclude -Ilib -I$(B) -fPIC -fno-strict-aliasing
 LDLIBS   := -lbpf -lelf -lz
 
 BPF_SRC  := $(wildcard bpf/*.bpf.c)
@@ -38,7 +38,7 @@ deps:
 
 # The skeleton embeds the BPF object, so binaries need no .o at run time.
 $(B)/sockredir.bpf.o: $(BPF_SRC) $(BPF_HDR) include/sockredir.h | $(B)
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
+	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
 		-I/usr/include/x86_64-linux-gnu -c bpf/sockredir.bpf.c -o $@
 $(B)/sockredir.skel.h: $(B)/sockredir.bpf.o
 	$(BPFTOOL) gen skeleton $< name sockredir_bpf > $@
@@ -103,3 +103,13 @@ install: all
 
 clean:
 	rm -rf $(B)
+
+# ---- fuzz (relay) ----------------------------------------------------------
+# libFuzzer targets for the relay's parsers; not part of `all`.
+#   make fuzz && build/fuzz/fuzz_sniff -max_total_time=60
+.PHONY: fuzz
+fuzz: $(B)/fuzz/fuzz_sniff
+$(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Irelay -o $@ $<

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The sockredir command: bad input changes nothing; up/down leave no trace.
+. "$(dirname "$0")/lib.sh"
+setup
+mkdir -p "$CG/p-A"
+"$SR" service add A --listen 127.0.0.1:7001 --owner-cgroup "$CG/p-A" >/dev/null
+"$SR" rule add --service A --dst 10.9.0.0/16 --dport 80 >/dev/null
+
+state() { "$SR" -j service list; "$SR" -j rule list; }
+before=$(state)
+
+usage() {	# usage NAME -- ARGS...: exit status 2, a message, nothing changed
+	local name=$1; shift 2
+	local err
+	err=$("$SR" "$@" 2>&1 >/dev/null); local st=$?
+	[ $st -eq 2 ] && [ -n "$err" ] && [ "$(state)" = "$before" ]
+	ok $? "bad input: $name (exit $st: ${err%%$'\n'*})"
+}
+usage "unknown object" -- frobnicate
+usage "unknown command" -- rule frob
+usage "unknown option" -- rule add --service A --colour red
+usage "unknown service" -- rule add --service nope --dport 80
+usage "two actions" -- rule add --service A --permit
+usage "no action" -- rule add --dport 80
+usage "prefix length 33" -- rule add --service A --dst 10.0.0.0/33
+usage "prefix length 129" -- rule add --service A --dst ::/129
+usage "not an address" -- rule add --service A --dst 10.0.0.300
+usage "prefix with junk" -- rule add --service A --dst 10.0.0.0/8x
+usage "port 0" -- rule add --service A --dport 0
+usage "port 70000" -- rule add --service A --dport 70000
+usage "reversed range" -- rule add --service A --dport 90-80
+usage "port word" -- rule add --service A --dport http
+usage "negative uid" -- rule add --service A --uid -5
+usage "missing value" -- rule add --service A --dst
+usage "unknown proto" -- rule add --service A --proto sctp
+usage "no such cgroup" -- rule add --service A --cgroup /no/such/cgroup
+usage "rule del word" -- rule del abc
+usage "rule del unknown id" -- rule del 999
+usage "service without listen" -- service add X
+usage "listen without port" -- service add X --listen 127.0.0.1
+usage "listen bad address" -- service add X --listen 300.0.0.1:80
+usage "listen port 0" -- service add X --listen 127.0.0.1:0
+usage "two IPv4 listens" -- service add X --listen 127.0.0.1:1 --listen 127.0.0.1:2
+usage "bad service name" -- service add 'a b' --listen 127.0.0.1:1
+usage "duplicate service" -- service add A --listen 127.0.0.1:9
+usage "service del unknown" -- service del nope
+usage "max-hops 0" -- up --cgroup "$CG" --max-hops 0
+usage "max-hops 17" -- up --cgroup "$CG" --max-hops 17
+usage "status with words" -- status now
+
+printf '%s\n' "--service A --dport 81" "# fine so far" "--service A --dport 8x" > "$TMPD/rules"
+usage "rule file with a bad line 3" -- rule load "$TMPD/rules"
+printf '%s\n' "--service A --dport 81" "--service nope --dport 82" > "$TMPD/rules"
+usage "rule file naming an unknown service" -- rule load "$TMPD/rules"
+for i in $(seq 40); do echo "--service A --dst 10.9.1.1 --dport $i"; done > "$TMPD/rules"
+usage "rule file: more than 32 rules on one address" -- rule load "$TMPD/rules"
+
+seq 1 2000 | awk '{printf "--service A --dst 10.%d.%d.0/24 --weight %d\n", int($1/250), $1%250, $1}' > "$TMPD/rules"
+check "rule load: 2000 rules at once" -- "$SR" rule load "$TMPD/rules"
+check "rule list shows 2001 rules" -- test "$("$SR" -j rule list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2001
+check "rule list is in weight order" -- sh -c "'$SR' rule list | sed -n 2p | grep -q ' 2000 '"
+check "help goes to stdout, exit 0" -- sh -c "'$SR' --help | grep -q 'usage: sockredir'"
+check "status -j is JSON" -- sh -c "'$SR' -j status | python3 -m json.tool >/dev/null"
+
+# --- lifecycle --------------------------------------------------------------
+pins() { ls /sys/fs/bpf/sockredir 2>/dev/null | wc -l; }
+attached() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ' sr_'; }
+check "up twice: harmless, says already up" -- sh -c "'$SR' up --cgroup '$CG' | grep -q 'already up'"
+check "up twice: still 7 programs attached, not 14" -- test "$(attached)" -eq 7
+mkdir -p "$CG/other"
+check "up on another cgroup while up: refused" -- sh -c "! '$SR' up --cgroup '$CG/other' 2>/dev/null"
+check "down: detaches everything" -- "$SR" down
+check "down: no pins, no programs left" -- test "$(pins)$(attached)" = 00
+check "down with nothing up: exit 0" -- sh -c "'$SR' down | grep -q 'was not up'"
+check "status when down says down" -- sh -c "'$SR' status | grep -q '^down'"
+check "service list when down: exit 1" -- sh -c "'$SR' service list 2>/dev/null; test \$? -eq 1"
+# A run that died half way: pins left, no config map.
+"$SR" up --cgroup "$CG" >/dev/null
+rm -f /sys/fs/bpf/sockredir/sr_config
+check "up after a failed run: starts clean" -- "$SR" up --cgroup "$CG"
+check "up after a failed run: 7 programs" -- test "$(attached)" -eq 7
+rm -f /sys/fs/bpf/sockredir/link_sr_connect4
+check "down after a failed run: clean" -- "$SR" down
+check "down after a failed run: no pins, no programs" -- test "$(pins)$(attached)" = 00
+"$SR" up --cgroup "$CG" >/dev/null
+done_testing

@@ -1,0 +1,225 @@
+/*
+ * test_core - the pure parts of libsockredir and the BPF headers, without
+ * privilege: the records' MAC and state, addresses, contexts, rule words,
+ * and the rule index compiler.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#include "tap.h"
+#include "internal.h"
+#include "records.h"
+
+static void test_siphash(void)
+{
+	/* The reference implementation's vectors: key 00..0f, input 00..n-1. */
+	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+	uint64_t w[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+
+	ok(sr_siphash(w, 0, k0, k1) == 0x726fdb47dd0e0e31ULL, "siphash: empty input");
+	ok(sr_siphash(w, 1, k0, k1) == 0x93f5f5799a932462ULL, "siphash: 8 bytes");
+	ok(sr_siphash(w, 2, k0, k1) == 0x3f2acc7f57c29bdbULL, "siphash: 16 bytes");
+}
+
+static void test_records(void)
+{
+	struct sr_config cfg = { .key = { 1, 2 } };
+	struct sr_records r = {
+		.magic = SR_REC_MAGIC, .version = SR_REC_VERSION,
+		.size = sizeof(r), .nhops = 2, .hops = { 5, 7 },
+	};
+
+	sr_records_sign(&r, &cfg);
+	ok(sr_records_check(&r, &cfg) == 0, "records: signed records check");
+	r.hops[0] = 6;
+	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: an edited hop fails");
+	r.hops[0] = 5;
+	cfg.key[1] = 3;
+	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: another key fails");
+	cfg.key[1] = 2;
+	r.nhops = 17;
+	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: 17 hops fail");
+	r.nhops = 2;
+	ok(sr_records_state(NULL, 5) == SR_NOT_REDIRECTED, "state: no records");
+	ok(sr_records_state(&r, 7) == SR_BY_SELF, "state: last hop is self");
+	ok(sr_records_state(&r, 5) == SR_PREVIOUSLY_BY_SELF, "state: earlier hop");
+	ok(sr_records_state(&r, 9) == SR_BY_OTHER, "state: others only");
+}
+
+static void test_addr(void)
+{
+	struct sockaddr_storage ss;
+	char buf[SOCKREDIR_ADDRSTRLEN];
+	const char *bad[] = { "", "1.2.3.4", "1.2.3.4:", "1.2.3.4:0",
+			      "1.2.3.4:65536", "1.2.3:80", "::1:80", "[::1]80",
+			      "[::1]:", "[]:80", "[1.2.3.4]:80", "1.2.3.4:8x",
+			      "1.2.3.4:-1", "host:80" };
+	size_t i;
+
+	ok(sockredir_parse_addr("10.1.2.3:8080", &ss) == 0 &&
+		   !strcmp(sockredir_format_addr(&ss, buf, sizeof(buf)),
+			   "10.1.2.3:8080"), "addr: IPv4 round trip");
+	ok(sockredir_parse_addr("[fe80::1]:443", &ss) == 0 &&
+		   !strcmp(sockredir_format_addr(&ss, buf, sizeof(buf)),
+			   "[fe80::1]:443"), "addr: IPv6 round trip");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(sockredir_parse_addr(bad[i], &ss) == -EINVAL,
+		   "addr: '%s' is refused", bad[i]);
+}
+
+static void test_context(void)
+{
+	struct sockredir_context c, out;
+	struct sockaddr_in *r4 = (void *)&c.remote;
+
+	memset(&c, 0, sizeof(c));
+	r4->sin_family = AF_INET;
+	r4->sin_port = htons(80);
+	c.local.ss_family = AF_INET;
+	c.sr.version = SOCKREDIR_CONTEXT_VERSION;
+	c.sr.size = sizeof(c.sr);
+	c.sr.hop = 2;
+	memcpy(c.sr.app_comm, "curl", 5);
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == 0 && out.sr.hop == 2,
+	   "context: a whole one parses");
+	ok(sockredir_parse_context(&c, sizeof(c) - 1, &out) == -EINVAL,
+	   "context: one byte short is refused");
+	ok(sockredir_parse_context(&c, 100, &out) == -EINVAL,
+	   "context: addresses only is refused");
+	c.sr.size = 8 + 8;	/* an older, shorter block */
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == 0 && out.sr.hop == 0,
+	   "context: a shorter block leaves newer fields zero");
+	c.sr.size = sizeof(c.sr);
+	c.sr.version = 2;
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == -EINVAL,
+	   "context: unknown version is refused");
+	c.sr.version = 1;
+	c.remote.ss_family = AF_UNIX;
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == -EINVAL,
+	   "context: a non-IP remote is refused");
+	c.remote.ss_family = AF_INET;
+	c.sr.hop = 40;
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == -EINVAL,
+	   "context: hop beyond the records' limit is refused");
+}
+
+static int parse(const char *line, struct sockredir_rule *r, char *err)
+{
+	char buf[256], *words[16];
+	int n = 0;
+
+	strcpy(buf, line);
+	for (char *p = strtok(buf, " "); p; p = strtok(NULL, " "))
+		words[n++] = p;
+	return sockredir_rule_parse(n, words, r, err, 128);
+}
+
+static void test_rule_words(void)
+{
+	struct sockredir_rule r;
+	char err[128];
+	const char *bad[] = { "", "--permit --permit", "--dport 80",
+			      "--permit --dst 1.2.3.4/33", "--permit --dport 0",
+			      "--permit --dport 5-3", "--permit --dport 70000",
+			      "--permit --uid x", "--permit --weight -1",
+			      "--permit --proto icmp", "--permit --dst",
+			      "--permit extra", "--permit --dst ::/129",
+			      "--permit --colour red" };
+	size_t i;
+
+	ok(parse("--permit --dst 10.1.2.3/8 --dport 80-90 --uid 7 --weight 5",
+		 &r, err) == 0 && r.family == AF_INET && r.prefix_len == 8 &&
+		   r.dst[0] == 10 && r.dst[1] == 0 && r.dport_lo == 80 &&
+		   r.dport_hi == 90 && r.uid == 7 && r.weight == 5 &&
+		   r.action == SOCKREDIR_ACTION_PERMIT,
+	   "rule words: a full permit rule, prefix masked");
+	ok(parse("--permit --dst 2001:db8::1 --proto udp", &r, err) == 0 &&
+		   r.family == AF_INET6 && r.prefix_len == 128 &&
+		   r.protocol == IPPROTO_UDP, "rule words: IPv6 host, udp");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(parse(bad[i], &r, err) < 0 && err[0],
+		   "rule words: '%s' is refused (%s)", bad[i], err);
+}
+
+static struct sr_rule_slot rule(uint32_t id, uint32_t weight, int family,
+				const char *dst, int plen)
+{
+	struct sr_rule_slot s = { .slot = id };
+
+	s.rule.id = id;
+	s.rule.weight = weight;
+	s.rule.action = SR_ACT_PERMIT;
+	s.rule.family = family;
+	s.rule.prefix_len = plen;
+	if (dst)
+		inet_pton(family, dst, s.rule.dst);
+	return s;
+}
+
+static const struct sr_index_entry *find(const struct sr_index_entry *e,
+					 int n, int family, const char *a,
+					 int plen)
+{
+	struct sr_lpm_key k = { .prefixlen = 8 + plen, .family = family };
+	int i;
+
+	inet_pton(family, a, k.addr);
+	for (i = 0; i < n; i++)
+		if (!memcmp(&e[i].key, &k, sizeof(k)))
+			return &e[i];
+	return NULL;
+}
+
+static void test_index(void)
+{
+	struct sr_rule_slot rules[40];
+	struct sr_index_entry *e;
+	const struct sr_index_entry *x;
+	struct sr_lpm_key bad;
+	int n, i;
+
+	rules[0] = rule(1, 10, 0, NULL, 0);		/* any, both families */
+	rules[1] = rule(2, 50, AF_INET, "10.0.0.0", 8);
+	rules[2] = rule(3, 20, AF_INET, "10.1.0.0", 16);
+	rules[3] = rule(4, 20, AF_INET, "192.168.0.0", 16);
+	rules[4] = rule(5, 99, AF_INET6, "2001:db8::", 32);
+	n = sr_index_build(rules, 5, &e, NULL);
+	ok(n == 6, "index: 6 prefixes (any/v4, any/v6, 3 v4, 1 v6), got %d", n);
+	x = find(e, n, AF_INET, "10.1.0.0", 16);
+	ok(x && x->set.n == 3 && x->set.slot[0] == 2 && x->set.slot[1] == 3 &&
+		   x->set.slot[2] == 1,
+	   "index: 10.1/16 holds its rule and its ancestors', by weight");
+	x = find(e, n, AF_INET, "0.0.0.0", 0);
+	ok(x && x->set.n == 1 && x->set.slot[0] == 1, "index: v4 /0 holds the any rule");
+	x = find(e, n, AF_INET6, "2001:db8::", 32);
+	ok(x && x->set.n == 2 && x->set.slot[0] == 5 && x->set.slot[1] == 1,
+	   "index: v6 prefix holds the any rule too");
+	x = find(e, n, AF_INET, "192.168.0.0", 16);
+	ok(x && x->set.n == 2, "index: 192.168/16 does not hold 10/8's rule");
+	free(e);
+
+	for (i = 0; i < 33; i++)
+		rules[i] = rule(i + 1, i, AF_INET, "10.0.0.1", 32);
+	ok(sr_index_build(rules, 32, &e, NULL) == 1, "index: 32 rules on one address fit");
+	free(e);
+	ok(sr_index_build(rules, 33, &e, &bad) == -E2BIG && e == NULL,
+	   "index: 33 rules on one address are refused");
+	ok(sr_index_build(rules, 0, &e, NULL) == 0, "index: no rules, empty index");
+	free(e);
+}
+
+int main(void)
+{
+	test_siphash();
+	test_records();
+	test_addr();
+	test_context();
+	test_rule_words();
+	test_index();
+	return done();
+}
