@@ -7,9 +7,24 @@ cd "$(dirname "$0")/.." || exit 1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# run CMD...: its TAP lines join the log; a crash or a short plan is a failure.
 run() {
+	local out st plan n
+	out=$(mktemp)
 	echo "# $*"
-	"$@" 2>&1 | tee -a "$log" | sed 's/^/    /'
+	"$@" > "$out" 2>&1
+	st=$?
+	sed 's/^/    /' "$out"
+	grep -E '^(not )?ok ' "$out" >> "$log"
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | tail -1)
+	n=$(grep -cE '^(not )?ok ' "$out")
+	if [ "$st" -ne 0 ] && ! grep -q '^not ok ' "$out"; then
+		echo "not ok - $* exited $st" | tee -a "$log"
+	elif [ -z "$plan" ] || [ "$plan" -ne "$n" ]; then
+		grep -q '^1\.\.0 # SKIP' "$out" ||
+			echo "not ok - $*: planned ${plan:-none}, ran $n" | tee -a "$log"
+	fi
+	rm -f "$out"
 }
 
 mode=all
@@ -23,6 +38,7 @@ fi
 [ $mode = all ] && set -- tests/integration/*.sh
 [ $mode = unit ] && set --
 for s in "$@"; do
+	[ "${s##*/}" = lib.sh ] && continue
 	[ -f "$s" ] || s=tests/integration/$s.sh
 	[ -f "$s" ] && run bash "$s"
 done
