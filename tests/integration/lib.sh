@@ -81,8 +81,12 @@ cleanup() {
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	"$SR" down >/dev/null 2>&1
 	if [ -d "$CG" ]; then
-		for p in $(find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
+		local i left
+		for i in $(seq 50); do
+			left=$(find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null)
+			[ -z "$left" ] && break
+			kill -9 $left 2>/dev/null
+			sleep 0.1
 		done
 		find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null
 	fi

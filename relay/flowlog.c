@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flowlog.c - the JSON-lines flow log.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowlog.h"
+
+struct flowlog {
+	char *path;		/* NULL: stdout */
+	FILE *f;
+};
+
+static const char *const end_names[] = {
+	[END_CLOSED] = "closed",
+	[END_RESET_BY_CLIENT] = "reset_by_client",
+	[END_RESET_BY_SERVER] = "reset_by_server",
+	[END_DENIED] = "denied",
+	[END_UPSTREAM_REFUSED] = "upstream_refused",
+	[END_UPSTREAM_TIMEOUT] = "upstream_timeout",
+	[END_NOT_REDIRECTED] = "not_redirected",
+	[END_DRAINED] = "drained",
+	[END_ERROR] = "error",
+};
+
+const char *flow_end_name(enum flow_end end)
+{
+	return (unsigned int)end < sizeof(end_names) / sizeof(end_names[0]) ?
+	       end_names[end] : "error";
+}
+
+struct flowlog *flowlog_open(const char *path)
+{
+	struct flowlog *log = calloc(1, sizeof(*log));
+
+	if (!log)
+		return NULL;
+	if (!path || !strcmp(path, "-")) {
+		log->f = stdout;
+		return log;
+	}
+	log->path = strdup(path);
+	if (log->path)
+		log->f = fopen(path, "ae");
+	if (!log->f) {
+		int err = errno;
+
+		free(log->path);
+		free(log);
+		errno = err;
+		return NULL;
+	}
+	return log;
+}
+
+int flowlog_reopen(struct flowlog *log)
+{
+	FILE *f;
+
+	if (!log->path)
+		return 0;
+	f = fopen(log->path, "ae");
+	if (!f)
+		return -errno;
+	fclose(log->f);
+	log->f = f;
+	return 0;
+}
+
+void flowlog_close(struct flowlog *log)
+{
+	if (!log)
+		return;
+	if (log->path)
+		fclose(log->f);
+	else
+		fflush(log->f);
+	free(log->path);
+	free(log);
+}
+
+/* Length of the valid UTF-8 sequence at @s, or 0. */
+static int utf8_len(const unsigned char *s)
+{
+	int n, i;
+	uint32_t c;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	c = s[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int n;
+
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	for (; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			putc('\\', f);
+			putc(*p, f);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+		} else if (*p == '\t') {
+			fputs("\\t", f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
+		} else if (*p < 0x80) {
+			putc(*p, f);
+		} else if ((n = utf8_len(p))) {
+			fwrite(p, 1, n, f);
+			p += n - 1;
+		} else {
+			/* Not UTF-8 (comm is any bytes): keep it as Latin-1. */
+			fprintf(f, "\\u%04x", *p);
+		}
+	}
+	putc('"', f);
+}
+
+static void write_context(FILE *f, const struct sockredir_context *ctx)
+{
+	char addr[SOCKREDIR_ADDRSTRLEN], comm[sizeof(ctx->sr.app_comm) + 1];
+	unsigned int i, hops = ctx->sr.hop;
+
+	fputs(",\"chain\":[", f);
+	if (hops > SOCKREDIR_MAX_HOPS)
+		hops = SOCKREDIR_MAX_HOPS;
+	for (i = 0; i < hops; i++)
+		fprintf(f, "%s%u", i ? "," : "", ctx->sr.chain[i]);
+	memcpy(comm, ctx->sr.app_comm, sizeof(ctx->sr.app_comm));
+	comm[sizeof(ctx->sr.app_comm)] = '\0';
+	fprintf(f, "],\"app\":{\"pid\":%u,\"uid\":%u,\"comm\":",
+		ctx->sr.app_pid, ctx->sr.app_uid);
+	json_string(f, comm);
+	fputs("},\"dst\":", f);
+	json_string(f, sockredir_format_addr(&ctx->remote, addr, sizeof(addr)));
+}
+
+int flowlog_write(struct flowlog *log, const struct flow_summary *s)
+{
+	FILE *f = log->f;
+
+	if (s->ctx)
+		fprintf(f, "{\"flow_id\":%" PRIu64, s->ctx->sr.flow_id);
+	else
+		fputs("{\"flow_id\":null", f);
+	fputs(",\"service\":", f);
+	json_string(f, s->service);
+	if (s->ctx)
+		write_context(f, s->ctx);
+	else
+		fputs(",\"chain\":[],\"app\":null,\"dst\":null", f);
+	fputs(",\"host\":", f);
+	json_string(f, s->host && *s->host ? s->host : NULL);
+	fprintf(f, ",\"bytes_up\":%" PRIu64 ",\"bytes_down\":%" PRIu64
+		",\"duration_ms\":%" PRIu64 ",\"end\":\"%s\"}\n",
+		s->bytes_up, s->bytes_down, s->duration_ms,
+		flow_end_name(s->end));
+	if (fflush(f) == EOF || ferror(f)) {
+		clearerr(f);
+		return -EIO;
+	}
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flowlog.h - one JSON object per line for every flow that ends.
+ */
+#ifndef RELAY_FLOWLOG_H
+#define RELAY_FLOWLOG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sockredir.h>
+
+enum flow_end {
+	END_CLOSED,
+	END_RESET_BY_CLIENT,
+	END_RESET_BY_SERVER,
+	END_DENIED,
+	END_UPSTREAM_REFUSED,
+	END_UPSTREAM_TIMEOUT,
+	END_NOT_REDIRECTED,
+	END_DRAINED,
+	END_ERROR,
+};
+
+struct flow_summary {
+	const char *service;
+	const struct sockredir_context *ctx;	/* NULL: not known */
+	const char *host;			/* NULL or "": none learned */
+	uint64_t bytes_up, bytes_down;
+	uint64_t duration_ms;
+	enum flow_end end;
+};
+
+const char *flow_end_name(enum flow_end end);
+
+/* Open @path for appending; NULL or "-" is stdout.  NULL and errno on failure. */
+struct flowlog *flowlog_open(const char *path);
+/* Reopen the same path (after log rotation).  Returns 0 or -errno, and
+ * keeps the old stream on failure. */
+int flowlog_reopen(struct flowlog *log);
+void flowlog_close(struct flowlog *log);
+/* Write one line and flush it.  Returns 0 or -errno. */
+int flowlog_write(struct flowlog *log, const struct flow_summary *s);
+
+/* Write @s as a JSON string (with the quotes), or null if @s is NULL. */
+void json_string(FILE *f, const char *s);
+
+#endif

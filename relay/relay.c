@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay.c - listeners, signals and the drain.
+ *
+ * SIGTERM/SIGINT: close the listeners, let live flows finish until
+ * --drain-timeout, then reset what is left; a second signal cuts the
+ * drain short.  SIGHUP: reopen the flow log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sockredir.h>
+
+#include "flow.h"
+#include "flowlog.h"
+#include "relay.h"
+
+#define ACCEPT_BATCH	64
+#define MAX_FDS		(1 << 20)
+
+bool relay_quiet;
+
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("sockredir-relay: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void relay_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (relay_quiet)
+		return;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void relay_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+/* Raise the soft fd limit to the hard one; returns the limit in force. */
+static int raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > MAX_FDS ? MAX_FDS : (int)rl.rlim_cur;
+}
+
+static void close_listeners(struct relay *r)
+{
+	int i;
+
+	for (i = 0; i < r->cfg->n_listen; i++) {
+		if (r->listen_fd[i] < 0)
+			continue;
+		loop_del(r->loop, r->listen_fd[i]);
+		close(r->listen_fd[i]);
+		r->listen_fd[i] = -1;
+	}
+}
+
+/* Out of descriptors: accept with the spare one and reset at once, so the
+ * client hears a refusal instead of waiting in the backlog. */
+static void shed(struct relay *r, int lfd)
+{
+	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	static bool told;
+	int fd;
+
+	if (r->spare_fd < 0)
+		return;
+	close(r->spare_fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+		close(fd);
+	}
+	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!told)
+		relay_error("out of file descriptors: resetting new connections");
+	told = true;
+}
+
+static void on_accept(void *arg, int lfd, uint32_t events)
+{
+	struct relay *r = arg;
+	int i, fd;
+
+	for (i = 0; i < ACCEPT_BATCH && !r->draining; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			flow_accept(r, fd);
+		} else if (errno == EMFILE || errno == ENFILE) {
+			shed(r, lfd);
+			return;
+		} else if (errno != ECONNABORTED && errno != EINTR) {
+			if (errno != EAGAIN)
+				relay_say("accept: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+static void drain_expired(struct timer *t)
+{
+	struct relay *r = container_of(t, struct relay, drain_timer);
+
+	flow_drain_all(r);
+}
+
+static void start_drain(struct relay *r)
+{
+	if (r->draining) {
+		flow_drain_all(r);
+		return;
+	}
+	r->draining = true;
+	close_listeners(r);
+	if (!r->n_flows) {
+		loop_stop(r->loop);
+		return;
+	}
+	relay_say("draining %lu flows", r->n_flows);
+	r->drain_timer.fn = drain_expired;
+	timer_arm(r->loop, &r->drain_timer, r->cfg->drain_timeout_ms);
+}
+
+void relay_flow_ended(struct relay *r)
+{
+	r->n_flows--;
+	if (r->draining && !r->n_flows)
+		loop_stop(r->loop);
+}
+
+static void on_signal(void *arg, int fd, uint32_t events)
+{
+	struct relay *r = arg;
+	struct signalfd_siginfo si;
+	int err;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGHUP) {
+			start_drain(r);
+			continue;
+		}
+		err = flowlog_reopen(r->log);
+		if (err < 0)
+			relay_error("reopening %s: %s", r->cfg->log_path,
+				    strerror(-err));
+	}
+}
+
+static int listen_on(const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ?
+			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int one = 1, fd;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static int open_listeners(struct relay *r)
+{
+	char addr[SOCKREDIR_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i, err;
+
+	for (i = 0; i < r->cfg->n_listen; i++) {
+		sockredir_format_addr(&r->cfg->listen[i], addr, sizeof(addr));
+		r->listen_fd[i] = listen_on(&r->cfg->listen[i]);
+		if (r->listen_fd[i] < 0) {
+			relay_error("cannot listen on %s: %s", addr, strerror(errno));
+			return -1;
+		}
+		err = loop_add(r->loop, r->listen_fd[i], EPOLLIN, on_accept, r);
+		if (err < 0) {
+			relay_error("cannot watch %s: %s", addr, strerror(-err));
+			return -1;
+		}
+		len = sizeof(ss);
+		if (getsockname(r->listen_fd[i], (struct sockaddr *)&ss, &len) == 0)
+			sockredir_format_addr(&ss, addr, sizeof(addr));
+		relay_say("listening on %s", addr);
+	}
+	return 0;
+}
+
+static int open_signals(struct relay *r)
+{
+	sigset_t set;
+	int err;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	r->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->sig_fd < 0) {
+		relay_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	err = loop_add(r->loop, r->sig_fd, EPOLLIN, on_signal, r);
+	if (err < 0) {
+		relay_error("signalfd: %s", strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+struct relay *relay_new(const struct relay_config *cfg)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	int i;
+
+	if (!r) {
+		relay_error("out of memory");
+		return NULL;
+	}
+	r->cfg = cfg;
+	r->sig_fd = -1;
+	for (i = 0; i < RELAY_MAX_LISTEN; i++)
+		r->listen_fd[i] = -1;
+	link_init(&r->flows);
+	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r->loop = loop_new(raise_nofile());
+	if (!r->loop) {
+		relay_error("epoll: %s", strerror(errno));
+		goto fail;
+	}
+	r->log = flowlog_open(cfg->log_path);
+	if (!r->log) {
+		relay_error("cannot open %s: %s", cfg->log_path, strerror(errno));
+		goto fail;
+	}
+	if (open_signals(r) < 0 || open_listeners(r) < 0)
+		goto fail;
+	return r;
+
+fail:
+	relay_free(r);
+	return NULL;
+}
+
+int relay_run(struct relay *r)
+{
+	int err = loop_run(r->loop);
+
+	if (err < 0) {
+		relay_error("epoll_wait: %s", strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
+void relay_free(struct relay *r)
+{
+	if (!r)
+		return;
+	if (r->loop) {
+		flow_drain_all(r);
+		close_listeners(r);
+		timer_cancel(&r->drain_timer);
+	}
+	if (r->sig_fd >= 0)
+		close(r->sig_fd);
+	if (r->spare_fd >= 0)
+		close(r->spare_fd);
+	flowlog_close(r->log);
+	loop_free(r->loop);
+	free(r);
+}

@@ -1,0 +1,508 @@
+/*
+ * test_relay.c - the relay's engine without the redirect layer: the
+ * socket-option calls are faked, everything else is real.
+ *
+ *   parent (client + servers) --> child: relay listening on
+ *     127.0.0.1:P  -> fake context: remote = server A   (normal flows)
+ *     127.0.0.2:P  -> ENOENT                            (not redirected)
+ *     127.0.0.3:P  -> remote = a closed port            (refused)
+ *     127.0.0.4:P  -> remote = server B, never accepted (deny tests)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "../../relay/loop.c"
+#include "../../relay/pump.c"
+#include "../../relay/flowlog.c"
+#include "../../relay/sniff.c"
+#include "../../relay/flow.c"
+#include "../../relay/relay.c"
+#include "clienthello.h"
+
+static struct sockaddr_storage remote[5];
+static struct sockaddr_in relay_addr[5];
+static uint64_t next_flow = 1000;
+
+static int local_octet(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		return 0;
+	return ntohl(sin.sin_addr.s_addr) & 0xff;
+}
+
+static int fake_records(int fd, void *buf, size_t *len)
+{
+	if (local_octet(fd) == 2)
+		return -ENOENT;
+	memcpy(buf, "REC", 3);
+	*len = 3;
+	return 0;
+}
+
+static int fake_context(int fd, struct sockredir_context *ctx)
+{
+	int o = local_octet(fd);
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->remote = remote[o < 5 ? o : 0];
+	ctx->sr.flow_id = next_flow++;
+	ctx->sr.hop = 2;
+	ctx->sr.chain[0] = 3;
+	ctx->sr.chain[1] = 5;
+	ctx->sr.app_pid = 4242;
+	ctx->sr.app_uid = 1001;
+	strcpy(ctx->sr.app_comm, "t\"s\\t\x01\xff");
+	return 0;
+}
+
+static int fake_set_records(int fd, const void *buf, size_t len)
+{
+	return len == 3 && !memcmp(buf, "REC", 3) ? 0 : -EINVAL;
+}
+
+static int listener(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	socklen_t len = sizeof(*sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = 0;
+	bind(fd, (struct sockaddr *)sin, sizeof(*sin));
+	listen(fd, 64);
+	getsockname(fd, (struct sockaddr *)sin, &len);
+	return fd;
+}
+
+static pid_t start_relay(const char *log, char **deny, int n_deny)
+{
+	static struct relay_config cfg = {
+		.service = "unit",
+		.connect_timeout_ms = 1000,
+		.sniff_timeout_ms = 300,
+		.drain_timeout_ms = 800,
+		.n_listen = 4,
+		.quiet = true,
+	};
+	int p[2], i, rc;
+	struct relay *r;
+	pid_t pid;
+
+	cfg.log_path = log;
+	cfg.deny = deny;
+	cfg.n_deny = n_deny;
+	for (i = 0; i < 4; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg.listen[i];
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(0x7f000001 + i);
+	}
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		relay_quiet = true;
+		redirect_ops = (struct redirect_ops){ fake_records, fake_context,
+						      fake_set_records };
+		r = relay_new(&cfg);
+		if (!r)
+			_exit(1);
+		for (i = 0; i < 4; i++) {
+			socklen_t len = sizeof(relay_addr[i + 1]);
+
+			getsockname(r->listen_fd[i],
+				    (struct sockaddr *)&relay_addr[i + 1], &len);
+		}
+		if (write(p[1], relay_addr, sizeof(relay_addr)) < 0)
+			_exit(1);
+		close(p[1]);
+		rc = relay_run(r);
+		relay_free(r);
+		_exit(rc);
+	}
+	close(p[1]);
+	if (read(p[0], relay_addr, sizeof(relay_addr)) != sizeof(relay_addr))
+		pid = -1;
+	close(p[0]);
+	return pid;
+}
+
+static int dial(int which)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { .tv_sec = 5 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&relay_addr[which],
+		    sizeof(relay_addr[which])) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int take(int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct timeval tv = { .tv_sec = 5 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void rst_close(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Read until EOF into @buf; returns the length, or -errno. */
+static ssize_t read_all(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf + len, cap - len, 0)) > 0)
+		len += n;
+	return n < 0 ? -errno : (ssize_t)len;
+}
+
+static unsigned char pattern(uint64_t i)
+{
+	return (i * 2654435761u) >> 13;
+}
+
+struct stream {
+	int fd;
+	uint64_t size;
+	int slow;
+	uint64_t got;
+	int ok;
+};
+
+static void *write_pattern(void *arg)
+{
+	struct stream *s = arg;
+	unsigned char buf[65536];
+	uint64_t off = 0;
+	size_t n, i;
+
+	while (off < s->size) {
+		n = s->size - off < sizeof(buf) ? s->size - off : sizeof(buf);
+		for (i = 0; i < n; i++)
+			buf[i] = pattern(off + i);
+		if (send_all(s->fd, buf, n) < 0)
+			return NULL;
+		off += n;
+	}
+	shutdown(s->fd, SHUT_WR);
+	s->ok = 1;
+	return NULL;
+}
+
+static void *check_pattern(void *arg)
+{
+	struct stream *s = arg;
+	unsigned char buf[65536];
+	ssize_t n, i;
+
+	s->ok = 1;
+	while ((n = recv(s->fd, buf, s->slow ? 997 : sizeof(buf), 0)) > 0) {
+		for (i = 0; i < n; i++)
+			if (buf[i] != pattern(s->got + i))
+				s->ok = 0;
+		s->got += n;
+		if (s->slow && s->got % (64 * 997) < (uint64_t)n)
+			usleep(2000);
+	}
+	if (n < 0)
+		s->ok = 0;
+	return NULL;
+}
+
+static void *echo(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		if (send_all(fd, buf, n) < 0)
+			break;
+	shutdown(fd, SHUT_WR);
+	return NULL;
+}
+
+/* @size bytes each way at once, server echoing; optionally a slow reader. */
+static int echo_transfer(int srv, uint64_t size, int slow)
+{
+	struct stream w = { .size = size }, r = { .slow = slow };
+	pthread_t tw, tr, te;
+	char req[] = "PUT / HTTP/1.1\r\nHost: ok.test\r\n\r\n";
+	int c = dial(1), s, good;
+
+	if (c < 0 || send_all(c, req, sizeof(req) - 1) < 0)
+		return 0;
+	s = take(srv);
+	good = recv(s, req, sizeof(req) - 1, MSG_WAITALL) == sizeof(req) - 1;
+	w.fd = r.fd = c;
+	w.size = size;
+	pthread_create(&te, NULL, echo, &s);
+	pthread_create(&tw, NULL, write_pattern, &w);
+	pthread_create(&tr, NULL, check_pattern, &r);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	pthread_join(te, NULL);
+	close(c);
+	close(s);
+	return good && w.ok && r.ok && r.got == size;
+}
+
+static void test_pump_copy(void)
+{
+	static char buf[300000], out[300000];
+	const ssize_t size = sizeof(buf);
+	int a[2], b[2], err = 0, i;
+	ssize_t k, sent = 0, got = 0;
+	struct end from, to;
+	struct pump p;
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a);
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b);
+	from = (struct end){ .fd = a[1] };
+	to = (struct end){ .fd = b[0] };
+	pump_init(&p, &from, &to);
+	use_copy(&p);
+	for (i = 0; i < size; i++)
+		buf[i] = pattern(i);
+	for (i = 0; i < 100000 && (got < size || !p.shut); i++) {
+		if (sent < size && (k = send(a[0], buf + sent, size - sent, 0)) > 0) {
+			sent += k;
+			if (sent == size)
+				shutdown(a[0], SHUT_WR);
+		}
+		from.rd = to.wr = true;	/* as if epoll said so */
+		if (pump_run(&p, 1 << 20, &err) >= PUMP_ERR_READ)
+			break;
+		while ((k = recv(b[1], out + got, size - got, 0)) > 0)
+			got += k;
+	}
+	ok(got == size && !memcmp(buf, out, size) && p.copy && p.eof &&
+	   p.shut && recv(b[1], out, 1, 0) == 0,
+	   "pump, copy mode: 300000 bytes in order, then EOF passed on");
+	pump_release(&p);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+
+static int count(const char *log, const char *what)
+{
+	char line[4096];
+	FILE *f = fopen(log, "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, what))
+			n++;
+	fclose(f);
+	return n;
+}
+
+int main(void)
+{
+	char log[64], denyhost[] = "*.denied.test", *deny[] = { denyhost };
+	char buf[65536], hello[600];
+	int srv, srv_b, c, s, st, gone;
+	ssize_t n;
+	pid_t pid;
+
+	alarm(120);
+	signal(SIGPIPE, SIG_IGN);
+	test_pump_copy();
+
+	snprintf(log, sizeof(log), "/tmp/test_relay.%d.log", getpid());
+	unlink(log);
+	srv = listener(&remote[1]);
+	srv_b = listener(&remote[4]);
+	close(listener(&remote[3]));
+	(void)srv_b;
+	remote[2] = remote[1];
+	pid = start_relay(log, deny, 1);
+	if (!ok(pid > 0, "relay started"))
+		return done();
+
+	ok(echo_transfer(srv, 20 << 20, 0), "20 MiB each way at once, verified");
+	ok(echo_transfer(srv, 2 << 20, 1), "2 MiB each way, slow reader");
+
+	/* Half-close, client first. */
+	c = dial(1);
+	send_all(c, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\nrest", 36);
+	shutdown(c, SHUT_WR);
+	s = take(srv);
+	n = read_all(s, buf, sizeof(buf));
+	ok(n == 36 && !memcmp(buf + 32, "rest", 4), "client half-close: server reads all, then EOF");
+	send_all(s, "reply after EOF", 15);
+	close(s);
+	n = read_all(c, buf, sizeof(buf));
+	ok(n == 15, "client half-close: reply still reaches the client");
+	close(c);
+
+	/* Half-close, server first (and server speaks first). */
+	c = dial(1);
+	s = take(srv);
+	send_all(s, "220 banner\r\n", 12);
+	shutdown(s, SHUT_WR);
+	n = recv(c, buf, sizeof(buf), 0);
+	ok(n == 12, "server speaks first: banner arrives before the client sends");
+	ok(recv(c, buf, sizeof(buf), 0) == 0, "server half-close: client sees EOF");
+	send_all(c, "late data", 9);
+	shutdown(c, SHUT_WR);
+	ok(read_all(s, buf, sizeof(buf)) == 9, "server half-close: client data still flows");
+	close(s);
+	close(c);
+
+	/* Client reset. */
+	c = dial(1);
+	send_all(c, "GET / HTTP/1.1\r\nHost: r.test\r\n\r\n", 33);
+	s = take(srv);
+	n = recv(s, buf, 33, MSG_WAITALL);
+	rst_close(c);
+	n = read_all(s, buf, sizeof(buf));
+	ok(n == -ECONNRESET, "client reset reaches the server as a reset (%zd)", n);
+	close(s);
+
+	/* Server reset. */
+	c = dial(1);
+	send_all(c, "x", 1);
+	s = take(srv);
+	recv(s, buf, 1, 0);
+	rst_close(s);
+	n = read_all(c, buf, sizeof(buf));
+	ok(n == -ECONNRESET, "server reset reaches the client as a reset (%zd)", n);
+	close(c);
+
+	/* A partial request: relayed once the sniff window closes. */
+	c = dial(1);
+	send_all(c, "GET / HT", 8);
+	s = take(srv);
+	usleep(500 * 1000);
+	send_all(c, "TP/1.1\r\n\r\n", 10);
+	shutdown(c, SHUT_WR);
+	ok(read_all(s, buf, sizeof(buf)) == 18, "partial request relayed after the sniff timeout");
+	close(s);
+	close(c);
+
+	/* Deny: Host, then SNI. */
+	c = dial(4);
+	send_all(c, "GET / HTTP/1.1\r\nHost: WWW.Denied.Test\r\n\r\n", 41);
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET, "denied Host: client reset");
+	close(c);
+	c = dial(4);
+	n = make_hello((unsigned char *)hello, "api.denied.test", 100);
+	send_all(c, hello, n);
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET, "denied SNI: client reset");
+	close(c);
+	c = dial(1);
+	n = make_hello((unsigned char *)hello, "denied.test", 4096);
+	send_all(c, hello, n);
+	shutdown(c, SHUT_WR);
+	s = take(srv);
+	ok(read_all(s, buf, sizeof(buf)) == n && !memcmp(buf, hello, n),
+	   "SNI not matching the pattern: relayed unchanged");
+	close(s);
+	close(c);
+
+	/* Not redirected, upstream refused. */
+	c = dial(2);
+	ok(c >= 0 && read_all(c, buf, sizeof(buf)) == -ECONNRESET, "not redirected: reset");
+	close(c);
+	c = dial(3);
+	ok(c >= 0 && read_all(c, buf, sizeof(buf)) == -ECONNRESET, "upstream refused: reset");
+	close(c);
+
+	/* Drain: a live flow carries on, new connections are refused. */
+	c = dial(1);
+	send_all(c, "GET / HTTP/1.1\r\nHost: d.test\r\n\r\n", 33);
+	s = take(srv);
+	recv(s, buf, 33, MSG_WAITALL);
+	kill(pid, SIGTERM);
+	usleep(100 * 1000);
+	ok(dial(1) < 0, "draining: new connections refused");
+	send_all(s, "still here", 10);
+	ok(recv(c, buf, sizeof(buf), 0) == 10, "draining: live flow still relays");
+	close(s);
+	shutdown(c, SHUT_WR);
+	gone = waitpid(pid, &st, 0) == pid;
+	ok(gone && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "drained: exit 0 once the last flow closed");
+	close(c);
+
+	ok(count(log, "\"end\":\"closed\"") == 7, "log: 7 closed flows (%d)",
+	   count(log, "\"end\":\"closed\""));
+	ok(count(log, "\"end\":\"reset_by_client\"") == 1 &&
+	   count(log, "\"end\":\"reset_by_server\"") == 1, "log: one reset each way");
+	ok(count(log, "\"end\":\"denied\"") == 2 &&
+	   count(log, "\"host\":\"www.denied.test\"") == 1 &&
+	   count(log, "\"host\":\"api.denied.test\"") == 1, "log: two denied, with hosts");
+	ok(count(log, "\"end\":\"not_redirected\"") == 1 &&
+	   count(log, "\"flow_id\":null,\"service\":\"unit\",\"chain\":[],\"app\":null,\"dst\":null") == 1,
+	   "log: not_redirected, without context");
+	ok(count(log, "\"end\":\"upstream_refused\"") == 1, "log: upstream_refused");
+	ok(count(log, "\"bytes_up\":20971553,\"bytes_down\":20971520") == 1,
+	   "log: byte counts of the 20 MiB flow");
+	ok(count(log, "\"service\":\"unit\",\"chain\":[3,5],\"app\":{\"pid\":4242,"
+		 "\"uid\":1001,\"comm\":\"t\\\"s\\\\t\\u0001\\u00ff\"},\"dst\":\"127.0.0.1:") == 12,
+	   "log: chain, app with escaped comm, dst");
+	ok(count(log, "\"host\":\"ok.test\"") == 2 && count(log, "\"host\":null") == 5,
+	   "log: hosts learned, null when none");
+
+	/* Drain timeout: a flow that does not end is reset. */
+	pid = start_relay(log, NULL, 0);
+	c = dial(1);
+	s = take(srv);
+	kill(pid, SIGTERM);
+	gone = waitpid(pid, &st, 0) == pid;
+	ok(gone && WIFEXITED(st) && WEXITSTATUS(st) == 0, "drain deadline: exit 0");
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET, "drain deadline: client reset");
+	ok(count(log, "\"end\":\"drained\"") == 1, "log: drained");
+	close(c);
+	close(s);
+
+	unlink(log);
+	return done();
+}
