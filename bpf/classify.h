@@ -33,6 +33,28 @@ static __always_inline __u16 sr_owner_of(const struct sr_config *cfg,
 	return 0;
 }
 
+/* Is the current task an owner of service @id? */
+static __always_inline int sr_owns(const struct sr_config *cfg, __u32 uid,
+				   __u16 id)
+{
+	__u32 i, n = cfg->n_owners;
+
+	for (i = 0; i < SR_MAX_SERVICES; i++) {
+		const struct sr_owner *o;
+
+		if (i >= n)
+			break;
+		o = &cfg->owners[i];
+		if (o->service != id)
+			continue;
+		if (o->uid != SR_ANY_UID ? o->uid == uid :
+		    bpf_get_current_ancestor_cgroup_id(o->cgroup_level) ==
+			    o->cgroup_id)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Who the rules see: the application that opened the flow.  On a proxy's
  * onward connection that is the one named in the records (WFP's original
@@ -40,8 +62,23 @@ static __always_inline __u16 sr_owner_of(const struct sr_config *cfg,
  */
 struct sr_who {
 	__u32 uid;
-	__u64 cgroup_id;	/* from the records; 0: ask the current task */
+	const struct sr_records *rec;	/* NULL: the current task */
 };
+
+/* Is the application in cgroup @id (at @level) or below it? */
+static __always_inline int sr_who_in_cgroup(const struct sr_who *who,
+					    __u64 id, __u32 level)
+{
+	const struct sr_records *rec = who->rec;
+
+	if (!rec)
+		return bpf_get_current_ancestor_cgroup_id(level) == id;
+	if (rec->app_cgroup == id || level == 0)
+		return 1;
+	if (level <= SR_CG_LEVELS)
+		return rec->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
+	return 0;
+}
 
 static __always_inline int sr_rule_matches(const struct sr_rule *r,
 					   const struct sr_who *who,
@@ -53,14 +90,42 @@ static __always_inline int sr_rule_matches(const struct sr_rule *r,
 		return 0;
 	if (r->uid != SR_ANY_UID && r->uid != who->uid)
 		return 0;
-	if (r->cgroup_id) {
-		/* Carried identities are exact; a live task can be below. */
-		if (who->cgroup_id)
-			return who->cgroup_id == r->cgroup_id;
-		return bpf_get_current_ancestor_cgroup_id(r->cgroup_level) ==
-		       r->cgroup_id;
-	}
+	if (r->cgroup_id && !sr_who_in_cgroup(who, r->cgroup_id, r->cgroup_level))
+		return 0;
 	return 1;
+}
+
+/*
+ * Does the socket that would receive a connect to @svc's listener carry
+ * @svc's claim?  An impostor on the port, or nobody, does not.
+ */
+static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
+					       const struct sr_service *svc,
+					       int family)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	struct sr_sock *s;
+	int claimed;
+
+	if (family == AF_INET) {
+		t.ipv4.daddr = svc->addr4;
+		t.ipv4.dport = svc->port4;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4),
+				       BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.daddr, svc->addr6, 16);
+		t.ipv6.dport = svc->port6;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6),
+				       BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!sk)
+		return 0;
+	s = bpf_sk_storage_get(&sr_socks, sk, 0, 0);
+	claimed = s && s->role == SR_ROLE_LISTENER &&
+		  s->flow.service_id == svc->id;
+	bpf_sk_release(sk);
+	return claimed;
 }
 
 struct sr_verdict {
@@ -70,9 +135,12 @@ struct sr_verdict {
 
 /*
  * Walk the rules covering the destination, highest weight first.  Returns
- * 1 with @v set for a redirect, 0 to leave the connect alone, or -ELOOP.
+ * 1 with @v set for a redirect, 0 to leave the connect alone, or the error
+ * the connect fails with: -ELOOP (hop limit), -EPERM (a block rule),
+ * -ECONNREFUSED (a fail-closed service without its listener; @v says which).
  */
-static __always_inline int sr_classify(const struct sr_ruleset *set,
+static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
+				       const struct sr_ruleset *set,
 				       const struct sr_records *rec,
 				       const struct sr_who *who,
 				       const struct sr_config *cfg,
@@ -95,6 +163,8 @@ static __always_inline int sr_classify(const struct sr_ruleset *set,
 			continue;
 		if (r->action == SR_ACT_PERMIT)
 			return 0;
+		if (r->action == SR_ACT_BLOCK)
+			return -EPERM;
 		sid = r->service;
 		svc = bpf_map_lookup_elem(&sr_services, &sid);
 		if (!svc || !svc->id)
@@ -104,10 +174,18 @@ static __always_inline int sr_classify(const struct sr_ruleset *set,
 		state = sr_records_state(rec, svc->id);
 		if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
 			continue;
+		if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
+			continue;
 		if (rec && rec->nhops >= cfg->max_hops)
 			return -ELOOP;
 		v->rule = r;
 		v->service = svc;
+		if (!sr_listener_claimed(ctx, svc, family)) {
+			if (svc->flags & SR_SVC_FAIL_CLOSED)
+				return -ECONNREFUSED;
+			SR_COUNT(svc->id, listener_gone, 1);
+			continue;	/* fail open: the next service, or D */
+		}
 		return 1;
 	}
 	return 0;

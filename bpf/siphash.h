@@ -31,7 +31,9 @@ static __always_inline __u64 sr_siphash(const __u64 *w, int n,
 	__u64 b = ((__u64)(n * 8)) << 56;
 	int i;
 
+#ifdef __clang__
 #pragma unroll
+#endif
 	for (i = 0; i < n; i++) {
 		v3 ^= w[i];
 		SR_SIPROUND;

@@ -73,6 +73,9 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		rec->app_gid = id >> 32;
 		rec->protocol = IPPROTO_TCP;
 		rec->app_cgroup = bpf_get_current_cgroup_id();
+		for (int i = 0; i < SR_CG_LEVELS; i++)
+			rec->app_cgroup_up[i] =
+				bpf_get_current_ancestor_cgroup_id(i + 1);
 		bpf_get_current_comm(rec->app_comm, sizeof(rec->app_comm));
 	}
 	n = rec->nhops;
@@ -132,7 +135,7 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 	if (s && s->role == SR_ROLE_PRESET) {
 		rec = &s->flow.rec;
 		who.uid = rec->app_uid;
-		who.cgroup_id = rec->app_cgroup;
+		who.rec = rec;
 	} else {
 		__u16 owner;
 
@@ -145,14 +148,19 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		}
 	}
 
-	ret = sr_classify(set, rec, &who, cfg, IPPROTO_TCP,
+	ret = sr_classify(ctx, set, rec, &who, cfg, IPPROTO_TCP,
 			  bpf_ntohs((__u16)ctx->user_port), family, &v);
-	if (ret == -ELOOP) {
-		SR_COUNT(0, hop_limit, 1);
-		bpf_set_retval(-ELOOP);
+	if (ret < 0) {
+		if (ret == -ELOOP)
+			SR_COUNT(0, hop_limit, 1);
+		else if (ret == -EPERM)
+			SR_COUNT(0, blocked, 1);
+		else if (v.service)
+			SR_COUNT(v.service->id, refused, 1);
+		bpf_set_retval(ret);
 		return 0;
 	}
-	if (ret <= 0)
+	if (ret == 0)
 		return 1;
 
 	if (!s)
@@ -444,6 +452,83 @@ pass:
 	return 1;
 }
 
+/*
+ * SOCKREDIR_CLAIM on a listening socket: "I am service NAME's listener".
+ * Only root or that service's owner may, and only on the service's port.
+ */
+static __noinline int sr_claim(struct bpf_sockopt *ctx,
+				    const struct sr_config *cfg)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u64 name[4] = {};
+	__u8 *p = ctx->optval;
+	struct sr_service *svc = NULL;
+	struct sr_sock *s;
+	__u32 id, i;
+
+	if (ctx->optlen <= 0 || ctx->optlen >= SR_NAME_MAX)
+		return -EINVAL;
+	for (i = 0; i < SR_NAME_MAX - 1; i++) {
+		if (i >= ctx->optlen || (void *)(p + i + 1) > ctx->optval_end)
+			break;
+		((__u8 *)name)[i] = p[i];
+	}
+	/* Unrolled: the key's address is taken, so a loop counter would
+	 * live on the stack, where the verifier cannot bound it. */
+#pragma clang loop unroll(full)
+	for (i = 1; i < SR_MAX_SERVICES; i++) {
+		struct sr_service *c;
+		const __u64 *cn;
+
+		id = i;
+		c = bpf_map_lookup_elem(&sr_services, &id);
+		if (!c || !c->id)
+			continue;
+		cn = (const __u64 *)c->name;
+		if (cn[0] == name[0] && cn[1] == name[1] && cn[2] == name[2] &&
+		    cn[3] == name[3]) {
+			svc = c;
+			break;
+		}
+	}
+	if (!svc)
+		return -ENOENT;
+	if ((__u32)bpf_get_current_uid_gid() != 0 &&
+	    !sr_owns(cfg, (__u32)bpf_get_current_uid_gid(), svc->id)) {
+		SR_COUNT(0, denied, 1);
+		return -EACCES;
+	}
+	if (!sk || sk->type != SOCK_STREAM || sk->state != BPF_TCP_LISTEN)
+		return -EINVAL;
+	if (sk->family == AF_INET) {
+		if (!svc->port4 || sk->src_port != bpf_ntohs(svc->port4) ||
+		    (sk->src_ip4 && sk->src_ip4 != svc->addr4))
+			return -EINVAL;
+	} else if (sk->family == AF_INET6) {
+		int any = !(sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] |
+			    sk->src_ip6[3]);
+
+		if (any && (sk->src_port == bpf_ntohs(svc->port6) ||
+			    sk->src_port == bpf_ntohs(svc->port4))) {
+			/* [::]:port takes both families */
+		} else if (!svc->port6 || sk->src_port != bpf_ntohs(svc->port6) ||
+			   sk->src_ip6[0] != svc->addr6[0] ||
+			   sk->src_ip6[1] != svc->addr6[1] ||
+			   sk->src_ip6[2] != svc->addr6[2] ||
+			   sk->src_ip6[3] != svc->addr6[3]) {
+			return -EINVAL;
+		}
+	} else {
+		return -EINVAL;
+	}
+	s = bpf_sk_storage_get(&sr_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return -ENOMEM;
+	s->role = SR_ROLE_LISTENER;
+	s->flow.service_id = svc->id;
+	return 0;
+}
+
 /* Root, or an owner of a registered service, may set records. */
 static __always_inline int sr_may_set(const struct sr_config *cfg)
 {
@@ -452,7 +537,7 @@ static __always_inline int sr_may_set(const struct sr_config *cfg)
 	return uid == 0 || sr_owner_of(cfg, uid) != 0;
 }
 
-static __always_inline int sr_set_records(struct bpf_sockopt *ctx)
+static __noinline int sr_set_records(struct bpf_sockopt *ctx)
 {
 	struct sr_records rec;
 	struct bpf_sock *sk = ctx->sk;
@@ -492,6 +577,7 @@ bad:
 SEC("cgroup/setsockopt")
 int sr_setsockopt(struct bpf_sockopt *ctx)
 {
+	struct sr_config *cfg;
 	int err;
 
 	if (ctx->level != SR_SOL) {
@@ -499,7 +585,11 @@ int sr_setsockopt(struct bpf_sockopt *ctx)
 			ctx->optlen = 0;
 		return 1;
 	}
-	err = sr_set_records(ctx);
+	cfg = sr_get_config();
+	if (ctx->optname == SR_OPT_CLAIM)
+		err = cfg ? sr_claim(ctx, cfg) : -ENOPROTOOPT;
+	else
+		err = sr_set_records(ctx);
 	if (err) {
 		bpf_set_retval(err);
 		return 0;

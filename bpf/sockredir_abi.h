@@ -23,11 +23,22 @@
 #define SR_SOL			0x5352	/* SOL_SOCKREDIR */
 #define SR_OPT_RECORDS		1
 #define SR_OPT_CONTEXT		2
+#define SR_OPT_CLAIM		3
 #define SR_SO_ORIGINAL_DST	80	/* SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST */
 enum { SR_NOT_REDIRECTED, SR_BY_SELF, SR_BY_OTHER, SR_PREVIOUSLY_BY_SELF };
 
-enum { SR_ACT_REDIRECT = 1, SR_ACT_PERMIT = 2 };
-enum { SR_ROLE_PRESET = 1, SR_ROLE_APP = 2, SR_ROLE_ACCEPTED = 3 };
+enum { SR_ACT_REDIRECT = 1, SR_ACT_PERMIT = 2, SR_ACT_BLOCK = 3 };
+enum {
+	SR_ROLE_PRESET = 1,	/* records set, not connected yet */
+	SR_ROLE_APP = 2,	/* a connect this layer redirected */
+	SR_ROLE_ACCEPTED = 3,	/* a proxy's end of such a connection */
+	SR_ROLE_LISTENER = 4,	/* a service's claimed listener */
+};
+/* sr_service.flags */
+#define SR_SVC_FAIL_CLOSED	1	/* no listener: refuse, don't skip */
+#define SR_SVC_SKIP_INSPECTED	2	/* leave flows others handled */
+#define SR_CG_LEVELS		8	/* app cgroup ancestors carried */
+#define SR_NAME_MAX		32	/* = SOCKREDIR_NAME_MAX */
 
 /*
  * The records: the flow's chain of services and its original application,
@@ -46,6 +57,7 @@ struct sr_records {
 	__u32 app_gid;
 	__u32 protocol;
 	__u64 app_cgroup;
+	__u64 app_cgroup_up[SR_CG_LEVELS]; /* its ancestors at levels 1..8 */
 	char app_comm[16];
 	__u16 hops[SR_MAX_HOPS];
 	__u64 mac;		/* over everything above */
@@ -118,7 +130,7 @@ struct sr_service {
 	__u16 id;		/* 0: free slot */
 	__u16 port4;		/* network order; 0: no IPv4 listener */
 	__u16 port6;
-	__u16 pad;
+	__u16 flags;		/* SR_SVC_* */
 	__u32 addr4;
 	__u32 addr6[4];
 	__u32 owner_uid;	/* SR_ANY_UID: none */
@@ -152,6 +164,9 @@ struct sr_counters {
 	__u64 denied;
 	__u64 pending_lost;
 	__s64 live;
+	__u64 blocked;		/* connects refused by a block rule */
+	__u64 listener_gone;	/* fail-open: skipped, no claimed listener */
+	__u64 refused;		/* fail-closed: refused, no claimed listener */
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

@@ -182,6 +182,7 @@ static int rule_list(int argc, char **argv)
 				    r->protocol == IPPROTO_UDP ? "udp" : "any";
 		char dst[64], ports[16] = "any", uid[16] = "any";
 		const char *act = r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
+				  r->action == SOCKREDIR_ACTION_BLOCK ? "block" :
 				  service_name(svcs, ns, r->service_id);
 
 		format_dst(r, dst, sizeof(dst));
@@ -193,8 +194,7 @@ static int rule_list(int argc, char **argv)
 		if (json) {
 			printf("%s{\"id\":%u,\"weight\":%u,\"action\":\"%s\",",
 			       i ? "," : "", r->id, r->weight,
-			       r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
-								      "redirect");
+			       r->action == SOCKREDIR_ACTION_REDIRECT ? "redirect" : act);
 			if (r->action == SOCKREDIR_ACTION_REDIRECT) {
 				printf("\"service\":");
 				json_str(stdout, act);

@@ -21,6 +21,11 @@ static int service_add(int argc, char **argv)
 		const char *opt = argv[i], *val = argv[i + 1];
 		struct sockaddr_storage ss;
 
+		if (!strcmp(opt, "--skip-inspected")) {
+			s.flags |= SOCKREDIR_SKIP_INSPECTED;
+			i--;
+			continue;
+		}
 		if (!val)
 			return usage_error("%s needs a value", opt);
 		if (!strcmp(opt, "--listen")) {
@@ -44,6 +49,11 @@ static int service_add(int argc, char **argv)
 			s.owner_uid = v;
 		} else if (!strcmp(opt, "--owner-cgroup")) {
 			owner_cgroup = val;
+		} else if (!strcmp(opt, "--fail")) {
+			if (!strcmp(val, "closed"))
+				s.flags |= SOCKREDIR_FAIL_CLOSED;
+			else if (strcmp(val, "open"))
+				return usage_error("--fail takes open or closed, not '%s'", val);
 		} else {
 			return usage_error("unknown option '%s'", opt);
 		}
@@ -98,8 +108,8 @@ static int service_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else if (n)
-		printf("%-3s %-16s %-22s %-28s %-10s %s\n", "ID", "NAME", "LISTEN4",
-		       "LISTEN6", "OWNER", "COUNTERS");
+		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
+		       "LISTEN4", "LISTEN6", "OWNER", "FAIL", "COUNTERS");
 	for (i = 0; i < n; i++) {
 		struct sockredir_service *s = &list[i];
 		const struct sockredir_counters *c = &s->stats;
@@ -115,11 +125,17 @@ static int service_list(int argc, char **argv)
 				print_addr(stdout, (void *)&s->listen6);
 			}
 			printf("],\"owner_uid\":%lld,\"owner_cgroup_id\":%llu,"
-			       "\"redirected\":%llu,\"unrecorded_egress\":%llu}",
+			       "\"fail\":\"%s\",\"skip_inspected\":%s,"
+			       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
+			       "\"listener_gone\":%llu,\"refused\":%llu}",
 			       (long long)s->owner_uid,
 			       (unsigned long long)s->owner_cgroup_id,
+			       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
+			       s->flags & SOCKREDIR_SKIP_INSPECTED ? "true" : "false",
 			       (unsigned long long)c->redirected,
-			       (unsigned long long)c->unrecorded_egress);
+			       (unsigned long long)c->unrecorded_egress,
+			       (unsigned long long)c->listener_gone,
+			       (unsigned long long)c->refused);
 			continue;
 		}
 		char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",
@@ -134,10 +150,16 @@ static int service_list(int argc, char **argv)
 		else if (s->owner_cgroup_id)
 			snprintf(own, sizeof(own), "cg %llu",
 				 (unsigned long long)s->owner_cgroup_id);
-		printf("%-3u %-16s %-22s %-28s %-10s redirected %llu, unrecorded-egress %llu\n",
+		printf("%-3u %-16s %-22s %-28s %-10s %-12s redirected %llu, "
+		       "unrecorded-egress %llu, listener-gone %llu, refused %llu\n",
 		       s->id, s->name, a4, a6, own,
+		       s->flags & SOCKREDIR_SKIP_INSPECTED ?
+			       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
+			       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
 		       (unsigned long long)c->redirected,
-		       (unsigned long long)c->unrecorded_egress);
+		       (unsigned long long)c->unrecorded_egress,
+		       (unsigned long long)c->listener_gone,
+		       (unsigned long long)c->refused);
 	}
 	if (json)
 		printf("]\n");

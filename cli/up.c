@@ -81,23 +81,31 @@ static void print_counters(const struct sockredir_counters *c)
 	if (json) {
 		printf("{\"redirected\":%llu,\"unrecorded_egress\":%llu,"
 		       "\"hop_limit\":%llu,\"bad_records\":%llu,\"denied\":%llu,"
-		       "\"pending_lost\":%llu}",
+		       "\"pending_lost\":%llu,\"blocked\":%llu,"
+		       "\"listener_gone\":%llu,\"refused\":%llu}",
 		       (unsigned long long)c->redirected,
 		       (unsigned long long)c->unrecorded_egress,
 		       (unsigned long long)c->hop_limit,
 		       (unsigned long long)c->bad_records,
 		       (unsigned long long)c->denied,
-		       (unsigned long long)c->pending_lost);
+		       (unsigned long long)c->pending_lost,
+		       (unsigned long long)c->blocked,
+		       (unsigned long long)c->listener_gone,
+		       (unsigned long long)c->refused);
 		return;
 	}
 	printf("redirected %llu  unrecorded-egress %llu  hop-limit %llu  "
-	       "bad-records %llu  denied %llu  pending-lost %llu",
+	       "bad-records %llu  denied %llu  pending-lost %llu\n"
+	       "blocked %llu  listener-gone %llu  refused %llu",
 	       (unsigned long long)c->redirected,
 	       (unsigned long long)c->unrecorded_egress,
 	       (unsigned long long)c->hop_limit,
 	       (unsigned long long)c->bad_records,
 	       (unsigned long long)c->denied,
-	       (unsigned long long)c->pending_lost);
+	       (unsigned long long)c->pending_lost,
+	       (unsigned long long)c->blocked,
+	       (unsigned long long)c->listener_gone,
+	       (unsigned long long)c->refused);
 }
 
 int status_main(int argc, char **argv)

@@ -50,6 +50,14 @@ extern "C" {
 #define SOCKREDIR_RECORDS	1
 /* getsockopt on an accepted socket: struct sockredir_context. */
 #define SOCKREDIR_CONTEXT	2
+/*
+ * setsockopt on a listening socket, with a service's name as the value:
+ * claim it as that service's listener.  The connect hook sends a service's
+ * traffic only to the socket that claimed it: never to another process on
+ * its port.  Root or the service's owner only; the socket must listen on
+ * the service's address and port (or the wildcard address).
+ */
+#define SOCKREDIR_CLAIM		3
 
 /*
  * Errors from those options:
@@ -67,12 +75,18 @@ extern "C" {
  *   EACCES       setsockopt: the caller is neither root nor an owner of a
  *                registered service.
  *   EISCONN      setsockopt: the socket is already connected or connecting.
+ *   ENOENT       SOCKREDIR_CLAIM: no service of that name.
+ *   EINVAL       SOCKREDIR_CLAIM: not a TCP socket listening on the
+ *                service's address and port.
  * And from connect() on a socket the layer classifies:
  *   ELOOP        the flow's chain of services reached the hop limit.
+ *   EPERM        a block rule matched (the application, directly or
+ *                through a proxy acting for it).
+ *   ECONNREFUSED the service chosen fails closed and no listener claims it.
  */
 
 /* Records are opaque; this bounds their size. */
-#define SOCKREDIR_RECORDS_MAX	128
+#define SOCKREDIR_RECORDS_MAX	256
 
 /* Longest chain the records can carry (the hop limit is at most this). */
 #define SOCKREDIR_MAX_HOPS	16
@@ -152,6 +166,12 @@ SOCKREDIR_API int sockredir_query_context(int fd, struct sockredir_context *ctx)
 SOCKREDIR_API int sockredir_set_records(int fd, const void *buf, size_t len);
 
 /*
+ * sockredir_claim - claim listening socket @fd as service @name's listener.
+ * Returns 0, or -ENOENT, -EACCES, -EINVAL, -ENOPROTOOPT (see above).
+ */
+SOCKREDIR_API int sockredir_claim(int fd, const char *name);
+
+/*
  * sockredir_parse_context - check a context blob read by other means.
  * @buf, @len: what getsockopt(SOCKREDIR_CONTEXT) returned.
  * Copies it into @out, zero-filling fields a shorter (older) block lacks.
@@ -211,6 +231,9 @@ struct sockredir_counters {
 	uint64_t bad_records;	  /* setsockopt refused with EINVAL */
 	uint64_t denied;	  /* setsockopt refused with EACCES */
 	uint64_t pending_lost;	  /* flows whose proxy never accepted */
+	uint64_t blocked;	  /* connects refused by a block rule */
+	uint64_t listener_gone;	  /* fail open: skipped, listener not claimed */
+	uint64_t refused;	  /* fail closed: refused, listener not claimed */
 };
 
 struct sockredir_status {
@@ -233,8 +256,19 @@ struct sockredir_service {
 	struct sockaddr_in6 listen6;	/* sin6_port 0: none */
 	int64_t owner_uid;		/* -1: none */
 	uint64_t owner_cgroup_id;	/* 0: none */
+	uint32_t flags;			/* SOCKREDIR_FAIL_CLOSED, ... */
 	struct sockredir_counters stats; /* filled in by list */
 };
+
+/*
+ * Service flags.  Without a claimed listener a service fails open by
+ * default: its traffic skips it, to the next eligible service or the
+ * destination.  SOCKREDIR_FAIL_CLOSED refuses the connect instead.
+ * SOCKREDIR_SKIP_INSPECTED leaves alone flows another service already
+ * handled (WFP's REDIRECTED_BY_OTHER choice).
+ */
+#define SOCKREDIR_FAIL_CLOSED		1
+#define SOCKREDIR_SKIP_INSPECTED	2
 
 /*
  * sockredir_service_add - register a redirect service.
@@ -258,6 +292,7 @@ SOCKREDIR_API int sockredir_service_list(struct sockredir_service **out);
 enum sockredir_action {
 	SOCKREDIR_ACTION_REDIRECT = 1,
 	SOCKREDIR_ACTION_PERMIT = 2,
+	SOCKREDIR_ACTION_BLOCK = 3,	/* the connect fails with EPERM */
 };
 
 struct sockredir_rule {
@@ -277,7 +312,8 @@ struct sockredir_rule {
 
 /*
  * sockredir_rule_parse - fill @r from command-line words such as
- * "--service NAME --dst 10.0.0.0/8 --dport 80-90 --weight 5".
+ * "--service NAME --dst 10.0.0.0/8 --dport 80-90 --weight 5" (or --permit,
+ * --block in place of --service).
  * Writes a one-line reason to @err on failure.  Returns 0 or -EINVAL
  * (-ENOENT for an unknown service or cgroup).
  */

@@ -254,6 +254,9 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->bad_records += pc[i].bad_records;
 		out->denied += pc[i].denied;
 		out->pending_lost += pc[i].pending_lost;
+		out->blocked += pc[i].blocked;
+		out->listener_gone += pc[i].listener_gone;
+		out->refused += pc[i].refused;
 		if (live)
 			*live += pc[i].live;
 	}

@@ -82,7 +82,8 @@ int sr_rule_from_public(const struct sockredir_rule *in, struct sr_rule *out)
 
 	memset(out, 0, sizeof(*out));
 	if (in->action != SOCKREDIR_ACTION_REDIRECT &&
-	    in->action != SOCKREDIR_ACTION_PERMIT)
+	    in->action != SOCKREDIR_ACTION_PERMIT &&
+	    in->action != SOCKREDIR_ACTION_BLOCK)
 		return -EINVAL;
 	if (in->action == SOCKREDIR_ACTION_REDIRECT &&
 	    (!in->service_id || in->service_id >= SR_MAX_SERVICES))
@@ -201,10 +202,11 @@ int sockredir_rule_parse(int argc, char **argv, struct sockredir_rule *r,
 	for (i = 0; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(opt, "--permit")) {
+		if (!strcmp(opt, "--permit") || !strcmp(opt, "--block")) {
 			if (have_action++)
-				FAIL(-EINVAL, "give one of --service and --permit");
-			r->action = SOCKREDIR_ACTION_PERMIT;
+				FAIL(-EINVAL, "give one of --service, --permit and --block");
+			r->action = opt[2] == 'p' ? SOCKREDIR_ACTION_PERMIT :
+						    SOCKREDIR_ACTION_BLOCK;
 			continue;
 		}
 		if (strncmp(opt, "--", 2))
@@ -217,7 +219,7 @@ int sockredir_rule_parse(int argc, char **argv, struct sockredir_rule *r,
 			int id;
 
 			if (have_action++)
-				FAIL(-EINVAL, "give one of --service and --permit");
+				FAIL(-EINVAL, "give one of --service, --permit and --block");
 			if (sr_maps_open(&m))
 				FAIL(-ENOENT, "sockredir is not up");
 			id = sr_service_find(&m, val, &s);
@@ -264,7 +266,7 @@ int sockredir_rule_parse(int argc, char **argv, struct sockredir_rule *r,
 		}
 	}
 	if (!have_action)
-		FAIL(-EINVAL, "give --service NAME or --permit");
+		FAIL(-EINVAL, "give --service NAME, --permit or --block");
 	return 0;
 }
 

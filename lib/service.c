@@ -52,12 +52,15 @@ int sockredir_service_add(const struct sockredir_service *in,
 		return sr_err(-EINVAL);
 	if (!in->listen4.sin_port && !in->listen6.sin6_port)
 		return sr_err(-EINVAL);
-	if (in->owner_uid < -1 || in->owner_uid > (int64_t)UINT32_MAX - 1)
+	if (in->owner_uid < -1 || in->owner_uid > (int64_t)UINT32_MAX - 1 ||
+	    in->flags & ~(SOCKREDIR_FAIL_CLOSED | SOCKREDIR_SKIP_INSPECTED))
 		return sr_err(-EINVAL);
 	memset(&s, 0, sizeof(s));
 	strcpy(s.name, in->name);
 	fill_listeners(in, &s);
 	s.owner_uid = in->owner_uid < 0 ? SR_ANY_UID : (uint32_t)in->owner_uid;
+	s.flags = (in->flags & SOCKREDIR_FAIL_CLOSED ? SR_SVC_FAIL_CLOSED : 0) |
+		  (in->flags & SOCKREDIR_SKIP_INSPECTED ? SR_SVC_SKIP_INSPECTED : 0);
 	if (owner_cgroup) {
 		uint64_t cgid;
 		unsigned int level;
@@ -228,6 +231,8 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->owner_uid = all[i].owner_uid == SR_ANY_UID ?
 				       -1 : (int64_t)all[i].owner_uid;
 		p->owner_cgroup_id = all[i].owner_cgroup_id;
+		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
+			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
 		sr_counters_read(&m, i, &p->stats, NULL);
 		n++;
 	}

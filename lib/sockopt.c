@@ -61,6 +61,17 @@ int sockredir_set_records(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int sockredir_claim(int fd, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n >= SOCKREDIR_NAME_MAX)
+		return sr_err(-EINVAL);
+	if (setsockopt(fd, SOL_SOCKREDIR, SOCKREDIR_CLAIM, name, n) < 0)
+		return sr_err(-errno);
+	return 0;
+}
+
 static int family_ok(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET || ss->ss_family == AF_INET6 ||

@@ -214,6 +214,19 @@ static int open_listeners(struct relay *r)
 			relay_error("cannot listen on %s: %s", addr, strerror(errno));
 			return -1;
 		}
+		/* Without the claim, the layer sends this service nothing. */
+		err = sockredir_claim(r->listen_fd[i], r->cfg->service);
+		if (err == -ENOPROTOOPT) {
+			relay_say("%s: no redirect layer covers this socket; "
+				  "no traffic will be sent to it", addr);
+		} else if (err < 0) {
+			relay_error("cannot claim %s for service %s: %s", addr,
+				    r->cfg->service,
+				    err == -ENOENT ? "no such service" :
+				    err == -EINVAL ? "not the service's listen address" :
+						     strerror(-err));
+			return -1;
+		}
 		err = loop_add(r->loop, r->listen_fd[i], EPOLLIN, on_accept, r);
 		if (err < 0) {
 			relay_error("cannot watch %s: %s", addr, strerror(-err));

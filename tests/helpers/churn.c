@@ -1,7 +1,9 @@
 /*
  * churn - many short redirected connections, to show flow state is freed.
  *
- *   churn serve ADDR:PORT N    accept N connections; each must carry records
+ *   churn serve ADDR:PORT N SERVICE
+ *                              claim the listener for SERVICE, accept N
+ *                              connections; each must carry records
  *   churn connect ADDR:PORT N  connect N times; each sees EOF, then resets
  *
  * Prints how many connections had records (serve) or completed (connect).
@@ -15,13 +17,15 @@
 
 #include "sockredir.h"
 
-static int serve(const struct sockaddr_storage *ss, long n)
+static int serve(const struct sockaddr_storage *ss, long n,
+		 const char *service)
 {
 	int one = 1, ls = socket(ss->ss_family, SOCK_STREAM, 0);
 	long i, good = 0;
 
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (const void *)ss, sizeof(*ss)) < 0 || listen(ls, 4096) < 0) {
+	if (bind(ls, (const void *)ss, sizeof(*ss)) < 0 || listen(ls, 4096) < 0 ||
+	    sockredir_claim(ls, service) < 0) {
 		perror("churn: listen");
 		return 1;
 	}
@@ -65,12 +69,13 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	long n;
 
-	if (argc != 4 || sockredir_parse_addr(argv[2], &ss) < 0 ||
-	    (n = atol(argv[3])) <= 0) {
-		fprintf(stderr, "usage: churn serve|connect ADDR:PORT N\n");
+	if (argc < 4 || sockredir_parse_addr(argv[2], &ss) < 0 ||
+	    (n = atol(argv[3])) <= 0 || (!strcmp(argv[1], "serve") && argc != 5)) {
+		fprintf(stderr, "usage: churn serve ADDR:PORT N SERVICE | "
+				"connect ADDR:PORT N\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "serve"))
-		return serve(&ss, n);
+		return serve(&ss, n, argv[4]);
 	return connect_loop(&ss, n);
 }

@@ -44,11 +44,12 @@ def accept(spec, recfile):
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(a)
     ls.listen(1)
+    ls.setsockopt(SOL, 3, sys.argv[4].encode() if len(sys.argv) > 4 else b"P")
     open(recfile + ".ready", "w").close()
     conn, _ = ls.accept()
-    rec = conn.getsockopt(SOL, RECORDS, 128)
+    rec = conn.getsockopt(SOL, RECORDS, 256)
     open(recfile, "wb").write(rec)
-    expect("records are 96 bytes", len(rec), 96)
+    expect("records are 160 bytes", len(rec), 160)
     try:
         conn.getsockopt(SOL, RECORDS, 16)
         got = "OK"
@@ -58,15 +59,15 @@ def accept(spec, recfile):
     expect("issued records are accepted", set_err(rec), "OK")
     expect("truncated records give EINVAL", set_err(rec[:-1]), "EINVAL")
     expect("records with a tail give EINVAL", set_err(rec + b"\0"), "EINVAL")
-    for i in (0, 8, 20, 40, 70, 95):
+    for i in (0, 8, 20, 40, 70, 100, 130, 159):
         bad = bytearray(rec)
         bad[i] ^= 0x01
         expect("records with byte %d edited give EINVAL" % i,
                set_err(bytes(bad)), "EINVAL")
-    expect("random records give EINVAL", set_err(os.urandom(96)), "EINVAL")
+    expect("random records give EINVAL", set_err(os.urandom(160)), "EINVAL")
     expect("empty records give EINVAL", set_err(b""), "EINVAL")
     try:
-        ls.getsockopt(SOL, RECORDS, 128)
+        ls.getsockopt(SOL, RECORDS, 256)
         got = "OK"
     except OSError as e:
         got = errno.errorcode[e.errno]

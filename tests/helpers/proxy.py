@@ -8,7 +8,7 @@ careless proxy that forgets to pass the records on.
 """
 import argparse, json, socket, struct, threading
 
-SOL_SOCKREDIR, SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT = 0x5352, 1, 2
+SOL_SOCKREDIR, SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SOCKREDIR_CLAIM = 0x5352, 1, 2, 3
 CTX_BLOCK = struct.Struct("<IIQQIIIIHBBI16s16H")
 CTX_SIZE = 256 + CTX_BLOCK.size
 
@@ -45,7 +45,7 @@ def pipe(src, dst):
 
 def handle(conn, args, log):
     try:
-        records = conn.getsockopt(SOL_SOCKREDIR, SOCKREDIR_RECORDS, 128)
+        records = conn.getsockopt(SOL_SOCKREDIR, SOCKREDIR_RECORDS, 256)
         ctx = context(conn)
     except OSError as e:
         log({"name": args.name, "error": e.strerror, "errno": e.errno})
@@ -88,6 +88,8 @@ def main():
     ap.add_argument("--listen", action="append", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--no-records", action="store_true")
+    ap.add_argument("--no-claim", action="store_true",
+                    help="listen without claiming: an impostor on the port")
     args = ap.parse_args()
     lock = threading.Lock()
 
@@ -103,6 +105,8 @@ def main():
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind((host, int(port)))
         ls.listen(512)
+        if not args.no_claim:
+            ls.setsockopt(SOL_SOCKREDIR, SOCKREDIR_CLAIM, args.name.encode())
         threading.Thread(target=serve, args=(ls, args, log),
                          daemon=True).start()
     threading.Event().wait()

@@ -597,6 +597,12 @@ int main(int argc, char **argv)
 			perror(argv[optind]);
 			return 1;
 		}
+		/* The one call a Windows service adds on Linux: WFP names the
+		 * target process in the driver, sockredir claims the listener. */
+		if (name && sockredir_claim(l[nl], name) < 0 && errno != ENOPROTOOPT) {
+			perror("sockredir_claim");
+			return 1;
+		}
 	}
 	if (conform)
 		return conformance(l, nl, &expect_dst, expect_hop, dump);

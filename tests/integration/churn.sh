@@ -8,7 +8,7 @@ nsenter --net=/run/netns/$NS sysctl -qw net.ipv4.ip_local_port_range="1024 65000
 mkdir -p "$CG/p-C"
 "$SR" service add C --listen 127.0.0.1:7300 --owner-cgroup "$CG/p-C" >/dev/null
 "$SR" rule add --service C --dst 127.0.0.2 --dport 9999 >/dev/null
-bg p-C sh -c "'$HELPERS/churn' serve 127.0.0.1:7300 $N > '$TMPD/served'"
+bg p-C sh -c "'$HELPERS/churn' serve 127.0.0.1:7300 $N C > '$TMPD/served'"
 SERVE=$LAST_PID
 wait_port 7300
 got=$(in_cg app "$HELPERS/churn" connect 127.0.0.2:9999 "$N")
@@ -24,7 +24,8 @@ check "churn: every flow was counted" -- test "$("$SR" -j service list | python3
 kill_pid $SERVE
 bg p-C python3 -c 'import socket,time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 7300)); s.listen(0); time.sleep(60)'
+s.bind(("127.0.0.1", 7300)); s.listen(0)
+s.setsockopt(0x5352, 3, b"C"); time.sleep(60)'
 wait_port 7300
 in_cg app python3 -c 'import socket
 for i in range(20):

@@ -235,8 +235,13 @@ SLOW=$!
 sleep 0.5
 kill -TERM "$(relay_pid A)"
 sleep 0.2
-check "drain: new connections are refused" -- \
-	is "$(client 127.0.0.2:8001 --text 'hi\n')" "connect Connection refused"
+# A draining relay has closed its claimed listener: new connections skip
+# service A (it fails open) instead of being refused.
+drain_out=$(client 127.0.0.2:8001 --text 'hi\n')
+check "drain: new connections skip the draining relay, not refused" -- \
+	eval '[ -n "$drain_out" ] && [ "$drain_out" != "connect Connection refused" ]'
+check "drain: counted as listener gone for A" -- \
+	sh -c "'$SR' -j service list | grep -q '\"name\":\"A\".*\"listener_gone\":[1-9]'"
 wait $SLOW
 check "drain: the slow transfer in flight completes intact" -- \
 	is "$(cat "$TMPD/slow.out")" "eof 1048576 $SMALL"

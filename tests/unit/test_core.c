@@ -19,7 +19,7 @@ static void test_siphash(void)
 {
 	/* The reference implementation's vectors: key 00..0f, input 00..n-1. */
 	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
-	uint64_t w[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	__u64 w[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
 
 	ok(sr_siphash(w, 0, k0, k1) == 0x726fdb47dd0e0e31ULL, "siphash: empty input");
 	ok(sr_siphash(w, 1, k0, k1) == 0x93f5f5799a932462ULL, "siphash: 8 bytes");
