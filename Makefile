@@ -113,3 +113,13 @@ $(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<
+
+# ---- fuzz (libsockredir) ---------------------------------------------------
+#   make fuzz && build/fuzz/fuzz_parse -max_total_time=60
+FUZZ_LIB := lib/sockopt.c lib/rule.c lib/ruleindex.c lib/maps.c
+fuzz: $(B)/fuzz/fuzz_parse
+$(B)/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB) $(LIB_HDR) $(BPF_HDR)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fno-strict-aliasing \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude -Ilib -Ibpf -o $@ $< $(FUZZ_LIB) $(LDLIBS)

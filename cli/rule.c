@@ -180,7 +180,7 @@ static int rule_list(int argc, char **argv)
 		const struct sockredir_rule *r = &list[i];
 		const char *proto = r->protocol == IPPROTO_TCP ? "tcp" :
 				    r->protocol == IPPROTO_UDP ? "udp" : "any";
-		char dst[64], ports[16] = "any", uid[16] = "any";
+		char dst[64], ports[16] = "any", uid[24] = "any";
 		const char *act = r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
 				  r->action == SOCKREDIR_ACTION_BLOCK ? "block" :
 				  service_name(svcs, ns, r->service_id);

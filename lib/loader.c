@@ -121,7 +121,11 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_hops = max_hops;
 	cfg.cgroup_id = cgid;
-	snprintf(cfg.cgroup_path, sizeof(cfg.cgroup_path), "%s", cgpath);
+	if (strlen(cgpath) >= sizeof(cfg.cgroup_path)) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	strcpy(cfg.cgroup_path, cgpath);
 	if (getrandom(cfg.key, sizeof(cfg.key), 0) != sizeof(cfg.key)) {
 		err = -EIO;
 		goto out;

@@ -119,7 +119,7 @@ int sr_cgroup_resolve(const char *path, char *abs, size_t len, uint64_t *id,
 	const char *p;
 	struct stat st;
 	size_t ml;
-	int err;
+	int n, err;
 
 	err = sr_cgroup_mount(mnt, sizeof(mnt));
 	if (err)
@@ -128,17 +128,19 @@ int sr_cgroup_resolve(const char *path, char *abs, size_t len, uint64_t *id,
 	if (!path || !*path)
 		path = "/";
 	if (!strncmp(path, mnt, ml) && (path[ml] == '/' || !path[ml]))
-		snprintf(cand, sizeof(cand), "%s", path);
+		n = snprintf(cand, sizeof(cand), "%s", path);
 	else
-		snprintf(cand, sizeof(cand), "%s/%s", mnt,
-			 path[0] == '/' ? path + 1 : path);
+		n = snprintf(cand, sizeof(cand), "%s/%s", mnt,
+			     path[0] == '/' ? path + 1 : path);
+	if (n < 0 || (size_t)n >= sizeof(cand))
+		return -ENAMETOOLONG;
 	if (!realpath(cand, real) || stat(real, &st) < 0)
 		return -ENOENT;
 	if (!S_ISDIR(st.st_mode) || strncmp(real, mnt, ml) ||
 	    (real[ml] != '/' && real[ml]))
 		return -ENOENT;
-	snprintf(cand, sizeof(cand), "%s/cgroup.procs", real);
-	if (access(cand, F_OK))
+	n = snprintf(cand, sizeof(cand), "%s/cgroup.procs", real);
+	if (n < 0 || (size_t)n >= sizeof(cand) || access(cand, F_OK))
 		return -ENOENT;
 	if (strlen(real) >= len)
 		return -ENAMETOOLONG;
