@@ -99,7 +99,7 @@ install: all
 	ln -sf libsockredir.so.1 $(DESTDIR)$(PREFIX)/lib/libsockredir.so
 	install -m 644 include/sockredir.h $(DESTDIR)$(PREFIX)/include/
 	[ -z "$(wildcard include/sockredir/*.h)" ] || install -m 644 include/sockredir/*.h $(DESTDIR)$(PREFIX)/include/sockredir/
-	install -m 644 $(B)/sockredir.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|@PREFIX@|$(PREFIX)|' lib/sockredir.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockredir.pc
 
 clean:
 	rm -rf $(B)
