@@ -147,6 +147,7 @@ static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 				       __u8 protocol, __u16 dport, int family,
 				       struct sr_verdict *v)
 {
+	struct sr_chain chain = sr_records_chain(rec);
 	__u32 i, n = set->n;
 
 	for (i = 0; i < SR_RULES_PER_ADDR; i++) {
@@ -171,7 +172,7 @@ static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 			continue;
 		if (family == AF_INET ? !svc->port4 : !svc->port6)
 			continue;
-		state = sr_records_state(rec, svc->id);
+		state = sr_chain_state(&chain, svc->id);
 		if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
 			continue;
 		if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))

@@ -31,25 +31,41 @@ static __always_inline int sr_records_check(const struct sr_records *r,
 	return 0;
 }
 
-/* FwpsQueryConnectionRedirectState for @service, from @r (may be NULL). */
-static __always_inline int sr_records_state(const struct sr_records *r,
-					    __u16 service)
-{
-	int i, last, state = SR_BY_OTHER;
+/*
+ * The services a flow has been through, as a bitmask of service ids (ids
+ * are below 64), and the last one.  Computed once per connect, so each
+ * candidate service's state below costs no loop.
+ */
+struct sr_chain {
+	__u64 visited;
+	__u16 last;		/* 0: not redirected yet */
+};
 
-	if (!r || r->nhops == 0)
-		return SR_NOT_REDIRECTED;
-	last = r->nhops - 1;
+static __always_inline struct sr_chain sr_records_chain(const struct sr_records *r)
+{
+	struct sr_chain c = {};
+	__u32 i, n = r ? r->nhops : 0;
+
 	for (i = 0; i < SR_MAX_HOPS; i++) {
-		if (i > last)
+		if (i >= n)
 			break;
-		if (r->hops[i] != service)
-			continue;
-		if (i == last)
-			return SR_BY_SELF;
-		state = SR_PREVIOUSLY_BY_SELF;
+		c.visited |= 1ULL << (r->hops[i] & 63);
+		c.last = r->hops[i];
 	}
-	return state;
+	return c;
+}
+
+/* FwpsQueryConnectionRedirectState for @service. */
+static __always_inline int sr_chain_state(const struct sr_chain *c,
+					  __u16 service)
+{
+	if (!c->visited)
+		return SR_NOT_REDIRECTED;
+	if (c->last == service)
+		return SR_BY_SELF;
+	if (c->visited & (1ULL << (service & 63)))
+		return SR_PREVIOUSLY_BY_SELF;
+	return SR_BY_OTHER;
 }
 
 #endif

@@ -36,14 +36,21 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-static __always_inline void sr_dst_key(struct bpf_sock_addr *ctx, int family,
-				       struct sr_lpm_key *key)
+/* ::ffff:a.b.c.d: an IPv6 socket talking IPv4 (Java does, by default). */
+static __always_inline int sr_mapped(const __u32 *a)
 {
-	key->family = family;
-	if (family == AF_INET) {
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline void sr_dst_key(struct bpf_sock_addr *ctx, int family,
+				       int mapped, struct sr_lpm_key *key)
+{
+	if (family == AF_INET || mapped) {
+		key->family = AF_INET;
 		key->prefixlen = 8 + 32;
-		*(__u32 *)key->addr = ctx->user_ip4;
+		*(__u32 *)key->addr = mapped ? ctx->user_ip6[3] : ctx->user_ip4;
 	} else {
+		key->family = AF_INET6;
 		key->prefixlen = 8 + 128;
 		__builtin_memcpy(key->addr, &ctx->user_ip6[0], 4);
 		__builtin_memcpy(key->addr + 4, &ctx->user_ip6[1], 4);
@@ -54,7 +61,7 @@ static __always_inline void sr_dst_key(struct bpf_sock_addr *ctx, int family,
 
 /* Start or extend the flow on the connecting socket and point it at @svc. */
 static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
-				       struct sr_sock *s,
+				       int mapped, struct sr_sock *s,
 				       const struct sr_verdict *v,
 				       const struct sr_config *cfg)
 {
@@ -91,6 +98,11 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		s->flow.orig_dst.addr[0] = ctx->user_ip4;
 		ctx->user_ip4 = v->service->addr4;
 		ctx->user_port = v->service->port4;
+	} else if (mapped) {
+		s->flow.orig_dst.addr[2] = bpf_htonl(0xffff);
+		s->flow.orig_dst.addr[3] = ctx->user_ip6[3];
+		ctx->user_ip6[3] = v->service->addr4;
+		ctx->user_port = v->service->port4;
 	} else {
 		s->flow.orig_dst.addr[0] = ctx->user_ip6[0];
 		s->flow.orig_dst.addr[1] = ctx->user_ip6[1];
@@ -121,9 +133,12 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 	struct sr_sock *s;
 	int ret;
 
+	int mapped;
+
 	if (ctx->type != SOCK_STREAM)
 		return 1;
-	sr_dst_key(ctx, family, &key);
+	mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
+	sr_dst_key(ctx, family, mapped, &key);
 	set = bpf_map_lookup_elem(&sr_rule_index, &key);
 	if (!set)
 		return 1;	/* the path almost every connect takes */
@@ -149,7 +164,7 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 	}
 
 	ret = sr_classify(ctx, set, rec, &who, cfg, IPPROTO_TCP,
-			  bpf_ntohs((__u16)ctx->user_port), family, &v);
+			  bpf_ntohs((__u16)ctx->user_port), key.family, &v);
 	if (ret < 0) {
 		if (ret == -ELOOP)
 			SR_COUNT(0, hop_limit, 1);
@@ -168,7 +183,7 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 				       BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s)
 		return 1;	/* no memory: let it through untracked */
-	if (sr_redirect(ctx, family, s, &v, cfg) == -ELOOP) {
+	if (sr_redirect(ctx, family, mapped, s, &v, cfg) == -ELOOP) {
 		SR_COUNT(0, hop_limit, 1);
 		bpf_set_retval(-ELOOP);
 		return 0;
@@ -254,6 +269,13 @@ static __always_inline void sr_tuple(struct bpf_sock_ops *skops, int client,
 	}
 	t->sport = client ? lport : rport;
 	t->dport = client ? rport : lport;
+	/* An IPv6 socket on IPv4-mapped addresses meets an IPv4 listener. */
+	if (t->family == AF_INET6 && sr_mapped(t->saddr) && sr_mapped(t->daddr)) {
+		t->family = AF_INET;
+		t->saddr[0] = t->saddr[3];
+		t->daddr[0] = t->daddr[3];
+		t->saddr[2] = t->saddr[3] = t->daddr[2] = t->daddr[3] = 0;
+	}
 }
 
 /* Client side, SYN about to go out: the source port is known now. */
@@ -341,6 +363,7 @@ int sr_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/* Proxies see an IPv4-mapped destination as the IPv4 address it is. */
 static __always_inline void sr_put_addr(struct sr_sockaddr *sa,
 					const struct sr_addr *a)
 {
@@ -348,6 +371,9 @@ static __always_inline void sr_put_addr(struct sr_sockaddr *sa,
 	sa->port = a->port;
 	if (a->family == AF_INET) {
 		sa->flowinfo_or_addr4 = a->addr[0];
+	} else if (sr_mapped(a->addr)) {
+		sa->family = AF_INET;
+		sa->flowinfo_or_addr4 = a->addr[3];
 	} else {
 		sa->addr6[0] = a->addr[0];
 		sa->addr6[1] = a->addr[1];
@@ -402,12 +428,15 @@ static __always_inline int sr_get_original_dst(struct bpf_sockopt *ctx,
 					       const struct sr_flow *f)
 {
 	struct sr_sockaddr *sa = ctx->optval;
-	int len = f->orig_dst.family == AF_INET ? 16 : 28;
+	int len;
 
-	if ((void *)sa + 28 > ctx->optval_end || ctx->optlen < len)
+	if ((void *)sa + 28 > ctx->optval_end)
 		return -ERANGE;
 	__builtin_memset(sa, 0, 28);
 	sr_put_addr(sa, &f->orig_dst);
+	len = sa->family == AF_INET ? 16 : 28;
+	if (ctx->optlen < len)
+		return -ERANGE;
 	ctx->optlen = len;
 	return 0;
 }

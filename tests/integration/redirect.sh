@@ -68,9 +68,14 @@ check "v6: context local is the client's [::1] end" -- \
 	test "$(jfield $TMPD/A.log 0 'local == "::1:%d" % peer')" = True
 check "v6: the client's getpeername shows the original peer" -- \
 	test "$(in_cg app $PROBE peer '[::1]:8080')" = ::1:8080
+: > "$TMPD/A.log"
+check "v4-mapped: an IPv6 socket to ::ffff:127.0.0.2 sees its original peer" -- \
+	test "$(in_cg app $PROBE peer '[::ffff:127.0.0.2]:8080')" = ::ffff:127.0.0.2:8080
+check "v4-mapped: A saw it, with the IPv4 destination in its context" -- \
+	test "$(jfield $TMPD/A.log 0 remote)" = 127.0.0.2:8080
 check "no rule, no redirect: 127.0.0.3 goes straight" -- \
 	test "$(get http://127.0.0.3:8080/hello.txt)" = hello
-check "v6: A saw both v6 flows, not the unmatched one" -- test "$(lines $TMPD/A.log)" -eq 2
+check "A saw the mapped flow, not the unmatched one" -- test "$(lines $TMPD/A.log)" -eq 1
 
 # --- two services: A (200) then B (100) -----------------------------------
 "$SR" service add B --listen 127.0.0.1:7002 --listen '[::1]:7002' \

@@ -205,7 +205,10 @@ wait_port 7009
 for i in 1 2; do client 127.0.0.1:7009 --text 'hi\n' > "$TMPD/x.out"; done
 missing_ok() {
 	is "$(first < "$TMPD/x.out")" reset && wait_log "$TMPD/X.log" 2 &&
-		field_is "$TMPD/X.log" end error && is "$(grep -c 'not loaded' "$TMPD/X.err")" 1
+		field_is "$TMPD/X.log" end error && is "$(grep -c 'not loaded' "$TMPD/X.err")" 1 &&
+		return 0
+	echo "client: $(cat "$TMPD/x.out")"; echo "log:"; cat "$TMPD/X.log"; echo "stderr:"; cat "$TMPD/X.err"
+	return 1
 }
 check "layer missing: reset, logged error, one clear message" -- missing_ok
 kill_pid $X

@@ -45,10 +45,17 @@ static void test_records(void)
 	r.nhops = 17;
 	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: 17 hops fail");
 	r.nhops = 2;
-	ok(sr_records_state(NULL, 5) == SR_NOT_REDIRECTED, "state: no records");
-	ok(sr_records_state(&r, 7) == SR_BY_SELF, "state: last hop is self");
-	ok(sr_records_state(&r, 5) == SR_PREVIOUSLY_BY_SELF, "state: earlier hop");
-	ok(sr_records_state(&r, 9) == SR_BY_OTHER, "state: others only");
+	struct sr_chain none = sr_records_chain(NULL), c = sr_records_chain(&r);
+
+	ok(sr_chain_state(&none, 5) == SR_NOT_REDIRECTED, "state: no records");
+	ok(sr_chain_state(&c, 7) == SR_BY_SELF, "state: last hop is self");
+	ok(sr_chain_state(&c, 5) == SR_PREVIOUSLY_BY_SELF, "state: earlier hop");
+	ok(sr_chain_state(&c, 9) == SR_BY_OTHER, "state: others only");
+	r.hops[2] = 5;
+	r.nhops = 3;
+	c = sr_records_chain(&r);
+	ok(sr_chain_state(&c, 5) == SR_BY_SELF, "state: self again at the end (A, B, A)");
+	ok(sr_chain_state(&c, 7) == SR_PREVIOUSLY_BY_SELF, "state: B before that");
 }
 
 static void test_addr(void)
