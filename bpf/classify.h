@@ -1,56 +1,43 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
  * classify.h - who is connecting, and which rule and service a connect
- * goes to.  Helpers return a service id, 0 for "leave it", or -errno.
+ * goes to.
  */
 #ifndef SOCKREDIR_CLASSIFY_H
 #define SOCKREDIR_CLASSIFY_H
 
+#include "addr.h"
 #include "maps.h"
 #include "records.h"
 
-/* The service whose proxy the current task runs, or 0. */
-static __always_inline __u16 sr_owner_of(const struct sr_config *cfg,
-					 __u32 uid)
+/*
+ * The service whose proxy the current task runs (@only: that service or
+ * none), or 0.  Each service's owner has a fixed slot; the mask skips the
+ * empty ones.  A global function, so the verifier walks its loop once
+ * rather than once per rule that calls it.
+ */
+__noinline int sr_owner_of(__u32 uid, __u32 only)
 {
-	__u32 i, n = cfg->n_owners;
+	const struct sr_config *cfg = sr_get_config();
+	__u64 mask;
+	__u32 i;
 
-	for (i = 0; i < SR_MAX_SERVICES; i++) {
-		const struct sr_owner *o;
+	if (!cfg)
+		return 0;
+	mask = cfg->owners_mask;
+	if (only)
+		mask &= 1ULL << (only & 63);
+	for (i = 1; i < SR_MAX_SERVICES; i++) {
+		const struct sr_owner *o = &cfg->owners[i];
 
-		if (i >= n)
-			break;
-		o = &cfg->owners[i];
-		if (o->uid != SR_ANY_UID) {
-			if (o->uid == uid)
-				return o->service;
-		} else if (o->cgroup_id &&
-			   bpf_get_current_ancestor_cgroup_id(o->cgroup_level) ==
-				   o->cgroup_id) {
-			return o->service;
-		}
-	}
-	return 0;
-}
-
-/* Is the current task an owner of service @id? */
-static __always_inline int sr_owns(const struct sr_config *cfg, __u32 uid,
-				   __u16 id)
-{
-	__u32 i, n = cfg->n_owners;
-
-	for (i = 0; i < SR_MAX_SERVICES; i++) {
-		const struct sr_owner *o;
-
-		if (i >= n)
-			break;
-		o = &cfg->owners[i];
-		if (o->service != id)
+		if (!(mask & (1ULL << i)))
 			continue;
-		if (o->uid != SR_ANY_UID ? o->uid == uid :
+		if (o->uid != SR_ANY_UID && o->uid == uid)
+			return i;
+		if (o->cgroup_id &&
 		    bpf_get_current_ancestor_cgroup_id(o->cgroup_level) ==
 			    o->cgroup_id)
-			return 1;
+			return i;
 	}
 	return 0;
 }
@@ -75,6 +62,7 @@ static __always_inline int sr_who_in_cgroup(const struct sr_who *who,
 		return bpf_get_current_ancestor_cgroup_id(level) == id;
 	if (rec->app_cgroup == id || level == 0)
 		return 1;
+	/* The mask only shows the verifier the index is in bounds. */
 	if (level <= SR_CG_LEVELS)
 		return rec->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
 	return 0;
@@ -123,7 +111,7 @@ static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
 		return 0;
 	s = bpf_sk_storage_get(&sr_socks, sk, 0, 0);
 	claimed = s && s->role == SR_ROLE_LISTENER &&
-		  s->flow.service_id == svc->id;
+		  s->flow.service_id == svc->id && s->claim_gen == svc->gen;
 	bpf_sk_release(sk);
 	return claimed;
 }
@@ -131,6 +119,7 @@ static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
 struct sr_verdict {
 	const struct sr_rule *rule;
 	const struct sr_service *service;
+	__u16 unrecorded;	/* an owner's connect skipped its redirects */
 };
 
 /*
@@ -138,6 +127,10 @@ struct sr_verdict {
  * 1 with @v set for a redirect, 0 to leave the connect alone, or the error
  * the connect fails with: -ELOOP (hop limit), -EPERM (a block rule),
  * -ECONNREFUSED (a fail-closed service without its listener; @v says which).
+ *
+ * A proxy's own connect without records is never redirected (it cannot
+ * say which flow it carries, so redirecting it could loop), but permit and
+ * block rules still apply to it.
  */
 static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 				       const struct sr_ruleset *set,
@@ -149,6 +142,7 @@ static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 {
 	struct sr_chain chain = sr_records_chain(rec);
 	__u32 i, n = set->n;
+	int owner = -1;		/* not looked up yet */
 
 	for (i = 0; i < SR_RULES_PER_ADDR; i++) {
 		const struct sr_service *svc;
@@ -172,21 +166,30 @@ static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 			continue;
 		if (family == AF_INET ? !svc->port4 : !svc->port6)
 			continue;
+		if (!rec) {
+			if (owner < 0)
+				owner = sr_owner_of(who->uid, 0);
+			if (owner) {
+				v->unrecorded = owner;
+				continue;
+			}
+		}
 		state = sr_chain_state(&chain, svc->id);
 		if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
 			continue;
 		if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
 			continue;
-		if (rec && rec->nhops >= cfg->max_hops)
-			return -ELOOP;
 		v->rule = r;
 		v->service = svc;
 		if (!sr_listener_claimed(ctx, svc, family)) {
 			if (svc->flags & SR_SVC_FAIL_CLOSED)
 				return -ECONNREFUSED;
 			SR_COUNT(svc->id, listener_gone, 1);
+			v->service = 0;
 			continue;	/* fail open: the next service, or D */
 		}
+		if (rec && rec->nhops >= cfg->max_hops)
+			return -ELOOP;
 		return 1;
 	}
 	return 0;

@@ -20,6 +20,14 @@ struct {
 	__type(value, struct sr_service);
 } sr_services SEC(".maps");
 
+/* Service name -> id, for SOCKREDIR_CLAIM; kept by the control plane. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SR_MAX_SERVICES);
+	__type(key, char[SR_NAME_MAX]);
+	__type(value, __u32);
+} sr_service_names SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SR_MAX_RULES);

@@ -84,12 +84,17 @@ struct sr_flow {
 struct sr_sock {
 	__u8 role;		/* SR_ROLE_* */
 	__u8 published;		/* APP: in the pending map */
-	__u16 pad[3];
+	__u8 has_preset;	/* records were set on it (a proxy's socket) */
+	__u8 pad;
+	__u32 claim_gen;	/* LISTENER: the service generation claimed */
+	struct sr_addr target;	/* APP: the listener it was sent to */
 	struct sr_flow flow;
+	struct sr_records preset; /* as set; a retried connect starts again */
 };
 
-/* Pending map key: the 4-tuple, client first, ports in host order. */
+/* Pending map key: netns and 4-tuple, client first, ports in host order. */
 struct sr_tuple {
+	__u64 netns;		/* two namespaces may reuse one 4-tuple */
 	__u32 family;
 	__u32 saddr[4];
 	__u32 daddr[4];
@@ -131,6 +136,7 @@ struct sr_service {
 	__u16 port4;		/* network order; 0: no IPv4 listener */
 	__u16 port6;
 	__u16 flags;		/* SR_SVC_* */
+	__u32 gen;		/* tells a re-added service from the old one */
 	__u32 addr4;
 	__u32 addr6[4];
 	__u32 owner_uid;	/* SR_ANY_UID: none */
@@ -139,18 +145,26 @@ struct sr_service {
 	char name[32];
 };
 
+/* The processes that run service i's proxy: owners[i] in the config. */
 struct sr_owner {
-	__u32 uid;		/* SR_ANY_UID: match by cgroup */
-	__u16 service;
-	__u16 cgroup_level;
-	__u64 cgroup_id;
+	__u32 uid;		/* SR_ANY_UID: not by uid */
+	__u32 cgroup_level;
+	__u64 cgroup_id;	/* 0: not by cgroup */
 };
 
+/*
+ * Written whole by the control plane while the hooks read it.  Each
+ * service's owner sits at its own index and only that entry changes when
+ * the service comes or goes, so a reader never sees another's half-written.
+ */
 struct sr_config {
 	__u32 max_hops;
-	__u32 n_owners;
+	__u32 last_id;		/* ids are handed out round-robin */
 	__u64 key[2];
 	__u64 cgroup_id;	/* where the layer is attached */
+	__u64 owners_mask;	/* bit i: service i has an owner */
+	__u32 next_gen;
+	__u32 pad;
 	struct sr_owner owners[SR_MAX_SERVICES];
 	char cgroup_path[512];
 };
@@ -167,6 +181,7 @@ struct sr_counters {
 	__u64 blocked;		/* connects refused by a block rule */
 	__u64 listener_gone;	/* fail-open: skipped, no claimed listener */
 	__u64 refused;		/* fail-closed: refused, no claimed listener */
+	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

@@ -93,6 +93,10 @@ static int rule_load(int argc, char **argv)
 		}
 		n++;
 	}
+	if (ferror(f)) {
+		ret = fail(errno, "reading '%s' (nothing added)", argv[0]);
+		goto out;
+	}
 	if (n == 0) {
 		ret = usage_error("%s: no rules", argv[0]);
 		goto out;

@@ -8,6 +8,7 @@
 static int service_add(int argc, char **argv)
 {
 	struct sockredir_service s = { .owner_uid = -1 };
+	struct sockredir_status st = {};
 	const char *owner_cgroup = NULL;
 	int i, id;
 
@@ -62,15 +63,20 @@ static int service_add(int argc, char **argv)
 		return usage_error("service %s needs --listen ADDR:PORT", s.name);
 
 	id = sockredir_service_add(&s, owner_cgroup);
+	if (id == -ENOENT || id == -EXDEV)
+		sockredir_status_get(&st);
+	if (!st.up && id == -ENOENT)
+		return fail(0, "sockredir is not up");
+	if (id == -EXDEV)
+		return usage_error("owner cgroup '%s' is outside %s, where sockredir "
+				   "is attached: its proxy would not see the socket "
+				   "options", owner_cgroup, st.cgroup);
 	if (id == -EEXIST)
 		return usage_error("service '%s' exists", s.name);
 	if (id == -EINVAL)
-		return usage_error("bad service name '%s' (letters, digits, -_.)", s.name);
-	if (id == -ENOENT && owner_cgroup)
-		return usage_error("no cgroup '%s' (or sockredir is not up)",
-				   owner_cgroup);
+		return usage_error("bad service name '%s' (a letter, then letters, digits, -_.)", s.name);
 	if (id == -ENOENT)
-		return fail(0, "sockredir is not up");
+		return usage_error("no cgroup '%s'", owner_cgroup);
 	if (id < 0)
 		return fail(id, "cannot add service '%s'", s.name);
 	printf("service %s id %d\n", s.name, id);

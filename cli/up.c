@@ -51,6 +51,9 @@ int up_main(int argc, char **argv)
 	if (ret == -ENOENT)
 		return fail(0, "no cgroup v2 directory '%s'",
 			    opts.cgroup ? opts.cgroup : "/");
+	if (ret == -EIO)
+		return fail(0, "a layer is attached but its maps cannot be read "
+			    "(an earlier run that failed?); run 'sockredir down' first");
 	if (ret < 0)
 		return fail(ret, "cannot load the redirect layer");
 	if (sockredir_status_get(&st) == 0)

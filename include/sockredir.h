@@ -106,7 +106,10 @@ enum sockredir_state {
 
 /*
  * The sockredir block of the context, version 1.  Fields are only ever
- * appended; a reader checks version and size before reading.
+ * appended, and the version grows with them; a reader checks version and
+ * size and reads what it knows.  A buffer of this version's size will keep
+ * working: the layer fills a smaller buffer than its newest context with a
+ * shorter block (size says how long) rather than failing.
  *
  * The application fields name the process that opened the flow's first
  * connection, carried along the whole chain (WFP's original app id), not
@@ -234,6 +237,7 @@ struct sockredir_counters {
 	uint64_t blocked;	  /* connects refused by a block rule */
 	uint64_t listener_gone;	  /* fail open: skipped, listener not claimed */
 	uint64_t refused;	  /* fail closed: refused, listener not claimed */
+	uint64_t pending_busy;	  /* 4-tuple already pending: not tracked */
 };
 
 struct sockredir_status {
@@ -272,15 +276,22 @@ struct sockredir_service {
 
 /*
  * sockredir_service_add - register a redirect service.
- * Needs a name (letters, digits, '-', '_', '.'), at least one listen
- * address, at most one of each family.  The owner cgroup is given as a
- * path here and stored as its id; processes in it or below it are owners.
- * Returns the new id (> 0), or -EEXIST, -ENOSPC, -EINVAL, -ENOENT (not up).
+ * Needs a name (a letter or digit, then letters, digits, '-', '_', '.'),
+ * at least one listen address, at most one of each family.  The owner
+ * cgroup is given as a path here and stored as its id; processes in it or
+ * below it are owners.  It must lie inside the cgroup the layer is attached
+ * to, or the proxy's sockets would not see the socket options (-EXDEV).
+ * Ids are handed out round-robin, so a deleted service's id is not reused
+ * soon.  Returns the new id (> 0), or -EEXIST, -ENOSPC, -EINVAL, -EXDEV,
+ * -ENOENT (no such cgroup, or the layer is not up).
  */
 SOCKREDIR_API int sockredir_service_add(const struct sockredir_service *svc,
 					const char *owner_cgroup);
 
-/* Returns 0, -ENOENT (no such service), -EBUSY (rules still use it). */
+/*
+ * sockredir_service_del - remove a service and the rules that redirect to
+ * it.  Returns how many rules went with it, or -ENOENT (no such service).
+ */
 SOCKREDIR_API int sockredir_service_del(const char *name);
 
 /*

@@ -23,9 +23,10 @@ struct sr_maps {
 	int rules;
 	int index;
 	int stats;
+	int names;
 };
 
-#define SR_MAPS_INIT { -1, -1, -1, -1, -1 }
+#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1 }
 
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
 void sr_maps_close(struct sr_maps *m);
@@ -41,8 +42,9 @@ int sr_cgroup_resolve(const char *path, char *abs, size_t len,
 
 int sr_config_read(const struct sr_maps *m, struct sr_config *cfg);
 int sr_config_write(const struct sr_maps *m, const struct sr_config *cfg);
-/* Rebuild config.owners from the services. */
-int sr_owners_sync(const struct sr_maps *m);
+/* Set service @id's owner slot from @svc (NULL: clear it). */
+int sr_owner_set(const struct sr_maps *m, uint32_t id,
+		 const struct sr_service *svc);
 
 int sr_services_read(const struct sr_maps *m, struct sr_service *out);
 int sr_service_find(const struct sr_maps *m, const char *name,

@@ -80,18 +80,25 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 	struct bpf_program *prog;
 	char path[PATH_MAX];
 
-	bpf_object__for_each_program(prog, skel->obj) {
-		struct bpf_link *link = bpf_program__attach_cgroup(prog, cgfd);
-		int err;
+	/* The connect hooks last: nothing is redirected before the hooks
+	 * that carry a flow to its proxy are in place. */
+	for (int pass = 0; pass < 2; pass++) {
+		bpf_object__for_each_program(prog, skel->obj) {
+			const char *name = bpf_program__name(prog);
+			struct bpf_link *link;
+			int err;
 
-		if (!link)
-			return -errno;
-		snprintf(path, sizeof(path), PIN("link_%s"),
-			 bpf_program__name(prog));
-		err = bpf_link__pin(link, path);
-		bpf_link__destroy(link);	/* the pin holds it now */
-		if (err)
-			return err;
+			if ((strncmp(name, "sr_connect", 10) == 0) != pass)
+				continue;
+			link = bpf_program__attach_cgroup(prog, cgfd);
+			if (!link)
+				return -errno;
+			snprintf(path, sizeof(path), PIN("link_%s"), name);
+			err = bpf_link__pin(link, path);
+			bpf_link__destroy(link);	/* the pin holds it now */
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -176,8 +183,15 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 	if (err)
 		goto out;
 
-	if (links_present() && sr_maps_open(&m) == 0 &&
-	    sr_config_read(&m, &cfg) == 0) {
+	if (links_present()) {
+		/*
+		 * Attached already.  A layer we cannot read is left alone: its
+		 * services, rules and key belong to whoever runs it.
+		 */
+		if (sr_maps_open(&m) || sr_config_read(&m, &cfg)) {
+			err = -EIO;
+			goto out;
+		}
 		if (cfg.cgroup_id != cgid) {
 			err = -EBUSY;
 			goto out;
@@ -188,10 +202,13 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 			err = 1;
 		goto out;
 	}
-	sr_maps_close(&m);
-	remove_pins();		/* whatever a failed run left */
-	libbpf_set_print(NULL);
-	err = load_and_attach(cgpath, cgid, max_hops);
+	remove_pins();		/* maps a failed run left, nothing attached */
+	{
+		libbpf_print_fn_t old = libbpf_set_print(NULL);
+
+		err = load_and_attach(cgpath, cgid, max_hops);
+		libbpf_set_print(old);
+	}
 	if (err < 0)
 		remove_pins();
 out:

@@ -27,7 +27,7 @@ int sr_maps_open(struct sr_maps *m)
 	struct { int *fd; const char *name; } pins[] = {
 		{ &m->config, "sr_config" },	 { &m->services, "sr_services" },
 		{ &m->rules, "sr_rules" },	 { &m->index, "sr_rule_index" },
-		{ &m->stats, "sr_stats" },
+		{ &m->stats, "sr_stats" },	 { &m->names, "sr_service_names" },
 	};
 	size_t i;
 
@@ -46,7 +46,7 @@ int sr_maps_open(struct sr_maps *m)
 void sr_maps_close(struct sr_maps *m)
 {
 	int *fds[] = { &m->config, &m->services, &m->rules, &m->index,
-		       &m->stats };
+		       &m->stats, &m->names };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -196,38 +196,29 @@ int sr_service_find(const struct sr_maps *m, const char *name,
 	return -ENOENT;
 }
 
-int sr_owners_sync(const struct sr_maps *m)
+/*
+ * Put service @id's owner (or none, for a deleted service) in its fixed
+ * slot of the config.  Other slots are written back unchanged, so a hook
+ * reading the config meanwhile never sees them torn.
+ */
+int sr_owner_set(const struct sr_maps *m, uint32_t id,
+		 const struct sr_service *svc)
 {
-	struct sr_service all[SR_MAX_SERVICES];
 	struct sr_config cfg;
-	int i, err;
+	struct sr_owner *o;
+	int err = sr_config_read(m, &cfg);
 
-	err = sr_services_read(m, all);
-	if (!err)
-		err = sr_config_read(m, &cfg);
 	if (err)
 		return err;
-	cfg.n_owners = 0;
-	memset(cfg.owners, 0, sizeof(cfg.owners));
-	for (i = 1; i < SR_MAX_SERVICES; i++) {
-		struct sr_owner *o;
-
-		if (!all[i].id)
-			continue;
-		if (all[i].owner_uid != SR_ANY_UID) {
-			o = &cfg.owners[cfg.n_owners++];
-			o->uid = all[i].owner_uid;
-			o->service = i;
-		}
-		if (all[i].owner_cgroup_id && cfg.n_owners < SR_MAX_SERVICES) {
-			o = &cfg.owners[cfg.n_owners++];
-			o->uid = SR_ANY_UID;
-			o->service = i;
-			o->cgroup_id = all[i].owner_cgroup_id;
-			o->cgroup_level = all[i].owner_cgroup_level;
-		}
-		if (cfg.n_owners >= SR_MAX_SERVICES)
-			break;
+	o = &cfg.owners[id];
+	memset(o, 0, sizeof(*o));
+	o->uid = SR_ANY_UID;
+	cfg.owners_mask &= ~(1ULL << id);
+	if (svc && (svc->owner_uid != SR_ANY_UID || svc->owner_cgroup_id)) {
+		o->uid = svc->owner_uid;
+		o->cgroup_id = svc->owner_cgroup_id;
+		o->cgroup_level = svc->owner_cgroup_level;
+		cfg.owners_mask |= 1ULL << id;
 	}
 	return sr_config_write(m, &cfg);
 }
@@ -259,6 +250,7 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->blocked += pc[i].blocked;
 		out->listener_gone += pc[i].listener_gone;
 		out->refused += pc[i].refused;
+		out->pending_busy += pc[i].pending_busy;
 		if (live)
 			*live += pc[i].live;
 	}

@@ -23,8 +23,6 @@ int sr_rules_read(const struct sr_maps *m, struct sr_rule_slot **out)
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < SR_MAX_RULES; i++)
-		keys[i] = i;
 	/* One syscall for the whole array, where the kernel allows it. */
 	if (bpf_map_lookup_batch(m->rules, NULL, &i, keys, all, &count, NULL)) {
 		if (errno != ENOENT) {
@@ -232,7 +230,7 @@ int sockredir_rule_parse(int argc, char **argv, struct sockredir_rule *r,
 			if (!strcmp(val, "tcp"))
 				r->protocol = IPPROTO_TCP;
 			else if (!strcmp(val, "udp"))
-				r->protocol = IPPROTO_UDP;
+				FAIL(-EINVAL, "UDP is not redirected yet: rules cover TCP");
 			else
 				FAIL(-EINVAL, "--proto takes tcp or udp, not '%s'", val);
 		} else if (!strcmp(opt, "--dst")) {
@@ -406,7 +404,18 @@ int sockredir_rule_del(uint32_t id)
 	}
 	ni = sr_index_build(rules, k, &idx, &bad);
 	err = ni < 0 ? ni : sr_index_sync(&m, idx, ni);
-	if (!err && bpf_map_update_elem(m.rules, &slot, &zero, BPF_ANY))
+	if (err) {
+		/* Put the index back as it was: nothing half-applied. */
+		free(idx);
+		idx = NULL;
+		free(rules);
+		n = sr_rules_read(&m, &rules);
+		ni = n < 0 ? n : sr_index_build(rules, n, &idx, &bad);
+		if (ni >= 0)
+			sr_index_sync(&m, idx, ni);
+		goto out;
+	}
+	if (bpf_map_update_elem(m.rules, &slot, &zero, BPF_ANY))
 		err = -errno;
 out:
 	free(idx);

@@ -18,7 +18,7 @@ static int name_ok(const char *name)
 	for (i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
 			return 0;
-	return !isdigit((unsigned char)name[0]);
+	return isalpha((unsigned char)name[0]);
 }
 
 /* A wildcard listener is reached on loopback. */
@@ -39,12 +39,38 @@ static void fill_listeners(const struct sockredir_service *in,
 	}
 }
 
+/* Is absolute cgroup path @path @top or below it? */
+static int below(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	return !strncmp(path, top, n) && (path[n] == '/' || !path[n] ||
+					  (n && top[n - 1] == '/'));
+}
+
+static int zero_counters(const struct sr_maps *m, uint32_t id)
+{
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	struct sr_counters *zero;
+
+	if (ncpu <= 0)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	zero = calloc(ncpu, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(m->stats, &id, zero, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
+}
+
 int sockredir_service_add(const struct sockredir_service *in,
 			  const char *owner_cgroup)
 {
 	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_service all[SR_MAX_SERVICES], s;
-	char cgpath[PATH_MAX];
+	struct sr_service all[SR_MAX_SERVICES], s, none = {};
+	struct sr_config cfg;
+	char cgpath[PATH_MAX] = "", key[SR_NAME_MAX] = {};
 	uint32_t id = 0, i;
 	int lock = -1, err;
 
@@ -57,6 +83,7 @@ int sockredir_service_add(const struct sockredir_service *in,
 		return sr_err(-EINVAL);
 	memset(&s, 0, sizeof(s));
 	strcpy(s.name, in->name);
+	strcpy(key, in->name);
 	fill_listeners(in, &s);
 	s.owner_uid = in->owner_uid < 0 ? SR_ANY_UID : (uint32_t)in->owner_uid;
 	s.flags = (in->flags & SOCKREDIR_FAIL_CLOSED ? SR_SVC_FAIL_CLOSED : 0) |
@@ -79,45 +106,49 @@ int sockredir_service_add(const struct sockredir_service *in,
 	err = sr_maps_open(&m);
 	if (!err)
 		err = sr_services_read(&m, all);
+	if (!err)
+		err = sr_config_read(&m, &cfg);
 	if (err)
 		goto out;
+	if (cgpath[0] && !below(cgpath, cfg.cgroup_path)) {
+		err = -EXDEV;
+		goto out;
+	}
 	for (i = 1; i < SR_MAX_SERVICES; i++) {
+		uint32_t at = (cfg.last_id + i - 1) % (SR_MAX_SERVICES - 1) + 1;
+
 		if (all[i].id && !strcmp(all[i].name, s.name)) {
 			err = -EEXIST;
 			goto out;
 		}
-		if (!all[i].id && !id)
-			id = i;
+		if (!all[at].id && !id)
+			id = at;
 	}
 	if (!id) {
 		err = -ENOSPC;
 		goto out;
 	}
 	s.id = id;
-	/* Counters of an earlier service in this slot must not carry over. */
-	{
-		int ncpu = libbpf_num_possible_cpus();
-		struct sr_counters *zero = calloc(ncpu > 0 ? ncpu : 1,
-						  sizeof(*zero));
-
-		if (!zero) {
-			err = -ENOMEM;
-			goto out;
-		}
-		bpf_map_update_elem(m.stats, &id, zero, BPF_ANY);
-		free(zero);
-	}
-	if (bpf_map_update_elem(m.services, &id, &s, BPF_ANY)) {
+	s.gen = ++cfg.next_gen;
+	cfg.last_id = id;
+	err = zero_counters(&m, id);
+	if (err)
+		goto out;
+	if (bpf_map_update_elem(m.services, &id, &s, BPF_ANY) ||
+	    bpf_map_update_elem(m.names, key, &id, BPF_ANY)) {
 		err = -errno;
+		goto undo;
+	}
+	err = sr_config_write(&m, &cfg);
+	if (!err)
+		err = sr_owner_set(&m, id, &s);
+	if (!err) {
+		err = id;
 		goto out;
 	}
-	err = sr_owners_sync(&m);
-	if (err) {
-		memset(&s, 0, sizeof(s));
-		bpf_map_update_elem(m.services, &id, &s, BPF_ANY);
-		goto out;
-	}
-	err = id;
+undo:
+	bpf_map_update_elem(m.services, &id, &none, BPF_ANY);
+	bpf_map_delete_elem(m.names, key);
 out:
 	sr_maps_close(&m);
 	sr_unlock(lock);
@@ -127,15 +158,17 @@ out:
 int sockredir_service_del(const char *name)
 {
 	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_rule_slot *rules = NULL;
+	struct sr_rule_slot *rules = NULL, *keep = NULL;
 	struct sr_index_entry *idx = NULL;
-	struct sr_lpm_key bad;
-	struct sr_service s;
-	int lock, err, n, i, k, ni, removed = 0;
+	struct sr_service s, none = {};
+	struct sr_rule zero = {};
+	char key[SR_NAME_MAX] = {};
+	int lock, err, n, i, k = 0, ni, removed;
 	uint32_t id;
 
-	if (!name)
+	if (!name || strlen(name) >= SR_NAME_MAX)
 		return sr_err(-EINVAL);
+	strcpy(key, name);
 	lock = sr_lock();
 	if (lock < 0)
 		return sr_err(lock);
@@ -153,38 +186,42 @@ int sockredir_service_del(const char *name)
 		err = n;
 		goto out;
 	}
-	for (i = 0, k = 0; i < n; i++) {
-		if (rules[i].rule.action == SR_ACT_REDIRECT &&
-		    rules[i].rule.service == id)
-			continue;
-		rules[k++] = rules[i];
+	keep = calloc(n + 1, sizeof(*keep));
+	if (!keep) {
+		err = -ENOMEM;
+		goto out;
 	}
+	for (i = 0; i < n; i++)
+		if (rules[i].rule.action != SR_ACT_REDIRECT ||
+		    rules[i].rule.service != id)
+			keep[k++] = rules[i];
 	removed = n - k;
-	ni = sr_index_build(rules, k, &idx, &bad);
+	ni = sr_index_build(keep, k, &idx, NULL);
 	err = ni < 0 ? ni : sr_index_sync(&m, idx, ni);
-	if (err)
+	if (err) {
+		/* Put the index back as it was: nothing half-applied. */
+		free(idx);
+		idx = NULL;
+		ni = sr_index_build(rules, n, &idx, NULL);
+		if (ni >= 0)
+			sr_index_sync(&m, idx, ni);
 		goto out;
-	free(rules);
-	rules = NULL;
-	n = sr_rules_read(&m, &rules);
-	for (i = 0; i < n; i++) {
-		struct sr_rule zero = {};
-
+	}
+	for (i = 0; i < n; i++)
 		if (rules[i].rule.action == SR_ACT_REDIRECT &&
-		    rules[i].rule.service == id)
-			bpf_map_update_elem(m.rules, &rules[i].slot, &zero,
-					    BPF_ANY);
-	}
-	memset(&s, 0, sizeof(s));
-	if (bpf_map_update_elem(m.services, &id, &s, BPF_ANY)) {
+		    rules[i].rule.service == id &&
+		    bpf_map_update_elem(m.rules, &rules[i].slot, &zero, BPF_ANY))
+			err = -errno;
+	if (!err)
+		err = sr_owner_set(&m, id, NULL);
+	if (!err && (bpf_map_update_elem(m.services, &id, &none, BPF_ANY) ||
+		     bpf_map_delete_elem(m.names, key)))
 		err = -errno;
-		goto out;
-	}
-	err = sr_owners_sync(&m);
 	if (!err)
 		err = removed;
 out:
 	free(idx);
+	free(keep);
 	free(rules);
 	sr_maps_close(&m);
 	sr_unlock(lock);

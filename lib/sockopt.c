@@ -91,7 +91,7 @@ int sockredir_parse_context(const void *buf, size_t len,
 	memcpy(&c, buf, head + 8);	/* addresses, version, size */
 	if (c.remote.ss_family != AF_INET && c.remote.ss_family != AF_INET6)
 		return sr_err(-EINVAL);
-	if (!family_ok(&c.local) || c.sr.version != SOCKREDIR_CONTEXT_VERSION)
+	if (!family_ok(&c.local) || c.sr.version < SOCKREDIR_CONTEXT_VERSION)
 		return sr_err(-EINVAL);
 	blk = c.sr.size;
 	if (blk < 8 || head + blk > len)

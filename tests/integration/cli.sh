@@ -77,8 +77,20 @@ check "service list when down: exit 1" -- sh -c "'$SR' service list 2>/dev/null;
 # A run that died half way: pins left, no config map.
 "$SR" up --cgroup "$CG" >/dev/null
 rm -f /sys/fs/bpf/sockredir/sr_config
-check "up after a failed run: starts clean" -- "$SR" up --cgroup "$CG"
+check "up over a broken layer: refused, nothing touched" -- \
+	sh -c "! '$SR' up --cgroup '$CG' 2>/dev/null && test \$(ls /sys/fs/bpf/sockredir | wc -l) -ge 7"
+check "down, then up: starts clean" -- sh -c "'$SR' down && '$SR' up --cgroup '$CG'"
 check "up after a failed run: 7 programs" -- test "$(attached)" -eq 7
+# A deleted and re-added service gets a new id: old records and claims
+# cannot stand for it.
+"$SR" service add R1 --listen 127.0.0.1:7501 >/dev/null
+r1=$(sid R1)
+"$SR" service del R1 >/dev/null
+"$SR" service add R1 --listen 127.0.0.1:7501 >/dev/null
+check "re-added service gets a fresh id" -- test "$(sid R1)" != "$r1"
+mkdir -p "$CG/elsewhere"
+check "owner cgroup outside the attached cgroup: refused" -- \
+	sh -c "'$SR' service add R2 --listen 127.0.0.1:7502 --owner-cgroup / 2>/dev/null; test \$? -eq 2"
 rm -f /sys/fs/bpf/sockredir/link_sr_connect4
 check "down after a failed run: clean" -- "$SR" down
 check "down after a failed run: no pins, no programs" -- test "$(pins)$(attached)" = 00

@@ -40,6 +40,11 @@ jfield() {
 d = json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])])
 print(eval(sys.argv[3], {}, d))' "$@"
 }
+# sid NAME: service NAME's id.
+sid() {
+	"$SR" -j service list | python3 -c 'import json,sys
+print(next(s["id"] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1"
+}
 # lines FILE: how many lines FILE has (0 if missing).
 lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 # kill_pid PID: stop one process this test started.

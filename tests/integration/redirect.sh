@@ -57,7 +57,7 @@ check "v4: context has the original local address" -- \
 check "v4: context names the application (curl, uid 0)" -- \
 	test "$(jfield $TMPD/A.log 0 'comm == "curl" and uid == 0 and pid > 0')" = True
 check "v4: context has hop 1, chain [A], the rule" -- \
-	test "$(jfield $TMPD/A.log 0 '(hop, chain, rule, service)')" = "(1, [1], 1, 1)"
+	test "$(jfield $TMPD/A.log 0 '(hop, chain, rule, service)')" = "(1, [$(sid A)], 1, $(sid A))"
 check "v4: the client's getpeername shows the original peer" -- \
 	test "$(in_cg app $PROBE peer 127.0.0.2:8080)" = 127.0.0.2:8080
 : > "$TMPD/A.log"
@@ -87,7 +87,7 @@ check "chain: body intact through A then B" -- same_blob http://127.0.0.2:8080/b
 check "chain: A saw it once" -- test "$(lines $TMPD/A.log)" -eq 1
 check "chain: B saw it once" -- test "$(lines $TMPD/B.log)" -eq 1
 check "chain: B's records show [A, B] at hop 2" -- \
-	test "$(jfield $TMPD/B.log 0 '(hop, chain)')" = "(2, [1, 2])"
+	test "$(jfield $TMPD/B.log 0 '(hop, chain)')" = "(2, [$(sid A), $(sid B)])"
 check "chain: B's context has the original destination" -- \
 	test "$(jfield $TMPD/B.log 0 remote)" = 127.0.0.2:8080
 check "chain: B's context names the original app, not A" -- \
@@ -202,7 +202,7 @@ clear_rules; : > "$TMPD/A.log"; : > "$TMPD/B.log"
 check "weight order: B (200) then A (100), body intact" -- same_blob http://127.0.0.6:8080/blob
 check "weight order: B first at hop 1" -- test "$(jfield $TMPD/B.log 0 hop)" = 1
 check "weight order: A second, chain [B, A]" -- \
-	test "$(jfield $TMPD/A.log 0 '(hop, chain)')" = "(2, [2, 1])"
+	test "$(jfield $TMPD/A.log 0 '(hop, chain)')" = "(2, [$(sid B), $(sid A)])"
 "$SR" service del B >/dev/null
 : > "$TMPD/A.log"; : > "$TMPD/B.log"
 get http://127.0.0.6:8080/hello.txt >/dev/null

@@ -103,8 +103,11 @@ static void test_context(void)
 	   "context: a shorter block leaves newer fields zero");
 	c.sr.size = sizeof(c.sr);
 	c.sr.version = 2;
+	ok(sockredir_parse_context(&c, sizeof(c), &out) == 0 && out.sr.hop == 2,
+	   "context: a newer version is read as far as this one knows");
+	c.sr.version = 0;
 	ok(sockredir_parse_context(&c, sizeof(c), &out) == -EINVAL,
-	   "context: unknown version is refused");
+	   "context: version 0 is refused");
 	c.sr.version = 1;
 	c.remote.ss_family = AF_UNIX;
 	ok(sockredir_parse_context(&c, sizeof(c), &out) == -EINVAL,
@@ -145,9 +148,11 @@ static void test_rule_words(void)
 		   r.dport_hi == 90 && r.uid == 7 && r.weight == 5 &&
 		   r.action == SOCKREDIR_ACTION_PERMIT,
 	   "rule words: a full permit rule, prefix masked");
-	ok(parse("--permit --dst 2001:db8::1 --proto udp", &r, err) == 0 &&
+	ok(parse("--permit --dst 2001:db8::1 --proto tcp", &r, err) == 0 &&
 		   r.family == AF_INET6 && r.prefix_len == 128 &&
-		   r.protocol == IPPROTO_UDP, "rule words: IPv6 host, udp");
+		   r.protocol == IPPROTO_TCP, "rule words: IPv6 host, tcp");
+	ok(parse("--block --proto udp", &r, err) < 0 && strstr(err, "UDP"),
+	   "rule words: udp is refused until UDP is redirected");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ok(parse(bad[i], &r, err) < 0 && err[0],
 		   "rule words: '%s' is refused (%s)", bad[i], err);
