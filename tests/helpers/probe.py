@@ -44,7 +44,7 @@ def accept(spec, recfile):
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(a)
     ls.listen(1)
-    ls.setsockopt(SOL, 3, sys.argv[4].encode() if len(sys.argv) > 4 else b"P")
+    ls.setsockopt(SOL, 3, b"P")
     open(recfile + ".ready", "w").close()
     conn, _ = ls.accept()
     rec = conn.getsockopt(SOL, RECORDS, 256)
@@ -56,6 +56,10 @@ def accept(spec, recfile):
     except OSError as e:
         got = errno.errorcode[e.errno]
     expect("small buffer gives ERANGE", got, "ERANGE")
+    od = conn.getsockopt(socket.SOL_IP, 80, 16)   # SO_ORIGINAL_DST, iptables-style
+    expect("SO_ORIGINAL_DST into a 16-byte sockaddr_in",
+           "%s:%d" % (socket.inet_ntoa(od[4:8]), int.from_bytes(od[2:4], "big")),
+           sys.argv[4] if len(sys.argv) > 4 else "127.0.0.9:9000")
     expect("issued records are accepted", set_err(rec), "OK")
     expect("truncated records give EINVAL", set_err(rec[:-1]), "EINVAL")
     expect("records with a tail give EINVAL", set_err(rec + b"\0"), "EINVAL")

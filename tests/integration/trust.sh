@@ -141,6 +141,11 @@ check "block through a proxy: counted as blocked" -- test "$("$SR" -j status | p
 	'import json,sys; print(json.load(sys.stdin)["counters"]["blocked"])')" -gt "$blocked_before"
 check "block through a proxy: another app through A is allowed" -- test "$(get 127.0.0.5 app2)" = hello
 
+"$SR" rule add --service A --dst 127.0.0.10 --weight 300 >/dev/null
+"$SR" rule add --block --dst 127.0.0.10 --weight 100 >/dev/null
+check "block: a proxy's own connect without records skips redirects, meets blocks" -- \
+	test "$(connect 127.0.0.10 p-A)" = "EPERM fast"
+
 # --- --skip-inspected ---------------------------------------------------------
 mkdir -p "$CG/p-C"
 "$SR" service add C --listen 127.0.0.1:7003 --owner-cgroup "$CG/p-C" --skip-inspected >/dev/null
