@@ -1,5 +1,7 @@
 /* up.c - sockredir up, down, status. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,36 +81,35 @@ int down_main(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* One list for both forms: JSON key, then the text label. */
+static const struct {
+	const char *key, *label;
+	size_t off;
+} counters[] = {
+#define C(f, label) { #f, label, offsetof(struct sockredir_counters, f) }
+	C(redirected, "redirected"),	     C(unrecorded_egress, "unrecorded-egress"),
+	C(hop_limit, "hop-limit"),	     C(bad_records, "bad-records"),
+	C(denied, "denied"),		     C(pending_lost, "pending-lost"),
+	C(blocked, "blocked"),		     C(listener_gone, "listener-gone"),
+	C(refused, "refused"),		     C(pending_busy, "pending-busy"),
+#undef C
+};
+
 static void print_counters(const struct sockredir_counters *c)
 {
-	if (json) {
-		printf("{\"redirected\":%llu,\"unrecorded_egress\":%llu,"
-		       "\"hop_limit\":%llu,\"bad_records\":%llu,\"denied\":%llu,"
-		       "\"pending_lost\":%llu,\"blocked\":%llu,"
-		       "\"listener_gone\":%llu,\"refused\":%llu}",
-		       (unsigned long long)c->redirected,
-		       (unsigned long long)c->unrecorded_egress,
-		       (unsigned long long)c->hop_limit,
-		       (unsigned long long)c->bad_records,
-		       (unsigned long long)c->denied,
-		       (unsigned long long)c->pending_lost,
-		       (unsigned long long)c->blocked,
-		       (unsigned long long)c->listener_gone,
-		       (unsigned long long)c->refused);
-		return;
+	size_t i, n = sizeof(counters) / sizeof(counters[0]);
+
+	for (i = 0; i < n; i++) {
+		unsigned long long v =
+			*(const uint64_t *)((const char *)c + counters[i].off);
+
+		if (json)
+			printf("%s\"%s\":%llu", i ? "," : "{", counters[i].key, v);
+		else
+			printf("%s%s %llu", i == 0 ? "" : i % 5 ? "  " : "\n",
+			       counters[i].label, v);
 	}
-	printf("redirected %llu  unrecorded-egress %llu  hop-limit %llu  "
-	       "bad-records %llu  denied %llu  pending-lost %llu\n"
-	       "blocked %llu  listener-gone %llu  refused %llu",
-	       (unsigned long long)c->redirected,
-	       (unsigned long long)c->unrecorded_egress,
-	       (unsigned long long)c->hop_limit,
-	       (unsigned long long)c->bad_records,
-	       (unsigned long long)c->denied,
-	       (unsigned long long)c->pending_lost,
-	       (unsigned long long)c->blocked,
-	       (unsigned long long)c->listener_gone,
-	       (unsigned long long)c->refused);
+	printf(json ? "}" : "");
 }
 
 int status_main(int argc, char **argv)
