@@ -109,7 +109,8 @@ static void print_counters(const struct sockredir_counters *c)
 			printf("%s%s %llu", i == 0 ? "" : i % 5 ? "  " : "\n",
 			       counters[i].label, v);
 	}
-	printf(json ? "}" : "");
+	if (json)
+		putchar('}');
 }
 
 int status_main(int argc, char **argv)
