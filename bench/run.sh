@@ -1,0 +1,108 @@
+#!/bin/bash
+# Side-by-side benchmarks of sockredir and the alternatives.
+#
+#   sh bench/run.sh full     (make bench)        every figure, several runs
+#                            each; installs the alternatives it compares
+#                            against; writes bench/REPORT.md and bench/*.png
+#   sh bench/run.sh smoke    (make bench-smoke)  every path once, tiny sizes,
+#                            seconds; installs nothing and skips what is
+#                            missing; writes build/bench/smoke/
+#   sh bench/run.sh full|smoke NAME...   only those benchmarks
+#                            (connect rate bulk latency memory)
+#
+# Ends with "N passed, N failed": one count per benchmark path that ran.
+# Needs root: it attaches the layer to a throw-away cgroup and makes network
+# namespaces (see bench/lib.sh).  Raw figures: build/bench/MODE/results.tsv.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+MODE=${1:-smoke}
+shift 2>/dev/null
+cd "$(dirname "$0")/.." || exit 1
+case $MODE in
+full|smoke) ;;
+*) echo "usage: bench/run.sh full|smoke [connect rate bulk latency memory]" >&2; exit 2 ;;
+esac
+BENCHES=${*:-connect rate bulk latency memory}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: needs root (network namespaces, cgroups, the layer)"
+	echo "0 passed, 0 failed"
+	[ "$MODE" = smoke ] && exit 0 || exit 1
+fi
+
+# The alternatives and the plotting; `make bench` installs them, smoke does not.
+if [ "$MODE" = full ]; then
+	missing=""
+	for p in gnuplot-nox haproxy socat iptables nftables conntrack; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "# bench: installing$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } \
+			>/dev/null || echo "# bench: could not install$missing; those paths are skipped"
+	fi
+fi
+
+sh bench/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+. bench/lib.sh
+for f in connect rate bulk latency memory; do . "bench/$f.sh"; done
+
+OUT=$top/build/bench/$MODE
+rm -rf "$OUT"
+mkdir -p "$OUT"
+: > "$OUT/results.tsv"
+: > "$OUT/skipped.tsv"
+PIN=1				# connloop runs on this CPU, in every configuration
+if [ "$MODE" = full ]; then
+	CONNECT_SIZES="1 100 10000 100000"; CONNECT_SECS=0.2; CONNECT_ROUNDS=15
+	CONNECT_ROUNDS_NF=5
+	RATE_SECS=1; RATE_ROUNDS=5
+	BULK_BYTES=$((2 << 30)); BULK_ROUNDS=5
+	LAT_COUNT=5000; LAT_ROUNDS=7
+	MEM_FLOWS=100000; MEM_ROUNDS=3
+else
+	CONNECT_SIZES="1 100"; CONNECT_SECS=0.05; CONNECT_ROUNDS=1; CONNECT_ROUNDS_NF=1
+	RATE_SECS=0.1; RATE_ROUNDS=1
+	BULK_BYTES=$((8 << 20)); BULK_ROUNDS=1
+	LAT_COUNT=200; LAT_ROUNDS=1
+	MEM_FLOWS=500; MEM_ROUNDS=1
+fi
+
+setup
+{
+	echo "mode	$MODE"
+	echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "nproc	$(nproc)"
+	echo "cpu	$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "mem	$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	echo "kernel	$(uname -r)"
+	echo "os	$(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "commit	$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
+	have haproxy && echo "haproxy	$(haproxy -v | head -1)"
+	have socat && echo "socat	$(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')"
+	have iptables && echo "iptables	$(iptables -V)"
+	have nft && echo "nft	$(nft -v)"
+	printf 'connect_secs\t%s\nrate_secs\t%s\nbulk_bytes\t%s\nlat_count\t%s\n' \
+		"$CONNECT_SECS" "$RATE_SECS" "$BULK_BYTES" "$LAT_COUNT"
+
+} > "$OUT/machine.tsv"
+start=$(date +%s)
+for b in $BENCHES; do
+	"bench_$b"
+done
+say "benchmarks took $(( $(date +%s) - start ))s"
+
+if have python3; then
+	if [ "$MODE" = full ]; then
+		python3 bench/report.py "$OUT" bench && say "wrote bench/REPORT.md"
+	else
+		python3 bench/report.py "$OUT" "$OUT" && say "wrote $OUT/REPORT.md"
+	fi || path_fail "report" "bench/report.py failed"
+	path_ok report
+fi
+count_paths
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ] && [ "$PASSED" -gt 0 ]
