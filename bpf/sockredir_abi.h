@@ -164,7 +164,7 @@ struct sr_config {
 	__u64 cgroup_id;	/* where the layer is attached */
 	__u64 owners_mask;	/* bit i: service i has an owner */
 	__u32 next_gen;
-	__u32 pad;
+	__u32 next_rule_id;	/* rule ids are never reused until down */
 	struct sr_owner owners[SR_MAX_SERVICES];
 	char cgroup_path[512];
 };

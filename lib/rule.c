@@ -310,6 +310,8 @@ int sockredir_rule_add(struct sockredir_rule *in, size_t n)
 	for (k = 0; k < (size_t)nold; k++)
 		if (old[k].rule.id >= next_id)
 			next_id = old[k].rule.id + 1;
+	if (cfg.next_rule_id > next_id)
+		next_id = cfg.next_rule_id;
 
 	/* Check and place every new rule before touching the kernel. */
 	for (i = 0, k = 0; i < n; i++) {
@@ -349,6 +351,8 @@ int sockredir_rule_add(struct sockredir_rule *in, size_t n)
 		goto undo;
 	for (i = 0; i < n; i++)
 		in[i].id = all[nold + i].rule.id;
+	cfg.next_rule_id = next_id;
+	sr_config_write(&m, &cfg);	/* only an id hint: rules are in */
 	goto out;
 undo:
 	/* Back to the old index, then free the slots. */

@@ -59,6 +59,10 @@ seq 1 2000 | awk '{printf "--service A --dst 10.%d.%d.0/24 --weight %d\n", int($
 check "rule load: 2000 rules at once" -- "$SR" rule load "$TMPD/rules"
 check "rule list shows 2001 rules" -- test "$("$SR" -j rule list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2001
 check "rule list is in weight order" -- sh -c "'$SR' rule list | sed -n 2p | grep -q ' 2000 '"
+last=$("$SR" rule add --service A --dport 99 | awk '{print $2}')
+"$SR" rule del "$last" >/dev/null
+check "rule ids are not reused after deleting the newest" -- \
+	test "$("$SR" rule add --service A --dport 99 | awk '{print $2}')" -gt "$last"
 check "help goes to stdout, exit 0" -- sh -c "'$SR' --help | grep -q 'usage: sockredir'"
 check "status -j is JSON" -- sh -c "'$SR' -j status | python3 -m json.tool >/dev/null"
 
