@@ -29,7 +29,6 @@ enum { SR_NOT_REDIRECTED, SR_BY_SELF, SR_BY_OTHER, SR_PREVIOUSLY_BY_SELF };
 
 enum { SR_ACT_REDIRECT = 1, SR_ACT_PERMIT = 2, SR_ACT_BLOCK = 3 };
 enum {
-	SR_ROLE_PRESET = 1,	/* records set, not connected yet */
 	SR_ROLE_APP = 2,	/* a connect this layer redirected */
 	SR_ROLE_ACCEPTED = 3,	/* a proxy's end of such a connection */
 	SR_ROLE_LISTENER = 4,	/* a service's claimed listener */

@@ -216,7 +216,8 @@ struct sockredir_up_opts {
  * sockredir_up - load the redirect layer and attach it to a cgroup.
  * Mounts bpffs if needed, pins everything under SOCKREDIR_PIN_DIR.
  * Already up on the same cgroup: updates max_hops and returns 1.
- * Up on another cgroup: -EBUSY.
+ * Up on another cgroup: -EBUSY.  Attached but its maps unreadable (an
+ * earlier run that failed): -EIO, and nothing is touched; run down first.
  */
 SOCKREDIR_API int sockredir_up(const struct sockredir_up_opts *opts);
 

@@ -45,6 +45,21 @@ sid() {
 	"$SR" -j service list | python3 -c 'import json,sys
 print(next(s["id"] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1"
 }
+# counter SERVICE FIELD: one of service SERVICE's counters.
+counter() {
+	"$SR" -j service list | python3 -c 'import json,sys
+print(next(s[sys.argv[2]] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1" "$2"
+}
+# wait_lines FILE N: poll until FILE has N lines (proxies log a flow when
+# it ends, just after the client sees the end); 10 s at most.
+wait_lines() {
+	local i
+	for i in $(seq 200); do
+		[ "$(lines "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 # lines FILE: how many lines FILE has (0 if missing).
 lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 # kill_pid PID: stop one process this test started.

@@ -28,10 +28,6 @@ proxy() {	# proxy NAME PORT [--no-records]: start a proxy in cgroup p-NAME
 	eval "PID_$name=$LAST_PID"
 	wait_port "$port"
 }
-counter() {	# counter SERVICE FIELD
-	"$SR" -j service list | python3 -c 'import json,sys
-print(next(s[sys.argv[2]] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1" "$2"
-}
 clear_rules() {
 	for id in $("$SR" -j rule list | python3 -c 'import json,sys
 print(" ".join(str(r["id"]) for r in json.load(sys.stdin)))'); do

@@ -67,15 +67,6 @@ relay B 7002
 relay D 7004 --drain-timeout 500
 
 client() { in_cg app $PEER client "$@"; }
-# wait_log FILE N: flows are logged when they end, just after the client sees it.
-wait_log() {
-	local i
-	for i in $(seq 200); do
-		[ "$(lines "$1")" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 last() { jfield "$1" -1 "$2"; }	# last LOG EXPR: EXPR over the last flow
 is() { [ "$1" = "$2" ] || { echo "got '$1', want '$2'"; return 1; }; }
 srv_last() { tail -n 1 "$TMPD/srv-$1.log"; }
@@ -101,7 +92,7 @@ for hop in 2 3; do
 		is "$(client 127.0.0.$hop:8002)" "eof 52428800 $DOWN"
 	check "$what: 50 MiB each way at once, both intact" -- both_ok 127.0.0.$hop
 done
-wait_log "$TMPD/B.log" 3
+wait_lines "$TMPD/B.log" 3
 check "log: byte counts of the 50 MiB both-ways flow, A and B agree" -- eval '
 	is "$(jfield "$TMPD/A.log" 5 "(bytes_up, bytes_down, end)")" "(52428800, 52428800, '"'closed'"')" &&
 	is "$(last "$TMPD/B.log" "(bytes_up, bytes_down, end)")" "(52428800, 52428800, '"'closed'"')"'
@@ -120,15 +111,15 @@ rst_ok() {
 		sleep 0.2 && is "$(srv_last 8001 | first)" reset
 }
 check "client reset: the server sees a reset" -- rst_ok
-wait_log "$TMPD/A.log" $((n + 1))
+wait_lines "$TMPD/A.log" $((n + 1))
 check "client reset: logged reset_by_client" -- field_is "$TMPD/A.log" end reset_by_client
 check "server reset: the client sees a reset" -- \
 	is "$(client 127.0.0.2:8005 --text 'hi\n' --no-shut | first)" reset
-wait_log "$TMPD/A.log" $((n + 2))
+wait_lines "$TMPD/A.log" $((n + 2))
 check "server reset: logged reset_by_server" -- field_is "$TMPD/A.log" end reset_by_server
 check "upstream refused: the client sees a reset" -- \
 	is "$(client 127.0.0.2:8009 --text 'hi\n' | first)" reset
-wait_log "$TMPD/A.log" $((n + 3))
+wait_lines "$TMPD/A.log" $((n + 3))
 check "upstream refused: logged upstream_refused, with its dst" -- \
 	field_is "$TMPD/A.log" "(end, dst)" "('upstream_refused', '127.0.0.2:8009')"
 
@@ -145,7 +136,7 @@ get() { in_cg app curl -gsf -m 5 "$@"; }
 denied_get() { ! get -H "Host: $1" http://127.0.0.2:8080/hello.txt; }
 n=$(lines "$TMPD/A.log")
 check "deny: Host www.blocked.test is refused" -- denied_get www.blocked.test
-wait_log "$TMPD/A.log" $((n + 1))
+wait_lines "$TMPD/A.log" $((n + 1))
 check "deny: logged denied, with the host, nothing relayed" -- field_is "$TMPD/A.log" \
 	"(end, host, bytes_up, bytes_down)" "('denied', 'www.blocked.test', 0, 0)"
 check "deny: exact name with port and other case is refused" -- denied_get EXACT.Test:8080
@@ -153,12 +144,12 @@ check "deny: the wildcard's own apex passes" -- \
 	is "$(get -H 'Host: blocked.test' http://127.0.0.2:8080/hello.txt)" hello
 check "deny: SNI api.blocked.test gets a reset" -- \
 	is "$(client 127.0.0.3:8001 --hello api.blocked.test | first)" reset
-wait_log "$TMPD/A.log" $((n + 4))
+wait_lines "$TMPD/A.log" $((n + 4))
 check "deny: SNI logged denied" -- \
 	field_is "$TMPD/A.log" "(end, host)" "('denied', 'api.blocked.test')"
 check "deny: B never saw the denied flow" -- eval '! grep -q blocked "$TMPD/B.log"'
 sni_ok() {
-	client 127.0.0.2:8001 --hello fine.test >/dev/null && wait_log "$TMPD/A.log" $((n + 5)) &&
+	client 127.0.0.2:8001 --hello fine.test >/dev/null && wait_lines "$TMPD/A.log" $((n + 5)) &&
 		field_is "$TMPD/A.log" "(end, host, bytes_up)" \
 			"('closed', 'fine.test', $(srv_last 8001 | cut -d' ' -f2))"
 }
@@ -168,7 +159,7 @@ check "server speaks first, client silent: banner arrives" -- \
 
 # --- every field of the flow log ---------------------------------------------
 check "curl through A and B" -- eval 'get http://127.0.0.3:8080/blob | cmp -s - "$TMPD/www/blob"'
-wait_log "$TMPD/B.log" 1
+wait_lines "$TMPD/B.log" 1
 sleep 0.2
 A=$TMPD/A.log B=$TMPD/B.log
 check "log A: flow_id, service, chain [A]" -- \
@@ -204,7 +195,7 @@ X=$!; PIDS="$PIDS $X"
 wait_port 7009
 for i in 1 2; do client 127.0.0.1:7009 --text 'hi\n' > "$TMPD/x.out"; done
 missing_ok() {
-	is "$(first < "$TMPD/x.out")" reset && wait_log "$TMPD/X.log" 2 &&
+	is "$(first < "$TMPD/x.out")" reset && wait_lines "$TMPD/X.log" 2 &&
 		field_is "$TMPD/X.log" end error && is "$(grep -c 'not loaded' "$TMPD/X.err")" 1 &&
 		return 0
 	echo "client: $(cat "$TMPD/x.out")"; echo "log:"; cat "$TMPD/X.log"; echo "stderr:"; cat "$TMPD/X.err"
@@ -219,7 +210,7 @@ fds() { ls /proc/$(relay_pid $1)/fd | wc -l; }
 fa=$(fds A) fb=$(fds B)
 check "1000 concurrent flows, 64 KiB each way, through two relays: all intact" -- \
 	is "$(in_cg app "$LOAD" run 127.0.0.3:8007 1000 65536)" "1000 ok, 0 failed"
-wait_log $A $((na + 1000)); wait_log $B $((nb + 1000)); sleep 0.2
+wait_lines $A $((na + 1000)); wait_lines $B $((nb + 1000)); sleep 0.2
 check "1000 flows: each logged closed once on each relay" -- eval '
 	is "$(tail -n 1000 $A | grep -c "\"end\":\"closed\"")" 1000 &&
 	is "$(tail -n 1000 $B | grep -c "\"bytes_up\":65536,\"bytes_down\":65536,.*closed")" 1000'
@@ -230,7 +221,7 @@ mv $A "$A.1"
 kill -HUP "$(relay_pid A)"
 sleep 0.2
 client 127.0.0.2:8001 --text 'hi\n' >/dev/null
-check "SIGHUP: a new A.log, with the next flow in it" -- eval 'wait_log $A 1 && is "$(lines $A)" 1'
+check "SIGHUP: a new A.log, with the next flow in it" -- eval 'wait_lines $A 1 && is "$(lines $A)" 1'
 
 # --- SIGTERM: drain ----------------------------------------------------------
 client 127.0.0.2:8006 > "$TMPD/slow.out" &

@@ -27,11 +27,6 @@ relay() {	# relay NAME PORT: start sockredir-relay for service NAME
 	eval "PID_$1=$LAST_PID"
 	wait_port "$2"
 }
-count() {	# count SERVICE FIELD
-	"$SR" -j service list | python3 -c 'import json,sys
-print(next(s[sys.argv[2]] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1" "$2"
-}
-
 "$SR" service add A --listen 127.0.0.1:7001 --owner-cgroup "$CG/p-A" >/dev/null
 "$SR" service add B --listen 127.0.0.1:7002 --owner-cgroup "$CG/p-B" --fail closed >/dev/null
 "$SR" rule add --service A --dst 127.0.0.2 --dport 8080 >/dev/null
@@ -49,7 +44,7 @@ check "impostor on A's port, fail open: request answered directly" -- test "$(ge
 check "impostor on B's port, fail closed: ECONNREFUSED at once" -- test "$(connect 127.0.0.3)" = "ECONNREFUSED fast"
 check "impostors received nothing" -- test "$(lines "$TMPD/impostor.log")" -eq 0
 check "skips and refusals are counted" -- \
-	test "$(count A listener_gone) $(count B refused)" = "2 2"
+	test "$(counter A listener_gone) $(counter B refused)" = "2 2"
 claim_as() {	# claim_as UID NAME PORT: listen and claim as UID; print the result
 	in_cg app setpriv --reuid="$1" --regid="$1" --clear-groups /usr/bin/python3 -c 'import errno, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -65,13 +60,12 @@ check "claiming on another port than the service's: EINVAL" -- test "$(claim_as 
 for p in $(cat "$CG/imp/cgroup.procs"); do kill_pid "$p"; done
 
 # --- kill -9 the proxy, both fail modes --------------------------------------
-wait_log() { for _ in $(seq 100); do [ "$(lines "$1")" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 relay A 7001
 relay B 7002
 get 127.0.0.2 >/dev/null
-check "A up: the request went through A" -- wait_log "$TMPD/A.log" 1
+check "A up: the request went through A" -- wait_lines "$TMPD/A.log" 1
 get 127.0.0.3 >/dev/null
-check "B up: the request went through B" -- wait_log "$TMPD/B.log" 1
+check "B up: the request went through B" -- wait_lines "$TMPD/B.log" 1
 
 # A client streams to a sink through the proxy; the proxy is killed.  What
 # the client must see is an error at once: never a connection that hangs.
@@ -120,9 +114,9 @@ check "B dead, fail closed: the next connect is refused at once" -- \
 relay A 7001
 relay B 7002
 get 127.0.0.2 >/dev/null
-check "A restarted: traffic goes through A again" -- wait_log "$TMPD/A.log" 1
+check "A restarted: traffic goes through A again" -- wait_lines "$TMPD/A.log" 1
 check "B restarted: the request is answered" -- test "$(get 127.0.0.3)" = hello
-check "B restarted: through B" -- wait_log "$TMPD/B.log" 1
+check "B restarted: through B" -- wait_lines "$TMPD/B.log" 1
 
 # --- block rules follow the application ---------------------------------------
 "$SR" rule add --block --cgroup "$CG/app" --dst 127.0.0.6 >/dev/null
@@ -134,7 +128,7 @@ check "block: another app's connect is allowed" -- test "$(connect 127.0.0.6 app
 blocked_before=$("$SR" -j status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["blocked"])')
 check "block through a proxy: app's request never reaches the server" -- \
 	test "$(get 127.0.0.5)" != hello
-check "block through a proxy: A took the flow" -- wait_log "$TMPD/A.log" 1
+check "block through a proxy: A took the flow" -- wait_lines "$TMPD/A.log" 1
 check "block through a proxy: A's onward connect was refused ($(jfield "$TMPD/A.log" 0 end))" -- \
 	test "$(jfield "$TMPD/A.log" 0 end)" != closed
 check "block through a proxy: counted as blocked" -- test "$("$SR" -j status | python3 -c \
@@ -155,10 +149,10 @@ relay C 7003
 "$SR" rule add --service C --dst 127.0.0.8 --weight 100 >/dev/null
 : > "$TMPD/A.log"; : > "$TMPD/C.log"
 check "skip-inspected: request answered" -- test "$(get 127.0.0.7)" = hello
-check "skip-inspected: A inspected it" -- wait_log "$TMPD/A.log" 1
+check "skip-inspected: A inspected it" -- wait_lines "$TMPD/A.log" 1
 check "skip-inspected: C left A's flow alone" -- test "$(lines "$TMPD/C.log")" -eq 0
 check "skip-inspected: C still takes flows nobody inspected" -- test "$(get 127.0.0.8)" = hello
-check "skip-inspected: C logged that one" -- wait_log "$TMPD/C.log" 1
+check "skip-inspected: C logged that one" -- wait_lines "$TMPD/C.log" 1
 check "skip-inspected: at hop 1, chain [C]" -- test "$(jfield "$TMPD/C.log" 0 chain)" = "[$(sid C)]"
 check "service list shows fail modes" -- sh -c "'$SR' service list | grep -q ' closed '"
 done_testing

@@ -24,15 +24,6 @@ get_blob() {	# get_blob URL: the body arrives intact, as curl in app sees it
 	in_cg app curl -gsf -m 10 "$1" | cmp -s - "$TMPD/www/blob"
 }
 requests() { grep -c '"GET /blob' "$TMPD/srv.log"; }
-# wait_lines FILE N: proxies log a flow when it ends, just after curl does.
-wait_lines() {
-	local i
-	for i in $(seq 100); do
-		[ "$(lines "$1")" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 field() { sed -n "$2p" "$1" | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 service() {	# service NAME PORT: register NAME, owned by cgroup p-NAME
 	mkdir -p "$CG/p-$1"
