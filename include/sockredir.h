@@ -77,13 +77,107 @@ extern "C" {
  *   EISCONN      setsockopt: the socket is already connected or connecting.
  *   ENOENT       SOCKREDIR_CLAIM: no service of that name.
  *   EINVAL       SOCKREDIR_CLAIM: not a TCP socket listening on the
- *                service's address and port.
+ *                service's address and port, nor a UDP socket bound to
+ *                the wildcard address and the service's port.
  * And from connect() on a socket the layer classifies:
  *   ELOOP        the flow's chain of services reached the hop limit.
  *   EPERM        a block rule matched (the application, directly or
  *                through a proxy acting for it).
  *   ECONNREFUSED the service chosen fails closed and no listener claims it.
  */
+
+/*
+ * ---- Datagram (UDP) flows ----
+ *
+ * A UDP flow is an application socket and one remote endpoint: connect()
+ * then send(), or sendto()/sendmsg() with an address, IPv4, IPv6 and
+ * IPv4-mapped.  The application is unchanged: getpeername() on a connected
+ * socket shows the original peer, and every datagram it receives from the
+ * flow (recvfrom()/recvmsg()) comes from the original destination, also
+ * when one unconnected socket talks to several redirected destinations
+ * through the same service at once.
+ *
+ * Each live flow through a service has its own *flow endpoint*: an address
+ * from the layer's pool and the service's port.  The application's
+ * datagrams for the flow arrive at the endpoint, and what the proxy sends
+ * from the endpoint reaches the application as from the original
+ * destination.  So a proxy tells flows apart by the endpoint a datagram
+ * was sent to, even when two flows share the application's address and
+ * port.  The pools:
+ *   IPv4  127.83.0.0/16 unless `sockredir up --udp-pool4` says otherwise:
+ *         inside 127/8, local in every network namespace.
+ *   IPv6  only with `sockredir up --udp-pool6 PREFIX/LEN`; the operator
+ *         makes the prefix local where the proxy runs
+ *         (`ip -6 route add local PREFIX/LEN dev lo`).  Without it IPv6
+ *         UDP is never redirected: a redirect rule's service counts
+ *         "no_endpoint" and fails as if unclaimed (closed: ECONNREFUSED;
+ *         open: the next service, or the destination).
+ *
+ * The proxy, in order (any language; tests/helpers/udp_proxy.py does it):
+ *
+ *   s = socket(AF_INET6, SOCK_DGRAM, 0);    // dual-stack: both pools
+ *   setsockopt(s, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
+ *                                           // to send from IPv6 endpoints
+ *   bind(s, [::]:port);                     // the wildcard address and the
+ *                                           // service's port, no SO_REUSEADDR
+ *   setsockopt(s, SOL_SOCKREDIR, SOCKREDIR_CLAIM, name, strlen(name));
+ *   setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+ *   recvmsg(s, ...);         // msg_name: the application's address; the
+ *                            // IPV6_PKTINFO address: the flow's endpoint
+ *   // A new (application, endpoint) pair: select it, then ask.
+ *   struct sockredir_flow_sel sel = { app, endpoint };
+ *   setsockopt(s, SOL_SOCKREDIR, SOCKREDIR_FLOW, &sel, sizeof sel);
+ *   getsockopt(s, SOL_SOCKREDIR, SOCKREDIR_CONTEXT, &ctx, &len);
+ *   getsockopt(s, SOL_SOCKREDIR, SOCKREDIR_RECORDS, rec, &reclen);
+ *   up = socket(ctx.remote.ss_family, SOCK_DGRAM, 0);
+ *   setsockopt(up, SOL_SOCKREDIR, SOCKREDIR_RECORDS, rec, reclen);
+ *   connect(up, &ctx.remote, ...);          // or sendto() on up
+ *   send(up, datagram, ...);
+ *   // Each answer from upstream goes back from the endpoint:
+ *   sendmsg(s, { msg_name = app, IPV6_PKTINFO { ipi6_addr = endpoint } });
+ *
+ * An IPv4-only proxy uses AF_INET, binds 0.0.0.0:port, and IP_PKTINFO
+ * (ipi_addr received, ipi_spec_dst to send) in place of IPV6_PKTINFO.
+ *
+ * The selection belongs to the socket (one thread at a time); it names one
+ * flow, so an expired flow whose endpoint was given to a new one answers
+ * ENOENT rather than the new flow's context.  The upstream socket's records
+ * make its datagrams the flow's next hop, classified like a TCP proxy's
+ * onward connect: redirect states, weights, skip-inspected, owner egress,
+ * the hop limit, and block rules by the original application.
+ *
+ * Lifetime.  A connected flow lasts while its socket stays connected to
+ * it.  An unconnected flow ends when it has been idle (no datagram either
+ * way) for its service's idle timeout (SOCKREDIR_UDP_IDLE_DEFAULT unless
+ * `service add --udp-idle SECONDS`); the application's next datagram starts
+ * a new flow, with a new endpoint.  A proxy forgets a flow after the same
+ * timeout.  Flows are bounded: one uid holds at most a share of the pool
+ * (`sockredir up --udp-uid-max`, a quarter of it by default); past that its
+ * new flows fail with ENOBUFS and are counted, whatever the service's fail
+ * mode: no flow is ever evicted, and none goes by uninspected.
+ *
+ * Errors, in addition to those above:
+ *   SOCKREDIR_FLOW (setsockopt on the proxy's socket):
+ *     EINVAL    not a struct sockredir_flow_sel of AF_INET/AF_INET6
+ *               addresses (IPv4-mapped ones are taken as IPv4)
+ *     ENOENT    no live flow has that endpoint and application address
+ *     EACCES    the caller is neither root nor an owner of the flow's
+ *               service
+ *   getsockopt SOCKREDIR_CONTEXT / RECORDS on a UDP socket: ENOENT if no
+ *     flow is selected or the selected one has ended.
+ *   sendmsg()/connect() by an application:
+ *     ENOBUFS   its uid's share of flow endpoints (or the pool) is used up
+ *     EPERM     a block rule, or a datagram sent straight to a flow
+ *               endpoint (only the flow's own socket reaches it)
+ */
+#define SOCKREDIR_FLOW		4
+#define SOCKREDIR_UDP_IDLE_DEFAULT 60	/* seconds */
+
+struct sockredir_flow_sel {
+	struct sockaddr_storage app;	 /* where the datagram came from */
+	struct sockaddr_storage endpoint; /* where it was sent: the pktinfo
+					  * address and the service's port */
+};
 
 /* Records are opaque; this bounds their size. */
 #define SOCKREDIR_RECORDS_MAX	256
