@@ -60,7 +60,8 @@ $(B)/sockredir: $(CLI_SRC) $(wildcard cli/*.h) $(B)/libsockredir.a
 $(B)/sockredir-relay: $(RELAY_SRC) $(wildcard relay/*.h) $(B)/libsockredir.a
 	$(CC) $(CFLAGS) -Irelay -o $@ $(RELAY_SRC) $(B)/libsockredir.a $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/tap.h $(B)/libsockredir.a
+$(B)/tests/%: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h relay/*.c relay/*.h) \
+		$(B)/libsockredir.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -Ibpf -Irelay -o $@ $< $(B)/libsockredir.a $(LDLIBS)
 $(B)/tests/%: tests/helpers/%.c $(B)/libsockredir.a
@@ -109,7 +110,7 @@ clean:
 #   make fuzz && build/fuzz/fuzz_sniff -max_total_time=60
 .PHONY: fuzz
 fuzz: $(B)/fuzz/fuzz_sniff
-$(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h
+$(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/policy.c
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<
