@@ -32,6 +32,8 @@ static const char usage[] =
 "  apply [--check] [FILE|-]            make the layer match a configuration\n"
 "                                      file (default " "/etc/sockredir/sockredir.conf" ")\n"
 "  show                                print the running configuration\n"
+"  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
+"                                      --listen serves them on /metrics\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -44,7 +46,7 @@ static const struct {
 	{ "up", up_main },	   { "down", down_main },
 	{ "status", status_main }, { "service", service_main },
 	{ "rule", rule_main },	   { "apply", apply_main },
-	{ "show", show_main },
+	{ "show", show_main },	   { "metrics", metrics_main },
 };
 
 int fail(int err, const char *fmt, ...)

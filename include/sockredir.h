@@ -278,6 +278,7 @@ struct sockredir_service {
 	uint64_t owner_cgroup_id;	/* 0: none */
 	uint32_t flags;			/* SOCKREDIR_FAIL_CLOSED, ... */
 	struct sockredir_counters stats; /* filled in by list */
+	int64_t live_flows;		/* filled in by list: open now */
 };
 
 /*

@@ -263,7 +263,7 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->owner_cgroup_id = all[i].owner_cgroup_id;
 		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
-		sr_counters_read(&t.m, i, &p->stats, NULL);
+		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
 		n++;
 	}
 	*out = list;
