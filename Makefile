@@ -83,7 +83,8 @@ $(B)/sockredir: $(CLI_SRC) $(wildcard cli/*.h) $(STATIC)
 $(B)/sockredir-relay: $(RELAY_SRC) $(wildcard relay/*.h) $(STATIC)
 	$(CC) $(CFLAGS) -Irelay -o $@ $(RELAY_SRC) $(STATIC) $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/tap.h $(STATIC) $(wildcard cli/*.[ch])
+$(B)/tests/%: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h relay/*.c relay/*.h cli/*.[ch]) \
+		$(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -Ilib -Ibpf -Irelay -o $@ $< $(STATIC) $(LDLIBS) -lpthread
 $(B)/tests/%: tests/helpers/%.c $(STATIC)
@@ -135,7 +136,7 @@ clean:
 #   make fuzz && build/fuzz/fuzz_sniff -max_total_time=60
 .PHONY: fuzz
 fuzz: $(B)/fuzz/fuzz_sniff
-$(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h
+$(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/policy.c
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<

@@ -8,11 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef __always_inline
-#define __always_inline inline __attribute__((always_inline))
-#endif
 #include "tap.h"
 #include "internal.h"
+#include "bpf_shim.h"
 #include "records.h"
 
 static void test_siphash(void)
