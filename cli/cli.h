@@ -16,6 +16,9 @@ int down_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int service_main(int argc, char **argv);
 int rule_main(int argc, char **argv);
+int apply_main(int argc, char **argv);
+int show_main(int argc, char **argv);
+int metrics_main(int argc, char **argv);
 
 /* Print "sockredir: what: strerror" to stderr; returns EXIT_FAIL. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

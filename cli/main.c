@@ -23,10 +23,17 @@ static const char usage[] =
 "\n"
 "  rule add (--service NAME | --permit | --block) [--proto tcp|udp]\n"
 "           [--dst PREFIX] [--dport N[-M]] [--cgroup PATH] [--uid N]\n"
-"           [--weight N]\n"
-"  rule load FILE                      add one rule per line, all or none\n"
-"  rule del ID\n"
+"           [--weight N] [--name NAME]\n"
+"  rule load FILE      add rules, all or none: each line holds the options\n"
+"                      of one 'rule add' (\"--service web --dport 80\")\n"
+"  rule del ID|NAME\n"
 "  rule list\n"
+"\n"
+"  apply [--check] [FILE|-]            make the layer match a configuration\n"
+"                                      file (default " "/etc/sockredir/sockredir.conf" ")\n"
+"  show                                print the running configuration\n"
+"  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
+"                                      --listen serves them on /metrics\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -38,7 +45,8 @@ static const struct {
 } objects[] = {
 	{ "up", up_main },	   { "down", down_main },
 	{ "status", status_main }, { "service", service_main },
-	{ "rule", rule_main },
+	{ "rule", rule_main },	   { "apply", apply_main },
+	{ "show", show_main },	   { "metrics", metrics_main },
 };
 
 int fail(int err, const char *fmt, ...)

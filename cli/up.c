@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "counters.h"
 
 static int up_options(int argc, char **argv, const char **cgroup,
 		       unsigned int *max_hops)
@@ -81,33 +82,19 @@ int down_main(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* One list for both forms: JSON key, then the text label. */
-static const struct {
-	const char *key, *label;
-	size_t off;
-} counters[] = {
-#define C(f, label) { #f, label, offsetof(struct sockredir_counters, f) }
-	C(redirected, "redirected"),	     C(unrecorded_egress, "unrecorded-egress"),
-	C(hop_limit, "hop-limit"),	     C(bad_records, "bad-records"),
-	C(denied, "denied"),		     C(pending_lost, "pending-lost"),
-	C(blocked, "blocked"),		     C(listener_gone, "listener-gone"),
-	C(refused, "refused"),		     C(pending_busy, "pending-busy"),
-#undef C
-};
-
 static void print_counters(const struct sockredir_counters *c)
 {
-	size_t i, n = sizeof(counters) / sizeof(counters[0]);
+	size_t i;
 
-	for (i = 0; i < n; i++) {
-		unsigned long long v =
-			*(const uint64_t *)((const char *)c + counters[i].off);
+	for (i = 0; i < ncounter_descs; i++) {
+		const struct counter_desc *d = &counter_descs[i];
+		unsigned long long v = counter_value(c, d);
 
 		if (json_output)
-			printf("%s\"%s\":%llu", i ? "," : "{", counters[i].key, v);
+			printf("%s\"%s\":%llu", i ? "," : "{", d->key, v);
 		else
 			printf("%s%s %llu", i == 0 ? "" : i % 5 ? "  " : "\n",
-			       counters[i].label, v);
+			       d->label, v);
 	}
 	if (json_output)
 		putchar('}');
@@ -121,6 +108,9 @@ int status_main(int argc, char **argv)
 	if (argc)
 		return usage_error("unexpected word '%s'", argv[0]);
 	ret = sockredir_status_get(&st);
+	if (ret == -EPERM || ret == -EACCES)
+		return fail(0, "reading the redirect layer needs root (CAP_BPF and "
+			    "CAP_SYS_ADMIN): run 'sudo sockredir status'");
 	if (ret < 0)
 		return fail(ret, "cannot read the redirect layer");
 	if (json_output) {
