@@ -20,6 +20,8 @@ static const char usage[] =
 "              [--skip-inspected]\n"
 "  service del NAME                    (its rules go with it)\n"
 "  service list\n"
+"  service own NAME                    make the cgroup this runs in NAME's\n"
+"                                      owner (for a unit's ExecStartPre=)\n"
 "\n"
 "  rule add (--service NAME | --permit | --block) [--proto tcp|udp]\n"
 "           [--dst PREFIX] [--dport N[-M]] [--cgroup PATH] [--uid N]\n"
