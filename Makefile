@@ -185,6 +185,17 @@ $(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<
 
+# ---- fuzz (sockredir.conf) -------------------------------------------------
+#   make fuzz && build/fuzz/fuzz_conf -max_total_time=60
+FUZZ_CONF := cli/conf.c cli/rulewords.c cli/servicewords.c lib/sockopt.c \
+	     lib/cgroup.c
+fuzz: $(B)/fuzz/fuzz_conf
+$(B)/fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c $(FUZZ_CONF) $(wildcard cli/*.h) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iinclude -Ilib -Ibpf -Icli -o $@ $< \
+		$(FUZZ_CONF)
+
 # ---- fuzz (libsockredir) ---------------------------------------------------
 #   make fuzz && build/fuzz/fuzz_parse -max_total_time=60
 # The CLI's rule words (cli/rulewords.c) ride on the library's pure parts.

@@ -61,6 +61,9 @@ int fail(int err, const char *fmt, ...)
 	va_end(ap);
 	if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	if (err == EPERM || err == -EPERM || err == EACCES || err == -EACCES)
+		fprintf(stderr, " (the redirect layer needs root: CAP_BPF and "
+			"CAP_SYS_ADMIN)");
 	fprintf(stderr, "\n");
 	return EXIT_FAIL;
 }
