@@ -158,6 +158,14 @@ int apply_main(int argc, char **argv)
 	ret = layer_ready(fname, &c, check, &st, &brought_up);
 	if (ret)
 		goto out;
+	for (i = 0; i < (int)c.nsvcs; i++)
+		if (c.svcs[i].owner_unit &&
+		    service_spec_find_unit(&c.svcs[i], st.up ? st.cgroup : c.cgroup) <= 0)
+			fprintf(stderr, "sockredir: %s:%d: service %s: unit %s is not "
+				"running; it becomes the owner when it starts "
+				"('sockredir service own %s')\n", fname,
+				c.svc_line[i], c.svcs[i].s.name,
+				c.svcs[i].owner_unit, c.svcs[i].s.name);
 	if (to_lib(&c, &lc) < 0) {
 		ret = fail(ENOMEM, "reading %s", fname);
 		goto out;

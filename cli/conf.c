@@ -109,6 +109,10 @@ static int open_block(struct reader *rd, struct conf *c, char **w, int n,
 {
 	size_t i;
 
+	if ((n < 2 || strcmp(w[n - 1], "{")) &&
+	    (!strcmp(w[0], "layer") || !strcmp(w[0], "service") || !strcmp(w[0], "rule")))
+		return bad(rd, rd->line, "end the %s block's first line with '{', and "
+			   "put each option on a line of its own", w[0]);
 	if (n < 2 || strcmp(w[n - 1], "{"))
 		return bad(rd, rd->line, "expected 'layer {', 'service NAME {' "
 			   "or 'rule [NAME] {', not '%s'", w[0]);

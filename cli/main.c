@@ -20,6 +20,8 @@ static const char usage[] =
 "              [--skip-inspected]\n"
 "  service del NAME                    (its rules go with it)\n"
 "  service list\n"
+"  service own NAME                    make the cgroup this runs in NAME's\n"
+"                                      owner (for a unit's ExecStartPre=)\n"
 "\n"
 "  rule add (--service NAME | --permit | --block) [--proto tcp|udp]\n"
 "           [--dst PREFIX] [--dport N[-M]] [--cgroup PATH] [--uid N]\n"
@@ -59,6 +61,9 @@ int fail(int err, const char *fmt, ...)
 	va_end(ap);
 	if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	if (err == EPERM || err == -EPERM || err == EACCES || err == -EACCES)
+		fprintf(stderr, " (the redirect layer needs root: CAP_BPF and "
+			"CAP_SYS_ADMIN)");
 	fprintf(stderr, "\n");
 	return EXIT_FAIL;
 }

@@ -103,6 +103,12 @@ static int rule_load(int argc, char **argv)
 			ret = usage_error("%s:%zu: too many words", argv[0], lineno);
 			goto out;
 		}
+		if (!strcmp(words[0], "rule") || !strcmp(words[0], "add")) {
+			ret = usage_error("%s:%zu: write only the options of 'rule add', "
+					  "as in '--service web --dport 80' (nothing "
+					  "added)", argv[0], lineno);
+			goto out;
+		}
 		if (n == cap) {
 			struct sockredir_rule *p;
 

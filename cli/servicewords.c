@@ -1,5 +1,7 @@
 /* servicewords.c - the words of 'service add' and of configuration files. */
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,8 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 		return 0;
 	}
 	if (strcmp(key, "listen") && strcmp(key, "owner-uid") &&
-	    strcmp(key, "owner-cgroup") && strcmp(key, "fail"))
+	    strcmp(key, "owner-cgroup") && strcmp(key, "owner-unit") &&
+	    strcmp(key, "fail"))
 		FAIL(-EINVAL, "unknown option '%s'", key);
 	if (!val)
 		FAIL(-EINVAL, "%s needs a value", key);
@@ -70,12 +73,15 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 		    v >= 0xffffffffUL)
 			FAIL(-EINVAL, "bad uid '%s'", val);
 		s->owner_uid = v;
-	} else if (!strcmp(key, "owner-cgroup")) {
-		if (!*val)
-			FAIL(-EINVAL, "owner-cgroup needs a path");
-		free(sp->owner_cgroup);
-		sp->owner_cgroup = strdup(val);
-		if (!sp->owner_cgroup)
+	} else if (!strcmp(key, "owner-cgroup") || !strcmp(key, "owner-unit")) {
+		char **to = key[6] == 'c' ? &sp->owner_cgroup : &sp->owner_unit;
+
+		if (!*val || (key[6] == 'u' && strchr(val, '/')))
+			FAIL(-EINVAL, "bad %s '%s'", key, val);
+		if (sp->owner_cgroup || sp->owner_unit)
+			FAIL(-EINVAL, "one of owner-cgroup and owner-unit");
+		*to = strdup(val);
+		if (!*to)
 			FAIL(-ENOMEM, "out of memory");
 	} else {
 		if (!strcmp(val, "closed"))
@@ -98,5 +104,49 @@ int service_spec_check(const struct service_spec *sp, char *err, size_t errlen)
 void service_spec_free(struct service_spec *sp)
 {
 	free(sp->owner_cgroup);
-	sp->owner_cgroup = NULL;
+	free(sp->owner_unit);
+	sp->owner_cgroup = sp->owner_unit = NULL;
+}
+
+/* Depth-first search below @path (length @n) for a directory named @name. */
+static int find_dir(char *path, size_t n, const char *name, int depth)
+{
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	if (depth > 32 || !(d = opendir(path)))
+		return 0;
+	while (!found && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' || n + 1 + l >= PATH_MAX)
+			continue;
+		path[n] = '/';
+		memcpy(path + n + 1, e->d_name, l + 1);
+		found = !strcmp(e->d_name, name) ||
+			find_dir(path, n + 1 + l, name, depth + 1);
+		if (!found)
+			path[n] = '\0';
+	}
+	closedir(d);
+	return found;
+}
+
+int service_spec_find_unit(struct service_spec *sp, const char *top)
+{
+	char path[PATH_MAX];
+	uint64_t id;
+
+	if (!sp->owner_unit)
+		return 1;
+	/* @top may be relative to the cgroup mount: make it absolute. */
+	if (!top || sockredir_cgroup_lookup(top, &id, NULL) < 0 ||
+	    sockredir_cgroup_path(id, path, sizeof(path)) < 0)
+		return 0;
+	if (!find_dir(path, strlen(path), sp->owner_unit, 0))
+		return 0;
+	free(sp->owner_cgroup);
+	sp->owner_cgroup = strdup(path);
+	return sp->owner_cgroup ? 1 : -ENOMEM;
 }

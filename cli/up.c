@@ -59,9 +59,15 @@ int up_main(int argc, char **argv)
 			    "(an earlier run that failed?); run 'sockredir down' first");
 	if (ret < 0)
 		return fail(ret, "cannot load the redirect layer");
-	if (sockredir_status_get(&st) == 0)
+	if (sockredir_status_get(&st) == 0) {
 		printf("%s on %s (max hops %u)\n",
 		       ret == 1 ? "already up" : "up", st.cgroup, st.max_hops);
+		/* What a newcomer needs next: only processes below it count. */
+		if (ret != 1)
+			printf("programs and proxies run in %s or below it, e.g.\n"
+			       "  mkdir %s/app && echo $$ > %s/app/cgroup.procs\n",
+			       st.cgroup, st.cgroup, st.cgroup);
+	}
 	return EXIT_OK;
 }
 

@@ -312,6 +312,16 @@ SOCKREDIR_API int sockredir_service_add(const struct sockredir_service *svc,
 SOCKREDIR_API int sockredir_service_del(const char *name);
 
 /*
+ * sockredir_service_update - change the settings of the running service of
+ * the same name in place (listen addresses, owner, flags): same id, its
+ * rules and counters kept; its claims kept unless the listen addresses
+ * change.  Returns 0, or -ENOENT (no such service or cgroup), -EINVAL,
+ * -EXDEV (as sockredir_service_add).
+ */
+SOCKREDIR_API int sockredir_service_update(const struct sockredir_service *svc,
+					   const char *owner_cgroup);
+
+/*
  * sockredir_service_list - all services, by id.  *@out is malloc'ed (free
  * it); returns the count or -errno.
  */

@@ -195,6 +195,27 @@ int sockredir_service_add(const struct sockredir_service *in,
 	return sr_txn_end(&t, sr_service_insert(&t, &s));
 }
 
+int sockredir_service_update(const struct sockredir_service *in,
+			     const char *owner_cgroup)
+{
+	struct sr_service s;
+	struct sr_txn t;
+	int err, id;
+
+	err = sr_service_make(in, owner_cgroup, &s);
+	if (err)
+		return sr_err(err);
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (err)
+		return sr_err(err);
+	id = sr_service_find(&t.m, s.name, NULL);
+	if (id < 0)
+		return sr_txn_end(&t, id);
+	if (sr_service_same(&s, &t.svcs[id]))
+		return sr_txn_end(&t, 0);
+	return sr_txn_end(&t, sr_service_change(&t, id, &s));
+}
+
 static int redirects_to(const struct sr_rule *r, void *arg)
 {
 	return r->action == SR_ACT_REDIRECT && r->service == *(uint32_t *)arg;
