@@ -3,6 +3,7 @@
 set -e
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc iproute2 \
 curl socat python3 nftables iptables util-linux procps pkg-config \
+python3-prometheus-client debhelper dpkg-dev man-db groff-base systemd \
 dnsmasq-base bind9-dnsutils"
 missing=""
 for p in $pkgs; do
