@@ -48,6 +48,25 @@ static __always_inline int sr_claim_addr_ok(const struct bpf_sock *sk,
 }
 
 /*
+ * Is UDP socket @sk bound to the wildcard address and @svc's port?  Flow
+ * endpoints are many addresses: only the wildcard receives them all.
+ */
+static __always_inline int sr_claim_udp_ok(const struct bpf_sock *sk,
+					   const struct sr_service *svc)
+{
+	if (sk->type != 2 /* SOCK_DGRAM */ || sk->dst_port)
+		return 0;
+	if (sk->family == AF_INET)
+		return !sk->src_ip4 && svc->port4 &&
+		       sk->src_port == bpf_ntohs(svc->port4);
+	if (sk->family != AF_INET6 ||
+	    (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]))
+		return 0;
+	return (svc->port6 && sk->src_port == bpf_ntohs(svc->port6)) ||
+	       (svc->port4 && sk->src_port == bpf_ntohs(svc->port4));
+}
+
+/*
  * SOCKREDIR_CLAIM: @optval (not NUL-terminated, @optlen bytes) names the
  * service.  Only root or that service's owner may, only on a listening TCP
  * socket bound to the service's address.  Returns 0 or -errno.
@@ -76,8 +95,9 @@ static __noinline int sr_claim_set(struct bpf_sockopt *ctx)
 		SR_COUNT(0, denied, 1);
 		return -EACCES;
 	}
-	if (!sk || sk->type != SOCK_STREAM || sk->state != BPF_TCP_LISTEN ||
-	    !sr_claim_addr_ok(sk, svc))
+	if (!sk || !(sk->type == SOCK_STREAM ? sk->state == BPF_TCP_LISTEN &&
+						      sr_claim_addr_ok(sk, svc) :
+						      sr_claim_udp_ok(sk, svc)))
 		return -EINVAL;
 	c = bpf_sk_storage_get(&sr_claims, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!c)

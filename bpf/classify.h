@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "claim.h"
+#include "endpoint.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -187,7 +188,9 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 		return SR_NEXT;
 	m->rule_id = r->id;
 	m->service_id = svc->id;
-	if (!sr_listener_claimed(ctx, svc, m->family)) {
+	if (!(m->protocol == IPPROTO_UDP ?
+		      sr_udp_service_claimed(ctx, svc, m->family) :
+		      sr_listener_claimed(ctx, svc, m->family))) {
 		if (svc->flags & SR_SVC_FAIL_CLOSED)
 			return -ECONNREFUSED;
 		SR_COUNT(svc->id, listener_gone, 1);

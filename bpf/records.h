@@ -36,6 +36,34 @@ static __always_inline int sr_records_check(const struct sr_records *r,
 	return 0;
 }
 
+/*
+ * The two task_struct fields read; CO-RE finds them in the running kernel.
+ */
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[16];
+}
+#ifdef __bpf__
+__attribute__((preserve_access_index))
+#endif
+;
+
+/*
+ * The current process's name: its main thread's comm, as ps shows it.
+ * A thread may name itself (dig sends from "isc-net-0000"); the
+ * application is the process.  Falls back to the thread's own name.
+ */
+static __always_inline void sr_current_comm(char comm[16])
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = 0;
+
+	bpf_get_current_comm(comm, 16);
+	if (t && !bpf_probe_read_kernel(&leader, sizeof(leader),
+					&t->group_leader) && leader)
+		bpf_probe_read_kernel(comm, 16, &leader->comm);
+}
+
 /* Fresh records for the current task's connect on @ctx: no hops yet. */
 static __always_inline void sr_records_start(struct bpf_sock_addr *ctx,
 					     struct sr_records *rec)
@@ -55,7 +83,7 @@ static __always_inline void sr_records_start(struct bpf_sock_addr *ctx,
 	rec->app_cgroup = bpf_get_current_cgroup_id();
 	for (i = 0; i < SR_CG_LEVELS; i++)
 		rec->app_cgroup_up[i] = bpf_get_current_ancestor_cgroup_id(i + 1);
-	bpf_get_current_comm(rec->app_comm, sizeof(rec->app_comm));
+	sr_current_comm(rec->app_comm);
 }
 
 /* Add hop @service to @rec and sign it.  Returns 0 or -ELOOP (full). */

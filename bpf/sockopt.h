@@ -14,6 +14,7 @@
 #include "owner.h"
 #include "records.h"
 #include "sock.h"
+#include "udp.h"
 
 /* Proxies see an IPv4-mapped destination as the IPv4 address it is. */
 static __always_inline void sr_put_addr(struct sr_sockaddr *sa,
@@ -133,7 +134,7 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx,
 		SR_COUNT(0, denied, 1);
 		return -EACCES;
 	}
-	if (!sk || sk->type != SOCK_STREAM)
+	if (!sk || (sk->type != SOCK_STREAM && sk->type != SOCK_DGRAM))
 		return -EOPNOTSUPP;
 	if (sk->state != BPF_TCP_CLOSE)
 		return -EISCONN;
@@ -172,6 +173,12 @@ static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 
 	if (ctx->level == SR_SOL &&
 	    (ctx->optname == SR_OPT_RECORDS || ctx->optname == SR_OPT_CONTEXT)) {
+		const struct sr_flow *f = sr_udp_selected(ctx->sk);
+
+		if (f)
+			return ctx->optname == SR_OPT_RECORDS ?
+				       sr_get_records(ctx, f) :
+				       sr_get_context(ctx, f);
 		s = sr_sock_get(ctx->sk);
 		if (!s || s->role != SR_ROLE_ACCEPTED)
 			return -ENOENT;
@@ -202,6 +209,8 @@ static __always_inline int sr_sockopt_set(struct bpf_sockopt *ctx)
 		return sr_claim_set(ctx);
 	if (ctx->optname == SR_OPT_RECORDS)
 		return sr_records_set(ctx, cfg);
+	if (ctx->optname == SR_OPT_FLOW)
+		return sr_udp_select(ctx);
 	return -ENOPROTOOPT;
 }
 

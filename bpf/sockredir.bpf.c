@@ -11,7 +11,11 @@
  *                   accepted socket (handoff.h)
  *   getpeername4/6  the application still sees its original peer
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
- *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM (sockopt.h, claim.h)
+ *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM, SOCKREDIR_FLOW
+ *                   (sockopt.h, claim.h, udp.h)
+ *   sendmsg4/6, recvmsg4/6, sock_release, and connect4/6 on a UDP socket:
+ *                   datagram flows through per-flow endpoints (udp.h,
+ *                   endpoint.h)
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -26,6 +30,7 @@
 #define AF_INET6 10
 #endif
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define SOL_IP 0
 #define SOL_IPV6 41
 #define PAGE_SIZE 4096
@@ -33,6 +38,7 @@
 #include "handoff.h"
 #include "redirect.h"
 #include "sockopt.h"
+#include "udp.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -46,7 +52,8 @@ static __always_inline int sr_refuse(int err)
 SEC("cgroup/connect4")
 int sr_connect4(struct bpf_sock_addr *ctx)
 {
-	int err = sr_connect(ctx, AF_INET);
+	int err = ctx->type == SOCK_DGRAM ? sr_udp_connect(ctx, AF_INET) :
+					    sr_connect(ctx, AF_INET);
 
 	return err ? sr_refuse(err) : 1;
 }
@@ -54,7 +61,8 @@ int sr_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int sr_connect6(struct bpf_sock_addr *ctx)
 {
-	int err = sr_connect(ctx, AF_INET6);
+	int err = ctx->type == SOCK_DGRAM ? sr_udp_connect(ctx, AF_INET6) :
+					    sr_connect(ctx, AF_INET6);
 
 	return err ? sr_refuse(err) : 1;
 }
@@ -70,6 +78,48 @@ SEC("cgroup/getpeername6")
 int sr_getpeername6(struct bpf_sock_addr *ctx)
 {
 	sr_getpeername(ctx, AF_INET6);
+	return 1;
+}
+
+/*
+ * UDP datagrams with an address (udp.h).  An IPv6 socket's datagram to an
+ * IPv4-mapped address comes to sendmsg4: the kernel sends it as IPv4.
+ */
+SEC("cgroup/sendmsg4")
+int sr_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	int err = sr_udp_sendmsg(ctx, AF_INET);
+
+	return err ? sr_refuse(err) : 1;
+}
+
+SEC("cgroup/sendmsg6")
+int sr_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	int err = sr_udp_sendmsg(ctx, AF_INET6);
+
+	return err ? sr_refuse(err) : 1;
+}
+
+SEC("cgroup/recvmsg4")
+int sr_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	sr_udp_recvmsg(ctx, AF_INET);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int sr_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	sr_udp_recvmsg(ctx, AF_INET6);
+	return 1;
+}
+
+/* A connected UDP flow ends with its socket. */
+SEC("cgroup/sock_release")
+int sr_sock_release(struct bpf_sock *sk)
+{
+	sr_udp_release(sk, bpf_get_socket_cookie(sk));
 	return 1;
 }
 

@@ -15,6 +15,9 @@
 #define SR_MAX_HOPS		16	/* = SOCKREDIR_MAX_HOPS */
 #define SR_PENDING_MAX		65536	/* connects not yet accepted */
 #define SR_ANY_UID		0xffffffffu
+#define SR_UDP_FLOWS_MAX	65536	/* UDP flow endpoints: the pool at most */
+#define SR_UDP_UIDS_MAX		4096	/* uids holding UDP flows at once */
+#define SR_UDP_IDLE_DEFAULT	60	/* s; = SOCKREDIR_UDP_IDLE_DEFAULT */
 
 #define SR_REC_MAGIC		0x31525253u	/* "SRR1" */
 #define SR_REC_VERSION		1
@@ -24,6 +27,7 @@
 #define SR_OPT_RECORDS		1
 #define SR_OPT_CONTEXT		2
 #define SR_OPT_CLAIM		3
+#define SR_OPT_FLOW		4	/* SOCKREDIR_FLOW */
 #define SR_SO_ORIGINAL_DST	80	/* SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST */
 enum { SR_NOT_REDIRECTED, SR_BY_SELF, SR_BY_OTHER, SR_PREVIOUSLY_BY_SELF };
 
@@ -149,6 +153,8 @@ struct sr_service {
 	__u32 owner_cgroup_level;
 	__u64 owner_cgroup_id;	/* 0: none */
 	char name[32];
+	__u32 udp_idle;		/* s an unconnected UDP flow may idle; 0: default */
+	__u32 pad2;
 };
 
 /* The processes that run service i's proxy: owners[i] in the config. */
@@ -173,6 +179,12 @@ struct sr_config {
 	__u32 next_rule_id;	/* rule ids are never reused until down */
 	struct sr_owner owners[SR_MAX_SERVICES];
 	char cgroup_path[512];
+	/* UDP flow endpoints (udp.h): the pools, network order. */
+	__u32 udp_pool4;
+	__u32 udp_pool6[4];
+	__u32 udp_pool6_on;
+	__u32 udp_pool_mask;	/* pool size - 1 (a power of two) */
+	__u32 udp_uid_max;	/* live flows one uid may hold */
 };
 
 /* Per-CPU, per service (index 0: not tied to a service). */
@@ -188,6 +200,9 @@ struct sr_counters {
 	__u64 listener_gone;	/* fail-open: skipped, no claimed listener */
 	__u64 refused;		/* fail-closed: refused, no claimed listener */
 	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
+	__s64 udp_flows;	/* UDP flows live now */
+	__u64 udp_expired;	/* UDP flows ended idle */
+	__u64 udp_no_endpoint;	/* new UDP flows refused: share or pool used up */
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

@@ -222,6 +222,8 @@ static void show_service(const struct sockredir_service *s)
 		printf("\tfail closed\n");
 	if (s->flags & SOCKREDIR_SKIP_INSPECTED)
 		printf("\tskip-inspected\n");
+	if (s->udp_idle)
+		printf("\tudp-idle %u\n", s->udp_idle);
 	printf("}\n\n");
 }
 

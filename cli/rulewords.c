@@ -132,9 +132,11 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 		if (!strcmp(val, "tcp"))
 			r->protocol = IPPROTO_TCP;
 		else if (!strcmp(val, "udp"))
-			FAIL(-EINVAL, "UDP is not redirected yet: rules cover TCP");
+			r->protocol = IPPROTO_UDP;
+		else if (!strcmp(val, "any"))
+			r->protocol = 0;
 		else
-			FAIL(-EINVAL, "proto takes tcp or udp, not '%s'", val);
+			FAIL(-EINVAL, "proto takes tcp, udp or any, not '%s'", val);
 	} else if (!strcmp(key, "dst")) {
 		if (parse_prefix(val, r))
 			FAIL(-EINVAL, "bad prefix '%s' (want ADDR[/LEN])", val);

@@ -205,7 +205,9 @@ static int service_list(int argc, char **argv)
 			printf(",\"owner_uid\":%lld,\"owner_cgroup_id\":%llu,"
 			       "\"fail\":\"%s\",\"skip_inspected\":%s,"
 			       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
-			       "\"listener_gone\":%llu,\"refused\":%llu}",
+			       "\"listener_gone\":%llu,\"refused\":%llu,"
+			       "\"udp_idle\":%u,\"udp_flows\":%lld,"
+			       "\"udp_expired\":%llu,\"udp_no_endpoint\":%llu}",
 			       (long long)s->owner_uid,
 			       (unsigned long long)s->owner_cgroup_id,
 			       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
@@ -213,7 +215,11 @@ static int service_list(int argc, char **argv)
 			       (unsigned long long)c->redirected,
 			       (unsigned long long)c->unrecorded_egress,
 			       (unsigned long long)c->listener_gone,
-			       (unsigned long long)c->refused);
+			       (unsigned long long)c->refused,
+			       s->udp_idle ? s->udp_idle : SOCKREDIR_UDP_IDLE_DEFAULT,
+			       (long long)c->udp_flows,
+			       (unsigned long long)c->udp_expired,
+			       (unsigned long long)c->udp_no_endpoint);
 			continue;
 		}
 		char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",
@@ -231,7 +237,8 @@ static int service_list(int argc, char **argv)
 		else if (s->owner_cgroup_id)
 			snprintf(own, sizeof(own), "%s", cg);
 		printf("%-3u %-16s %-22s %-28s %-10s %-12s redirected %llu, "
-		       "unrecorded-egress %llu, listener-gone %llu, refused %llu\n",
+		       "unrecorded-egress %llu, listener-gone %llu, refused %llu, "
+		       "udp-flows %lld, udp-expired %llu, udp-no-endpoint %llu\n",
 		       s->id, s->name, a4, a6, own,
 		       s->flags & SOCKREDIR_SKIP_INSPECTED ?
 			       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
@@ -239,7 +246,10 @@ static int service_list(int argc, char **argv)
 		       (unsigned long long)c->redirected,
 		       (unsigned long long)c->unrecorded_egress,
 		       (unsigned long long)c->listener_gone,
-		       (unsigned long long)c->refused);
+		       (unsigned long long)c->refused,
+		       (long long)c->udp_flows,
+		       (unsigned long long)c->udp_expired,
+		       (unsigned long long)c->udp_no_endpoint);
 	}
 	if (json_output)
 		printf("]\n");

@@ -47,7 +47,7 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 	}
 	if (strcmp(key, "listen") && strcmp(key, "owner-uid") &&
 	    strcmp(key, "owner-cgroup") && strcmp(key, "owner-unit") &&
-	    strcmp(key, "fail"))
+	    strcmp(key, "fail") && strcmp(key, "udp-idle"))
 		FAIL(-EINVAL, "unknown option '%s'", key);
 	if (!val)
 		FAIL(-EINVAL, "%s needs a value", key);
@@ -73,6 +73,16 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 		    v >= 0xffffffffUL)
 			FAIL(-EINVAL, "bad uid '%s'", val);
 		s->owner_uid = v;
+	} else if (!strcmp(key, "udp-idle")) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (errno || *end || end == val || !isdigit((unsigned char)val[0]) ||
+		    v < 1 || v > 86400)
+			FAIL(-EINVAL, "udp-idle takes 1 to 86400 seconds, not '%s'", val);
+		s->udp_idle = v;
 	} else if (!strcmp(key, "owner-cgroup") || !strcmp(key, "owner-unit")) {
 		char **to = key[6] == 'c' ? &sp->owner_cgroup : &sp->owner_unit;
 

@@ -8,8 +8,9 @@
 #include "cli.h"
 #include "counters.h"
 
+/* down takes --cgroup only (@up NULL); up takes the rest too. */
 static int up_options(int argc, char **argv, const char **cgroup,
-		       unsigned int *max_hops)
+		       struct sockredir_up_opts *up)
 {
 	int i;
 
@@ -19,7 +20,10 @@ static int up_options(int argc, char **argv, const char **cgroup,
 		long v;
 
 		if (strcmp(opt, "--cgroup") &&
-		    (!max_hops || strcmp(opt, "--max-hops")))
+		    (!up || (strcmp(opt, "--max-hops") &&
+			     strcmp(opt, "--udp-pool4") &&
+			     strcmp(opt, "--udp-pool6") &&
+			     strcmp(opt, "--udp-uid-max"))))
 			return usage_error("unexpected word '%s'", opt);
 		if (!val)
 			return usage_error("%s needs a value", opt);
@@ -27,11 +31,24 @@ static int up_options(int argc, char **argv, const char **cgroup,
 			*cgroup = val;
 			continue;
 		}
+		if (!strcmp(opt, "--udp-pool4") || !strcmp(opt, "--udp-pool6")) {
+			*(opt[10] == '4' ? &up->udp_pool4 : &up->udp_pool6) = val;
+			continue;
+		}
+		if (!strcmp(opt, "--udp-uid-max")) {
+			errno = 0;
+			v = strtol(val, &end, 10);
+			if (errno || *end || end == val || v < 1 || v > 65535)
+				return usage_error("--udp-uid-max takes 1 to 65535, "
+						   "not '%s'", val);
+			up->udp_uid_max = v;
+			continue;
+		}
 		v = strtol(val, &end, 10);
 		if (*end || end == val || v < 1 || v > SOCKREDIR_MAX_HOPS)
 			return usage_error("--max-hops takes 1 to %d, not '%s'",
 					   SOCKREDIR_MAX_HOPS, val);
-		*max_hops = v;
+		up->max_hops = v;
 	}
 	return EXIT_OK;
 }
@@ -42,10 +59,14 @@ int up_main(int argc, char **argv)
 	struct sockredir_status st;
 	int ret;
 
-	ret = up_options(argc, argv, &opts.cgroup, &opts.max_hops);
+	ret = up_options(argc, argv, &opts.cgroup, &opts);
 	if (ret)
 		return ret;
 	ret = sockredir_up(&opts);
+	if (ret == -EINVAL)
+		return usage_error("bad UDP pool or share: --udp-pool4 takes "
+				   "127.X.Y.Z/8-30 with no host bits, --udp-pool6 "
+				   "ADDR6/96-126, --udp-uid-max less than the pool");
 	if (ret == -EBUSY) {
 		sockredir_status_get(&st);
 		return fail(0, "already up on %s; run 'sockredir down' first",
@@ -125,9 +146,13 @@ int status_main(int argc, char **argv)
 			printf(",\"cgroup\":");
 			json_string(stdout, st.cgroup);
 			printf(",\"cgroup_id\":%llu,\"max_hops\":%u,\"services\":%u,"
-			       "\"rules\":%u,\"live_flows\":%lld,\"counters\":",
+			       "\"rules\":%u,\"live_flows\":%lld,"
+			       "\"live_udp_flows\":%lld,\"udp_pool_size\":%u,"
+			       "\"udp_uid_max\":%u,\"counters\":",
 			       (unsigned long long)st.cgroup_id, st.max_hops,
-			       st.services, st.rules, (long long)st.live_flows);
+			       st.services, st.rules, (long long)st.live_flows,
+			       (long long)st.live_udp_flows, st.udp_pool_size,
+			       st.udp_uid_max);
 			print_counters(&st.total);
 		}
 		printf("}\n");
@@ -141,6 +166,8 @@ int status_main(int argc, char **argv)
 	       (unsigned long long)st.cgroup_id, st.max_hops);
 	printf("%u services, %u rules, %lld live flows\n", st.services,
 	       st.rules, (long long)st.live_flows);
+	printf("%lld live UDP flows; %u UDP flow endpoints, at most %u per uid\n",
+	       (long long)st.live_udp_flows, st.udp_pool_size, st.udp_uid_max);
 	print_counters(&st.total);
 	printf("\n");
 	return EXIT_OK;

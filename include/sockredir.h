@@ -105,13 +105,16 @@ extern "C" {
  * was sent to, even when two flows share the application's address and
  * port.  The pools:
  *   IPv4  127.83.0.0/16 unless `sockredir up --udp-pool4` says otherwise:
- *         inside 127/8, local in every network namespace.
+ *         inside 127/8, local in every network namespace.  An unbound
+ *         application socket's datagrams leave from 127.0.0.1 (IPv6: ::1),
+ *         the address the route to an endpoint would pick anyway, so the
+ *         flow knows its application's address from the first one.
  *   IPv6  only with `sockredir up --udp-pool6 PREFIX/LEN`; the operator
  *         makes the prefix local where the proxy runs
  *         (`ip -6 route add local PREFIX/LEN dev lo`).  Without it IPv6
- *         UDP is never redirected: a redirect rule's service counts
- *         "no_endpoint" and fails as if unclaimed (closed: ECONNREFUSED;
- *         open: the next service, or the destination).
+ *         UDP is never redirected: a redirect rule's service is taken as
+ *         unclaimed for it (fail closed: ECONNREFUSED; open: the next
+ *         service, or the destination), and counted so.
  *
  * The proxy, in order (any language; tests/helpers/udp_proxy.py does it):
  *
@@ -147,10 +150,12 @@ extern "C" {
  * the hop limit, and block rules by the original application.
  *
  * Lifetime.  A connected flow lasts while its socket stays connected to
- * it.  An unconnected flow ends when it has been idle (no datagram either
- * way) for its service's idle timeout (SOCKREDIR_UDP_IDLE_DEFAULT unless
- * `service add --udp-idle SECONDS`); the application's next datagram starts
- * a new flow, with a new endpoint.  A proxy forgets a flow after the same
+ * it (its datagrams pass no hook that could see it idle).  An unconnected
+ * flow ends when it has been idle (no datagram either way, as far as
+ * sendmsg and recvfrom see) for its service's idle timeout
+ * (SOCKREDIR_UDP_IDLE_DEFAULT unless `service add --udp-idle SECONDS`),
+ * within a quarter of a second; the application's next datagram starts a
+ * new flow, with a new endpoint.  A proxy forgets a flow after the same
  * timeout.  Flows are bounded: one uid holds at most a share of the pool
  * (`sockredir up --udp-uid-max`, a quarter of it by default); past that its
  * new flows fail with ENOBUFS and are counted, whatever the service's fail
@@ -161,8 +166,9 @@ extern "C" {
  *     EINVAL    not a struct sockredir_flow_sel of AF_INET/AF_INET6
  *               addresses (IPv4-mapped ones are taken as IPv4)
  *     ENOENT    no live flow has that endpoint and application address
- *     EACCES    the caller is neither root nor an owner of the flow's
- *               service
+ *     EACCES    the caller is not an owner of the flow's service (root
+ *               may, unless it owns another service: one service's flows
+ *               are never shown to another's proxy)
  *   getsockopt SOCKREDIR_CONTEXT / RECORDS on a UDP socket: ENOENT if no
  *     flow is selected or the selected one has ended.
  *   sendmsg()/connect() by an application:
@@ -319,7 +325,20 @@ struct sockredir_up_opts {
 	size_t sz;		/* sizeof(struct sockredir_up_opts) */
 	const char *cgroup;	/* NULL: the root of the cgroup v2 mount */
 	unsigned int max_hops;	/* 0: SOCKREDIR_DEFAULT_HOPS */
+	/*
+	 * UDP flow endpoints, set when the layer is loaded (an up that finds
+	 * it loaded with other ones fails with -EBUSY).  "ADDR/LEN": IPv4
+	 * inside 127.0.0.0/8, /8 to /30 (NULL: SOCKREDIR_UDP_POOL4); IPv6
+	 * /96 to /126 (NULL: none, and no IPv6 UDP redirects).  A pool holds
+	 * at most 65,536 endpoints; with both, the smaller sets the number.
+	 * Older callers' smaller sz leaves these at their defaults.
+	 */
+	const char *udp_pool4;
+	const char *udp_pool6;
+	unsigned int udp_uid_max; /* live UDP flows per uid; 0: a quarter of
+				   * the pool */
 };
+#define SOCKREDIR_UDP_POOL4	"127.83.0.0/16"
 
 /*
  * sockredir_up - load the redirect layer and attach it to a cgroup.
@@ -348,6 +367,10 @@ struct sockredir_counters {
 	uint64_t listener_gone;	  /* fail open: skipped, listener not claimed */
 	uint64_t refused;	  /* fail closed: refused, listener not claimed */
 	uint64_t pending_busy;	  /* 4-tuple already pending: not tracked */
+	uint64_t udp_expired;	  /* UDP flows ended idle */
+	uint64_t udp_no_endpoint; /* new UDP flows refused (ENOBUFS): the
+				   * uid's share or the pool used up */
+	int64_t udp_flows;	  /* UDP flows live now (a gauge) */
 };
 
 struct sockredir_status {
@@ -358,6 +381,9 @@ struct sockredir_status {
 	unsigned int services;
 	unsigned int rules;
 	int64_t live_flows;		/* redirected connections open now */
+	int64_t live_udp_flows;		/* UDP flows live now */
+	unsigned int udp_pool_size;	/* UDP flow endpoints */
+	unsigned int udp_uid_max;	/* of them, live per uid at most */
 	struct sockredir_counters total;
 };
 
@@ -371,6 +397,8 @@ struct sockredir_service {
 	int64_t owner_uid;		/* -1: none */
 	uint64_t owner_cgroup_id;	/* 0: none */
 	uint32_t flags;			/* SOCKREDIR_FAIL_CLOSED, ... */
+	uint32_t udp_idle;		/* seconds an unconnected UDP flow may
+					 * idle; 0: SOCKREDIR_UDP_IDLE_DEFAULT */
 	struct sockredir_counters stats; /* filled in by list */
 	int64_t live_flows;		/* filled in by list: open now */
 };

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -80,15 +81,16 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 	struct bpf_program *prog;
 	char path[PATH_MAX];
 
-	/* The connect hooks last: nothing is redirected before the hooks
-	 * that carry a flow to its proxy are in place. */
+	/* The connect and sendmsg hooks last: nothing is redirected before
+	 * the hooks that carry a flow to its proxy are in place. */
 	for (int pass = 0; pass < 2; pass++) {
 		bpf_object__for_each_program(prog, skel->obj) {
 			const char *name = bpf_program__name(prog);
 			struct bpf_link *link;
 			int err;
 
-			if ((strncmp(name, "sr_connect", 10) == 0) != pass)
+			if ((!strncmp(name, "sr_connect", 10) ||
+			     !strncmp(name, "sr_sendmsg", 10)) != pass)
 				continue;
 			link = bpf_program__attach_cgroup(prog, cgfd);
 			if (!link)
@@ -103,8 +105,81 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 	return 0;
 }
 
+/*
+ * A UDP endpoint pool, "ADDR/LEN" in @family: its first address into @addr
+ * (network order) and how many endpoints it holds (2^(bits - LEN), at most
+ * SR_UDP_FLOWS_MAX) into @size.  Returns 0 or -EINVAL.
+ */
+static int parse_pool(const char *s, int family, uint32_t addr[4],
+		      uint32_t *size)
+{
+	int bits = family == AF_INET ? 32 : 128, lo = family == AF_INET ? 8 : 96;
+	unsigned char buf[16];
+	char host[INET6_ADDRSTRLEN], *end;
+	const char *slash = strchr(s, '/');
+	long len;
+	int i;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, slash - s);
+	host[slash - s] = 0;
+	errno = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || slash[1] < '0' ||
+	    slash[1] > '9' || len < lo || len > bits - 2)
+		return -EINVAL;
+	if (inet_pton(family, host, buf) != 1)
+		return -EINVAL;
+	for (i = len; i < bits; i++)	/* no host bits: index 0 is the base */
+		if (buf[i / 8] & (0x80 >> (i % 8)))
+			return -EINVAL;
+	if (family == AF_INET && buf[0] != 127)
+		return -EINVAL;	/* local in every namespace: inside 127/8 */
+	memset(addr, 0, 16);
+	memcpy(addr, buf, family == AF_INET ? 4 : 16);
+	*size = bits - len >= 16 ? SR_UDP_FLOWS_MAX : 1u << (bits - len);
+	return 0;
+}
+
+/* The UDP fields of @opts (those its sz covers) into @cfg. */
+static int udp_config(const struct sockredir_up_opts *opts,
+		      struct sr_config *cfg)
+{
+	const char *p4 = SOCKREDIR_UDP_POOL4, *p6 = NULL;
+	uint32_t size4, size6 = SR_UDP_FLOWS_MAX, a[4], uid_max = 0;
+
+	if (opts && opts->sz >= sizeof(*opts)) {
+		p4 = opts->udp_pool4 ? opts->udp_pool4 : p4;
+		p6 = opts->udp_pool6;
+		uid_max = opts->udp_uid_max;
+	}
+	if (parse_pool(p4, AF_INET, a, &size4))
+		return -EINVAL;
+	cfg->udp_pool4 = a[0];
+	if (p6) {
+		if (parse_pool(p6, AF_INET6, cfg->udp_pool6, &size6))
+			return -EINVAL;
+		cfg->udp_pool6_on = 1;
+	}
+	cfg->udp_pool_mask = (size4 < size6 ? size4 : size6) - 1;
+	cfg->udp_uid_max = uid_max ? uid_max : (cfg->udp_pool_mask + 1) / 4;
+	if (cfg->udp_uid_max > cfg->udp_pool_mask)
+		return -EINVAL;
+	return 0;
+}
+
+/* Live flows hold endpoints: an up may only restate the pools it has. */
+static int udp_config_same(const struct sr_config *a, const struct sr_config *b)
+{
+	return a->udp_pool4 == b->udp_pool4 && a->udp_pool6_on == b->udp_pool6_on &&
+	       !memcmp(a->udp_pool6, b->udp_pool6, sizeof(a->udp_pool6)) &&
+	       a->udp_pool_mask == b->udp_pool_mask &&
+	       a->udp_uid_max == b->udp_uid_max;
+}
+
 static int load_and_attach(const char *cgpath, uint64_t cgid,
-			   unsigned int max_hops)
+			   const struct sr_config *udp, unsigned int max_hops)
 {
 	struct sr_maps m = SR_MAPS_INIT;
 	struct sockredir_bpf *skel;
@@ -125,7 +200,7 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 	if (err)
 		goto out;
 
-	memset(&cfg, 0, sizeof(cfg));
+	memcpy(&cfg, udp, sizeof(cfg));
 	cfg.max_hops = max_hops;
 	cfg.cgroup_id = cgid;
 	if (strlen(cgpath) >= sizeof(cfg.cgroup_path)) {
@@ -161,11 +236,15 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 {
 	char cgpath[PATH_MAX];
 	unsigned int level, max_hops = SOCKREDIR_DEFAULT_HOPS;
+	struct sr_config udp;
 	struct sr_txn t;
 	uint64_t cgid;
 	int err;
 
-	if (opts && opts->sz < sizeof(*opts))
+	if (opts && opts->sz < offsetof(struct sockredir_up_opts, udp_pool4))
+		return sr_err(-EINVAL);
+	memset(&udp, 0, sizeof(udp));
+	if (udp_config(opts, &udp))
 		return sr_err(-EINVAL);
 	if (opts && opts->max_hops)
 		max_hops = opts->max_hops;
@@ -191,6 +270,10 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 			return sr_txn_end(&t, -EIO);
 		if (t.cfg.cgroup_id != cgid)
 			return sr_txn_end(&t, -EBUSY);
+		if (opts && opts->sz >= sizeof(*opts) &&
+		    (opts->udp_pool4 || opts->udp_pool6 || opts->udp_uid_max) &&
+		    !udp_config_same(&t.cfg, &udp))
+			return sr_txn_end(&t, -EBUSY);
 		t.cfg.max_hops = max_hops;
 		err = sr_txn_write_config(&t);
 		return sr_txn_end(&t, err ? err : 1);
@@ -199,7 +282,7 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 	{
 		libbpf_print_fn_t old = libbpf_set_print(NULL);
 
-		err = load_and_attach(cgpath, cgid, max_hops);
+		err = load_and_attach(cgpath, cgid, &udp, max_hops);
 		libbpf_set_print(old);
 	}
 	if (err < 0)
@@ -252,6 +335,8 @@ int sockredir_status_get(struct sockredir_status *st)
 	snprintf(st->cgroup, sizeof(st->cgroup), "%s", t.cfg.cgroup_path);
 	st->cgroup_id = t.cfg.cgroup_id;
 	st->max_hops = t.cfg.max_hops;
+	st->udp_pool_size = t.cfg.udp_pool_mask + 1;
+	st->udp_uid_max = t.cfg.udp_uid_max;
 	for (i = 0; i < SR_MAX_SERVICES; i++) {
 		st->services += i && t.svcs[i].id;
 		err = sr_counters_read(&t.m, i, &st->total, &st->live_flows);
@@ -264,6 +349,7 @@ int sockredir_status_get(struct sockredir_status *st)
 		goto out;
 	}
 	st->rules = n;
+	st->live_udp_flows = st->total.udp_flows;
 	free(rules);
 out:
 	sr_txn_commit(&t);

@@ -174,6 +174,9 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->listener_gone += pc[i].listener_gone;
 		out->refused += pc[i].refused;
 		out->pending_busy += pc[i].pending_busy;
+		out->udp_expired += pc[i].udp_expired;
+		out->udp_no_endpoint += pc[i].udp_no_endpoint;
+		out->udp_flows += pc[i].udp_flows;
 		if (live)
 			*live += pc[i].live;
 	}

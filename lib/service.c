@@ -70,6 +70,9 @@ int sr_service_make(const struct sockredir_service *in,
 	s->owner_uid = in->owner_uid < 0 ? SR_ANY_UID : (uint32_t)in->owner_uid;
 	s->flags = (in->flags & SOCKREDIR_FAIL_CLOSED ? SR_SVC_FAIL_CLOSED : 0) |
 		   (in->flags & SOCKREDIR_SKIP_INSPECTED ? SR_SVC_SKIP_INSPECTED : 0);
+	if (in->udp_idle > 86400)
+		return -EINVAL;
+	s->udp_idle = in->udp_idle;
 	if (owner_cgroup) {
 		char cgpath[PATH_MAX];
 		uint64_t cgid;
@@ -136,7 +139,8 @@ int sr_service_same(const struct sr_service *a, const struct sr_service *b)
 	       a->port6 == b->port6 && !memcmp(a->addr6, b->addr6, 16) &&
 	       a->flags == b->flags && a->owner_uid == b->owner_uid &&
 	       a->owner_cgroup_id == b->owner_cgroup_id &&
-	       a->owner_cgroup_level == b->owner_cgroup_level;
+	       a->owner_cgroup_level == b->owner_cgroup_level &&
+	       a->udp_idle == b->udp_idle;
 }
 
 int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
@@ -284,6 +288,7 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->owner_cgroup_id = all[i].owner_cgroup_id;
 		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
+		p->udp_idle = all[i].udp_idle;
 		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
 		n++;
 	}

@@ -14,7 +14,8 @@ What include/sockredir.h describes for datagram flows, in order:
   endpoint (IPV6_PKTINFO) to the application.
 
 One JSON line per flow goes to --log when the flow is first seen, with its
-context; --no-records forgets to pass the records on (a careless proxy).
+context; --sink only logs (each datagram of an unknown flow asks again);
+--no-records forgets to pass the records on (a careless proxy).
 Flows the proxy has not heard from for --idle seconds are forgotten.
 """
 import argparse, errno, json, select, socket, struct, time
@@ -69,6 +70,8 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--idle", type=float, default=30.0)
     ap.add_argument("--no-records", action="store_true")
+    ap.add_argument("--sink", action="store_true",
+                    help="log each flow's context; forward nothing")
     args = ap.parse_args()
     logf = open(args.log, "a", buffering=1)
 
@@ -98,9 +101,12 @@ def main():
                  "error": errno.errorcode.get(e.errno, e.errno)})
             return None
         family, dst = ctx["remote"]
-        up = socket.socket(family, socket.SOCK_DGRAM)
         entry = dict(ctx, endpoint=endpoint, app="%s:%d" % app[:2],
                      remote="%s:%d" % dst, local="%s:%d" % ctx["local"][1])
+        if args.sink:
+            log(entry)
+            return None
+        up = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if not args.no_records:
                 up.setsockopt(SOL_SOCKREDIR, SOCKREDIR_RECORDS, records)

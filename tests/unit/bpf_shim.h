@@ -108,6 +108,15 @@ SHIM long bpf_get_current_comm(void *buf, __u32 size)
 	memcpy(buf, shim_task.comm, size < 16 ? size : 16);
 	return 0;
 }
+/* No kernel task here: the thread's comm stands. */
+SHIM __u64 bpf_get_current_task(void)
+{
+	return 0;
+}
+SHIM long bpf_probe_read_kernel(void *dst, __u32 size, const void *src)
+{
+	return -1;
+}
 SHIM __u64 bpf_get_socket_cookie(void *ctx)
 {
 	return shim_task.cookie;
@@ -122,6 +131,12 @@ SHIM struct bpf_sock *bpf_sk_lookup_tcp(void *ctx, struct bpf_sock_tuple *t,
 	for (i = 0; i < SHIM_LISTENERS; i++)
 		if (shim_listeners[i].up && shim_listeners[i].port == port)
 			return &shim_listeners[i].sk;
+	return NULL;
+}
+/* No UDP proxies in these tests: a UDP rule's service is unclaimed. */
+SHIM struct bpf_sock *bpf_sk_lookup_udp(void *ctx, struct bpf_sock_tuple *t,
+					  __u32 size, __u64 netns, __u64 flags)
+{
 	return NULL;
 }
 SHIM long bpf_sk_release(void *sk)

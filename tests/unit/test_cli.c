@@ -55,8 +55,12 @@ static void test_rule_words(void)
 	ok(parse("--block", &s, err) == 0 && r->uid == -1 && r->family == 0 &&
 		   r->dport_hi == 0 && r->cgroup_id == 0,
 	   "rule words: --block alone matches everything");
-	ok(parse("--block --proto udp", &s, err) < 0 && strstr(err, "UDP"),
-	   "rule words: udp is refused until UDP is redirected");
+	ok(parse("--block --proto udp", &s, err) == 0 &&
+		   r->protocol == IPPROTO_UDP, "rule words: --proto udp");
+	ok(parse("--block --proto tcp --proto any", &s, err) == 0 &&
+		   r->protocol == 0, "rule words: --proto any covers both");
+	ok(parse("--block --proto sctp", &s, err) < 0 && strstr(err, "any"),
+	   "rule words: --proto sctp is refused (%s)", err);
 	ok(parse("--permit --cgroup /", &s, err) == 0 && r->cgroup_id != 0 &&
 		   r->cgroup_level == 0,
 	   "rule words: --cgroup / is the mount's root, level 0");

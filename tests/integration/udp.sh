@@ -1,0 +1,298 @@
+#!/bin/bash
+# UDP flows end to end: connected and unconnected, IPv4, IPv6, IPv4-mapped.
+#
+#   app (dig, udp_peer.py) --sendto/connect D--> [sendmsg/connect hooks]
+#      \--> endpoint 127.83.x.y:PORT (fd53::x:PORT) --> proxy U on [::]:PORT
+#           --records--> D (dnsmasq on 127.0.0.10 and ::1, echo servers)
+#   replies: proxy --from the endpoint--> app [recvmsg hook: from D]
+#
+# Proxies are tests/helpers/udp_proxy.py: plain socket calls only.
+. "$(dirname "$0")/lib.sh"
+POOL6=fd53::/112
+setup --udp-pool6 $POOL6
+P="python3 $top/tests/helpers/udp_proxy.py"
+PEER="python3 $top/tests/helpers/udp_peer.py"
+nsx() { nsenter --net=/run/netns/$NS "$@"; }
+nsx ip -6 route add local $POOL6 dev lo
+nsx ip addr add fd00::11/128 dev lo
+nsx ip addr add fd00::12/128 dev lo
+nsx ip addr add fd00::30/128 dev lo
+# ipv6 addresses are usable once DAD is done (nodad: at once)
+nsx ip addr change fd00::11/128 dev lo nodad 2>/dev/null
+nsx ip addr change fd00::12/128 dev lo nodad 2>/dev/null
+nsx ip addr change fd00::30/128 dev lo nodad 2>/dev/null
+
+proxy() {	# proxy NAME PORT [OPTIONS]: a UDP proxy in cgroup p-NAME
+	local name=$1 port=$2; shift 2
+	bg "p-$name" $P --name "$name" --port "$port" --log "$TMPD/$name.log" "$@"
+	eval "PID_$name=$LAST_PID"
+	wait_port "$port" udp
+}
+svc() {		# svc NAME PORT [OPTIONS]: register service NAME
+	local name=$1 port=$2; shift 2
+	mkdir -p "$CG/p-$name"
+	"$SR" service add "$name" --listen 127.0.0.1:$port --listen "[::1]:$port" \
+		--owner-cgroup "$CG/p-$name" "$@" >/dev/null
+}
+# flows NAME: how many flows proxy NAME logged; field NAME N EXPR
+flows() { lines "$TMPD/$1.log"; }
+field() { jfield "$TMPD/$1.log" "$2" "$3"; }
+status() { "$SR" -j status | python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+is() {		# is SERVICE COUNTER N: service SERVICE's COUNTER is N
+	test "$(counter "$1" "$2")" -eq "$3"
+}
+live_is() { test "$(status live_udp_flows)" -eq "$1"; }
+poll() {	# poll CMD...: until CMD succeeds, 10 s at most
+	local i
+	for i in $(seq 200); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+# --- bad words: exit status 2, nothing changes ---------------------------
+st2() { "$@" >/dev/null 2>&1; test $? -eq 2; }
+for bad in "--udp-pool4 10.83.0.0/16" "--udp-pool4 127.83.0.1/16" \
+	   "--udp-pool4 127.83.0.0/31" "--udp-pool6 fd53::/64" \
+	   "--udp-pool6 fd53::/112x" "--udp-uid-max 0" "--udp-uid-max 70000" \
+	   "--udp-pool6"; do
+	check "up $bad: exit 2" -- st2 "$SR" up --cgroup "$CG" $bad
+done
+check "up again with another pool: refused while flows may hold endpoints" -- \
+	sh -c "! '$SR' up --cgroup '$CG' --udp-pool4 127.84.0.0/16 >/dev/null 2>&1"
+check "the pools stand as loaded" -- \
+	test "$(status udp_pool_size):$(status udp_uid_max)" = 65536:16384
+mkdir -p "$CG/p-X"
+for bad in 0 -1 1x 86401 ''; do
+	check "service add --udp-idle '$bad': exit 2" -- \
+		st2 "$SR" service add X --listen 127.0.0.1:5399 --udp-idle "$bad"
+done
+check "rule add --proto sctp: exit 2" -- st2 "$SR" rule add --block --proto sctp
+check "... and nothing was added" -- \
+	test "$("$SR" -j service list)$("$SR" -j rule list)" = "[][]"
+
+# --- servers ------------------------------------------------------------
+cat > "$TMPD/dnsmasq.conf" <<EOF
+no-resolv
+no-hosts
+bind-interfaces
+listen-address=127.0.0.10
+listen-address=::1
+address=/host.example.test/192.0.2.7
+address=/host.example.test/2001:db8::7
+EOF
+bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
+	--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
+bg srv $PEER echo 127.0.0.11:7 127.0.0.12:7 127.0.0.30:7 127.0.0.41:7 \
+	'[fd00::11]:7' '[fd00::12]:7' '[fd00::30]:7'
+wait_port 53 udp
+wait_port 7 udp
+
+# Long idle timeouts here, so that the flood's baseline holds still.
+svc U 5300 --udp-idle 600
+proxy U 5300
+"$SR" rule add --service U --proto udp --dst 127.0.0.10/32 --dport 53 >/dev/null
+"$SR" rule add --service U --proto udp --dst ::1/128 --dport 53 >/dev/null
+"$SR" rule add --service U --proto udp --dst 127.0.0.0/24 --dport 7 >/dev/null
+"$SR" rule add --service U --proto udp --dst fd00::/64 --dport 7 >/dev/null
+
+# --- dig, connected UDP, IPv4 and IPv6 ------------------------------------
+dig() { in_cg app dig +short +tries=1 +time=3 "$@"; }
+check "dig v4: the answer arrives through U" -- \
+	test "$(dig @127.0.0.10 host.example.test A)" = 192.0.2.7
+check "dig v4: U saw one flow, to 127.0.0.10:53, from dig" -- \
+	test "$(field U 0 '(remote, comm, protocol, hop)')" = "('127.0.0.10:53', 'dig', 17, 1)"
+check "dig v4: the context's local address is dig's socket" -- \
+	test "$(field U 0 'local == app.replace("::ffff:", "")')" = True
+check "dig v6: the answer arrives through U" -- \
+	test "$(dig @::1 host.example.test AAAA)" = 2001:db8::7
+check "dig v6: U saw it, to [::1]:53, from dig" -- \
+	test "$(field U 1 '(remote, comm)')" = "('::1:53', 'dig')"
+check "dig v6: its endpoint is in the IPv6 pool" -- \
+	test "$(field U 1 'endpoint.startswith("fd53::")')" = True
+check "connected v4: getpeername shows the original peer, the answer is its" -- \
+	test "$(in_cg app $PEER connected 127.0.0.11:7)" = "127.0.0.11:7 127.0.0.11:7|c"
+check "connected v6: likewise" -- \
+	test "$(in_cg app $PEER connected '[fd00::12]:7')" = "[fd00::12]:7 [fd00::12]:7|c"
+check "connected v4-mapped: likewise, mapped" -- \
+	test "$(in_cg app $PEER connected '[::ffff:127.0.0.12]:7')" = \
+		"[::ffff:127.0.0.12]:7 127.0.0.12:7|c"
+n_conn=$(flows U)
+
+# --- one unconnected socket, two destinations, one service ---------------
+ask_ok() {	# ask_ok DST...: each answer from the destination asked
+	local out; out=$(in_cg app $PEER ask "$@")
+	echo "$out"
+	[ "$(echo "$out" | wc -l)" -eq $# ] || return 1
+	echo "$out" | awk '{ split($3, b, "|"); if ($1 != $2 || b[1] != $1 && "[" b[1] "]" != $1) bad = 1 } END { exit bad }'
+}
+: > "$TMPD/U.log"
+check "unconnected v4: two destinations at once, each answer from its own" -- \
+	ask_ok 127.0.0.11:7 127.0.0.12:7
+check "unconnected v4: U saw two flows, to .11 and .12" -- \
+	test "$(flows U):$(field U 0 remote),$(field U 1 remote)" = "2:127.0.0.11:7,127.0.0.12:7"
+check "unconnected v4: one application address, two endpoints, two flow ids" -- \
+	test "$(field U 0 app)" = "$(field U 1 app)" -a \
+	     "$(field U 0 endpoint)" != "$(field U 1 endpoint)" -a \
+	     "$(field U 0 flow_id)" != "$(field U 1 flow_id)"
+: > "$TMPD/U.log"
+check "unconnected v6: two destinations at once, each answer from its own" -- \
+	ask_ok '[fd00::11]:7' '[fd00::12]:7'
+check "unconnected v6: U saw two flows with their destinations" -- \
+	test "$(field U 0 remote),$(field U 1 remote)" = "fd00::11:7,fd00::12:7"
+: > "$TMPD/U.log"
+out=$(in_cg app $PEER ask '[::ffff:127.0.0.11]:7' '[::ffff:127.0.0.12]:7')
+check "unconnected v4-mapped: answers from the mapped destinations" -- \
+	test "$(echo "$out" | awk '{ print $2 }' | sort | tr '\n' ' ')" = \
+		"[::ffff:127.0.0.11]:7 [::ffff:127.0.0.12]:7 "
+check "unconnected v4-mapped: U saw the IPv4 destinations" -- \
+	test "$(field U 0 remote),$(field U 1 remote)" = "127.0.0.11:7,127.0.0.12:7"
+: > "$TMPD/U.log"
+cat > "$TMPD/twins.py" <<'EOF'
+import socket
+# Two sockets on one address and port, both talking to one destination.
+a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in "ab")
+for s in (a, b):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 40007))
+    s.connect(("127.0.0.11", 7))
+a.send(b"a"); b.send(b"b")
+a.settimeout(3); b.settimeout(3)
+print(a.recv(100).decode(), b.recv(100).decode())
+EOF
+check "one address and port, two sockets: each gets its own answer" -- \
+	test "$(in_cg app python3 "$TMPD/twins.py")" = "127.0.0.11:7|a 127.0.0.11:7|b"
+check "one address and port, two sockets: U saw two flows, two endpoints" -- \
+	test "$(flows U)" -eq 2 -a "$(field U 0 app)" = "$(field U 1 app)" -a \
+	     "$(field U 0 endpoint)" != "$(field U 1 endpoint)"
+
+# --- chains: A then B --------------------------------------------------------
+svc A 5301 --udp-idle 600
+svc B 5302 --udp-idle 600
+proxy A 5301
+proxy B 5302
+for dst in 127.0.0.30/32 fd00::30/128; do
+	"$SR" rule add --service A --proto udp --dst $dst --dport 7 --weight 200 >/dev/null
+	"$SR" rule add --service B --proto udp --dst $dst --dport 7 --weight 100 >/dev/null
+done
+check "chain v4: the answer comes back through A and B" -- ask_ok 127.0.0.30:7
+check "chain v4: A and B each saw the flow once" -- \
+	test "$(flows A) $(flows B)" = "1 1"
+check "chain v4: B's records show [A, B] at hop 2, for the original app" -- \
+	test "$(field B 0 '(hop, chain, remote, comm)')" = \
+		"(2, [$(sid A), $(sid B)], '127.0.0.30:7', 'python3')"
+check "chain v4: one flow id along the chain" -- \
+	test "$(field A 0 flow_id)" = "$(field B 0 flow_id)"
+check "chain v6: the answer comes back through A and B" -- ask_ok '[fd00::30]:7'
+check "chain v6: B's records show [A, B]" -- \
+	test "$(field B 1 '(hop, chain, remote)')" = "(2, [$(sid A), $(sid B)], 'fd00::30:7')"
+
+# --- block and permit ----------------------------------------------------------
+"$SR" rule add --block --proto udp --dst 127.0.0.40/32 --weight 300 >/dev/null
+"$SR" rule add --block --dst 127.0.0.42/32 --weight 300 >/dev/null
+"$SR" rule add --permit --proto udp --dst 127.0.0.41/32 --weight 300 >/dev/null
+check "block udp: sendto fails with EPERM" -- \
+	test "$(in_cg app $PEER send 127.0.0.40:7)" = EPERM
+check "block udp: connect fails with EPERM" -- \
+	test "$(in_cg app $PEER send 127.0.0.40:7 connect)" = EPERM
+check "block, protocol any: UDP sendto fails with EPERM" -- \
+	test "$(in_cg app $PEER send 127.0.0.42:7)" = EPERM
+n=$(flows U)
+check "permit over a redirect: the answer comes straight from .41" -- \
+	ask_ok 127.0.0.41:7
+check "permit over a redirect: U never saw it" -- test "$(flows U)" -eq "$n"
+
+# --- attacks, as nobody --------------------------------------------------------
+# as nobody, with the system's python (root's may be in a private place)
+asnobody() { in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+NPEER="/usr/bin/python3 $top/tests/helpers/udp_peer.py"
+ep=$(field A 0 endpoint)
+check "nobody sending straight to a flow endpoint gets EPERM" -- \
+	test "$(asnobody $NPEER send "$ep:5301")" = EPERM
+chmod a+rx "$TMPD"
+cat > "$TMPD/choose.py" <<'EOF'
+import errno, socket, sys
+sys.path.insert(0, sys.argv[1])
+from udp_proxy import pack_sockaddr, SOL_SOCKREDIR, SOCKREDIR_FLOW
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_FLOW,
+                 pack_sockaddr(sys.argv[2], int(sys.argv[3])) +
+                 pack_sockaddr(sys.argv[4], int(sys.argv[5])))
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+EOF
+app=$(field A 0 app)
+sel() { "$@" /usr/bin/python3 "$TMPD/choose.py" "$top/tests/helpers" "${app%:*}" "${app##*:}" "$ep" 5301; }
+check "nobody selecting A's flow gets EACCES" -- test "$(sel asnobody)" = EACCES
+check "B's proxy (root) selecting A's flow gets EACCES" -- test "$(sel in_cg p-B)" = EACCES
+check "B's proxy as nobody selecting A's flow gets EACCES" -- \
+	test "$(sel in_cg p-B setpriv --reuid=65534 --regid=65534 --clear-groups)" = EACCES
+check "A's proxy as nobody may select it" -- \
+	test "$(sel in_cg p-A setpriv --reuid=65534 --regid=65534 --clear-groups)" = OK
+check "a wrong application address for the endpoint gets ENOENT" -- \
+	test "$(in_cg p-A python3 "$TMPD/choose.py" "$top/tests/helpers" 127.0.0.1 9 "$ep" 5301)" = ENOENT
+
+# --- idle timeout: expiry and a new flow -----------------------------------------
+svc T 5303 --udp-idle 1
+proxy T 5303
+"$SR" rule add --service T --proto udp --dst 127.0.0.11/32 --dport 7 --weight 500 >/dev/null
+mkdir "$TMPD/hold"
+bg app $PEER hold "$TMPD/hold" 127.0.0.11:7
+poll test -e "$TMPD/hold/ready"
+check "idle: the first datagram made a flow through T" -- \
+	test "$(flows T):$(counter T udp_flows)" = 1:1
+check "idle: the flow ends after T's 1 s timeout" -- poll is T udp_flows 0
+check "idle: counted as expired" -- test "$(counter T udp_expired)" -eq 1
+touch "$TMPD/hold/go"
+poll test -e "$TMPD/hold/done"
+check "idle: the same socket's next datagram is answered from .11" -- \
+	grep -q '^127.0.0.11:7 127.0.0.11:7 127.0.0.11:7|q0$' "$TMPD/hold/again"
+check "idle: ... through a new flow, with a new endpoint and flow id" -- \
+	test "$(flows T)" -eq 2 -a "$(field T 0 flow_id)" != "$(field T 1 flow_id)" \
+	     -a "$(field T 0 endpoint)" != "$(field T 1 endpoint)"
+touch "$TMPD/hold/stop"
+poll is T udp_flows 0	# the flood's baseline must not move
+"$SR" service del T >/dev/null
+
+# --- a flood of one-datagram flows from nobody ------------------------------------
+# F's flows outlive the flood (a second or so), so nobody's share holds
+svc F 5304 --udp-idle 3
+proxy F 5304 --sink
+"$SR" rule add --service F --proto udp --dst 127.1.0.0/16 >/dev/null
+mkdir "$TMPD/v4" "$TMPD/v6"
+bg app $PEER hold "$TMPD/v4" 127.0.0.11:7 127.0.0.12:7
+bg app $PEER hold "$TMPD/v6" '[fd00::11]:7' '[fd00::12]:7'
+poll test -e "$TMPD/v4/ready" -a -e "$TMPD/v6/ready"
+check "flood: the victim's four flows answer first" -- \
+	test "$(cat "$TMPD"/v[46]/first | awk '$1 == $2' | wc -l)" -eq 4
+base=$(status live_udp_flows)
+share=$(status udp_uid_max)
+: > "$TMPD/U.log"
+t0=$(date +%s%N)
+out=$(asnobody $NPEER flood 100000 127.1 1000)
+echo "# flood: $out in $((($(date +%s%N) - t0) / 1000000)) ms"
+made=$(counter F redirected)
+check "flood: nobody got its share of flows ($share), no more" -- \
+	test "$made" -le "$share" -a "$made" -ge $((share - 8))
+check "flood: the rest failed with ENOBUFS, counted" -- \
+	test "$out" = "sent 100000 errors {'ENOBUFS': $((100000 - made))}" -a \
+	     "$(counter F udp_no_endpoint)" -eq $((100000 - made))
+touch "$TMPD/v4/go" "$TMPD/v6/go"
+poll test -e "$TMPD/v4/done" -a -e "$TMPD/v6/done"
+check "flood: the victim's flows still answer, from the right sources" -- \
+	test "$(cat "$TMPD"/v[46]/again | awk '$1 == $2' | wc -l)" -eq 4
+check "flood: ... through the same flows (U made none)" -- test "$(flows U)" -eq 0
+poll is F udp_flows 0
+echo "# F: $(counter F udp_flows) live, $(counter F udp_expired) expired; $(status live_udp_flows) live in all"
+check "flood: the state returns to its baseline ($base flows)" -- \
+	poll live_is "$base"
+check "flood: nobody's flows all expired" -- \
+	test "$(counter F udp_expired)" -eq "$made" -a "$(counter F udp_flows)" -eq 0
+touch "$TMPD/v4/stop" "$TMPD/v6/stop"
+
+# --- the proxy gone: the service's fail mode ------------------------------------
+kill_pid $PID_U
+check "U stopped, fail open: the datagram goes straight to .12" -- \
+	ask_ok 127.0.0.12:7
+
+done_testing
