@@ -24,6 +24,7 @@ static const char *const end_names[] = {
 	[END_NOT_REDIRECTED] = "not_redirected",
 	[END_DRAINED] = "drained",
 	[END_ERROR] = "error",
+	[END_IDLE] = "idle",
 };
 
 const char *flow_end_name(enum flow_end end)
@@ -117,6 +118,10 @@ int flowlog_write(struct flowlog *log, const struct flow_summary *s)
 		fputs(",\"chain\":[],\"app\":null,\"dst\":null", f);
 	fputs(",\"host\":", f);
 	json_string(f, s->host && *s->host ? s->host : NULL);
+	if (s->udp)
+		fprintf(f, ",\"proto\":\"udp\",\"datagrams_up\":%" PRIu64
+			",\"datagrams_down\":%" PRIu64,
+			s->datagrams_up, s->datagrams_down);
 	fprintf(f, ",\"bytes_up\":%" PRIu64 ",\"bytes_down\":%" PRIu64
 		",\"duration_ms\":%" PRIu64 ",\"end\":\"%s\"}\n",
 		s->bytes_up, s->bytes_down, s->duration_ms,

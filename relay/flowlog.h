@@ -5,6 +5,7 @@
 #ifndef RELAY_FLOWLOG_H
 #define RELAY_FLOWLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +22,7 @@ enum flow_end {
 	END_NOT_REDIRECTED,
 	END_DRAINED,
 	END_ERROR,
+	END_IDLE,		/* UDP: idle for the relay's timeout */
 };
 
 struct flow_summary {
@@ -30,6 +32,8 @@ struct flow_summary {
 	uint64_t bytes_up, bytes_down;
 	uint64_t duration_ms;
 	enum flow_end end;
+	bool udp;				/* a datagram flow: counts too */
+	uint64_t datagrams_up, datagrams_down;
 };
 
 const char *flow_end_name(enum flow_end end);

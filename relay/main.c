@@ -30,7 +30,11 @@ static const char usage_text[] =
 "  -l, --listen ADDR:PORT    address to accept on; repeat for IPv6 ([::1]:PORT)\n"
 "  -d, --deny-host PATTERN   reset flows whose HTTP Host or TLS SNI matches\n"
 "                            PATTERN: a name, or *.name for names below it;\n"
-"                            case-insensitive, repeatable\n"
+"                            case-insensitive, repeatable; with --udp, DNS\n"
+"                            queries for it are answered REFUSED\n"
+"  -u, --udp                 also relay UDP: [::]:PORT for each --listen port\n"
+"      --udp-idle MS         a UDP flow ends (and is logged) after MS idle\n"
+"                            (default 30000)\n"
 "  -L, --log FILE            flow log (default: stdout, also \"-\");\n"
 "                            reopened on SIGHUP\n"
 "      --connect-timeout MS  upstream connect timeout (default 5000)\n"
@@ -43,7 +47,7 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 after a drain, 1 on failure, 2 on bad usage.\n";
 
-enum { OPT_CONNECT = 256, OPT_SNIFF, OPT_DRAIN };
+enum { OPT_CONNECT = 256, OPT_SNIFF, OPT_DRAIN, OPT_UDP_IDLE };
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -53,6 +57,8 @@ static const struct option options[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 	{ "sniff-timeout", required_argument, NULL, OPT_SNIFF },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "udp", no_argument, NULL, 'u' },
+	{ "udp-idle", required_argument, NULL, OPT_UDP_IDLE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -89,7 +95,7 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 	unsigned int *ms;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:l:d:L:qh", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:l:d:L:uqh", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (!*optarg || strlen(optarg) >= SOCKREDIR_NAME_MAX)
@@ -112,9 +118,13 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 		case 'L':
 			cfg->log_path = optarg;
 			break;
-		case OPT_CONNECT: case OPT_SNIFF: case OPT_DRAIN:
+		case 'u':
+			cfg->udp = true;
+			break;
+		case OPT_CONNECT: case OPT_SNIFF: case OPT_DRAIN: case OPT_UDP_IDLE:
 			ms = c == OPT_CONNECT ? &cfg->flow.connect_timeout_ms :
 			     c == OPT_SNIFF ? &cfg->flow.sniff_timeout_ms :
+			     c == OPT_UDP_IDLE ? &cfg->udp_idle_ms :
 			     &cfg->drain_timeout_ms;
 			if (parse_ms(optarg, ms) < 0)
 				return usage_error("bad milliseconds '%s'", optarg);
@@ -143,6 +153,7 @@ int main(int argc, char **argv)
 {
 	struct relay_config cfg = {
 		.drain_timeout_ms = 5000,
+		.udp_idle_ms = 30000,
 		.flow = {
 			.connect_timeout_ms = 5000,
 			.sniff_timeout_ms = 1000,

@@ -113,6 +113,9 @@ static void start_drain(struct relay *r)
 	}
 	r->draining = true;
 	close_listeners(r);
+	/* Datagram flows have no end to wait for: log them ended now. */
+	for (int i = 0; i < r->n_udp; i++)
+		udp_env_close(&r->udp[i]);
 	if (!r->flows.n_flows) {
 		loop_stop(r->loop);
 		return;
@@ -211,6 +214,42 @@ static int open_listeners(struct relay *r)
 	return 0;
 }
 
+/* --udp: one claimed datagram socket per distinct listen port. */
+static int open_udp(struct relay *r)
+{
+	int i, j, err;
+
+	for (i = 0; r->cfg->udp && i < r->cfg->n_listen; i++) {
+		uint16_t port = ntohs(((const struct sockaddr_in *)
+				       &r->cfg->listen[i])->sin_port);
+		struct udp_env *u = &r->udp[r->n_udp];
+
+		for (j = 0; j < r->n_udp; j++)
+			if (r->udp[j].port == port)
+				break;
+		if (j < r->n_udp)
+			continue;
+		u->loop = r->loop;
+		u->log = r->log;
+		u->cfg = &r->cfg->flow;
+		u->policy = &r->cfg->policy;
+		u->idle_ms = r->cfg->udp_idle_ms;
+		u->max_flows = 16384;
+		err = udp_env_open(u, port);
+		if (err < 0) {
+			diag_error("cannot serve UDP on [::]:%u for service %s: %s",
+				   port, r->cfg->flow.service,
+				   err == -ENOENT ? "no such service" :
+				   err == -EINVAL ? "not the service's port" :
+						    strerror(-err));
+			return err;
+		}
+		r->n_udp++;
+		diag_say("relaying UDP on [::]:%u", port);
+	}
+	return 0;
+}
+
 static int open_signals(struct relay *r)
 {
 	sigset_t set;
@@ -266,7 +305,7 @@ struct relay *relay_new(const struct relay_config *cfg)
 	r->flows.cfg = &cfg->flow;
 	r->flows.policy = &cfg->policy;
 	r->flows.ended = flow_ended;
-	if (open_signals(r) < 0 || open_listeners(r) < 0)
+	if (open_signals(r) < 0 || open_listeners(r) < 0 || open_udp(r) < 0)
 		goto fail;
 	return r;
 
@@ -292,6 +331,8 @@ void relay_free(struct relay *r)
 		return;
 	if (r->loop) {
 		flow_drain_all(&r->flows);
+		for (int i = 0; i < r->n_udp; i++)
+			udp_env_close(&r->udp[i]);
 		close_listeners(r);
 		timer_cancel(&r->drain_timer);
 	}

@@ -6,6 +6,7 @@
  *   main.c     options -> struct relay_config
  *   relay.c    listeners, signals, the drain (this header)
  *   flow.c     one TCP flow and the set of live flows (flow.h)
+ *   udpflow.c  UDP flows through their endpoints (udpflow.h)
  *   policy.c   what may go through: the deny list (policy.h)
  *   sniff.c    the host a flow names, from its first bytes (sniff.h)
  *   pump.c     one direction of a flow, splice or copy (pump.h)
@@ -29,6 +30,7 @@
 #include "flow.h"
 #include "loop.h"
 #include "policy.h"
+#include "udpflow.h"
 
 #define RELAY_MAX_LISTEN 8
 
@@ -40,6 +42,8 @@ struct relay_config {
 	bool quiet;
 	struct flow_config flow;	/* .service: the service served */
 	struct policy policy;
+	bool udp;			/* also relay UDP on the listen ports */
+	unsigned int udp_idle_ms;
 };
 
 struct relay {
@@ -50,6 +54,8 @@ struct relay {
 	int sig_fd;
 	int spare_fd;		/* given up to accept-and-reset at EMFILE */
 	struct flow_env flows;
+	struct udp_env udp[RELAY_MAX_LISTEN];	/* one per distinct port */
+	int n_udp;
 	bool draining;
 	struct timer drain_timer;
 };

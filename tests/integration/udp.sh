@@ -117,6 +117,34 @@ check "connected v4-mapped: likewise, mapped" -- \
 		"[::ffff:127.0.0.12]:7 127.0.0.12:7|c"
 n_conn=$(flows U)
 
+# --- sockredir-relay --udp -------------------------------------------------
+"$SR" rule del 1 >/dev/null; "$SR" rule del 2 >/dev/null	# U's DNS rules
+svc R 5310
+bg p-R "$RELAY" --service R --listen 127.0.0.1:5310 --listen '[::1]:5310' \
+	--udp --udp-idle 300 --deny-host '*.denied.test' --log "$TMPD/relay.log" -q
+wait_port 5310 udp
+"$SR" rule add --service R --proto udp --dst 127.0.0.10/32 --dport 53 >/dev/null
+"$SR" rule add --service R --proto udp --dst ::1/128 --dport 53 >/dev/null
+rlog() { jfield "$TMPD/relay.log" "$@"; }
+check "relay v4: dig's answer arrives through sockredir-relay --udp" -- \
+	test "$(dig @127.0.0.10 host.example.test A)" = 192.0.2.7
+check "relay v4: one flow logged when idle, dig the application, counts" -- \
+	wait_lines "$TMPD/relay.log" 1
+check "relay v4: ... to 127.0.0.10:53, 1 datagram each way, end idle" -- \
+	test "$(rlog 0 '(dst, app["comm"], proto, datagrams_up, datagrams_down, end, host)')" = \
+		"('127.0.0.10:53', 'dig', 'udp', 1, 1, 'idle', 'host.example.test')"
+check "relay v4: bytes each way" -- test "$(rlog 0 'bytes_up > 20 and bytes_down > bytes_up')" = True
+check "relay v6: dig's answer arrives" -- \
+	test "$(dig @::1 host.example.test AAAA)" = 2001:db8::7
+wait_lines "$TMPD/relay.log" 2
+check "relay v6: logged, to [::1]:53, from dig" -- \
+	test "$(rlog 1 '(dst, app["comm"])')" = "('[::1]:53', 'dig')"
+refused() { in_cg app dig +tries=1 +time=3 @127.0.0.10 "$1" | grep -q 'status: REFUSED'; }
+check "relay: a query for a denied name is answered REFUSED" -- refused x.denied.test
+check "relay: ... and logged denied" -- wait_lines "$TMPD/relay.log" 3
+check "relay: ... with its name" -- \
+	test "$(rlog 2 '(end, host, datagrams_up)')" = "('denied', 'x.denied.test', 0)"
+
 # --- one unconnected socket, two destinations, one service ---------------
 ask_ok() {	# ask_ok DST...: each answer from the destination asked
 	local out; out=$(in_cg app $PEER ask "$@")

@@ -27,6 +27,7 @@
 #include "../../relay/sniff.c"
 #include "../../relay/policy.c"
 #include "../../relay/flow.c"
+#include "../../relay/udpflow.c"
 #include "../../relay/relay.c"
 #include "clienthello.h"
 
@@ -394,6 +395,33 @@ static int count(const char *log, const char *what)
 	return n;
 }
 
+/* The DNS question name the deny list sees: only a query, only a name. */
+static void test_dns_qname(void)
+{
+	static const unsigned char q[] = "\x12\x34\x01\x00\x00\x01\0\0\0\0\0\0"
+		"\x03WwW\x07Example\x04test\0\0\x01\0\x01";
+	unsigned char r[sizeof(q)], bad[sizeof(q)];
+	char name[256];
+
+	ok(dns_qname(q, sizeof(q) - 1, name, sizeof(name)) == 0 &&
+		   !strcmp(name, "www.example.test"),
+	   "dns: the question name, lower-case (%s)", name);
+	memcpy(r, q, sizeof(q));
+	r[2] |= 0x80;
+	ok(dns_qname(r, sizeof(q) - 1, name, sizeof(name)) < 0,
+	   "dns: a response is not a query");
+	ok(dns_qname(q, 20, name, sizeof(name)) < 0, "dns: a truncated name is refused");
+	memcpy(bad, q, sizeof(q));
+	bad[12] = 0xc0;		/* a compression pointer */
+	ok(dns_qname(bad, sizeof(q) - 1, name, sizeof(name)) < 0,
+	   "dns: a pointer in the question is refused");
+	memcpy(bad, q, sizeof(q));
+	bad[13] = '.';
+	ok(dns_qname(bad, sizeof(q) - 1, name, sizeof(name)) < 0,
+	   "dns: a dot inside a label is refused");
+	ok(dns_qname(q, sizeof(q) - 1, name, 8) < 0, "dns: a short buffer is refused");
+}
+
 int main(void)
 {
 	char log[64], denyhost[] = "*.denied.test", *deny[] = { denyhost };
@@ -406,6 +434,7 @@ int main(void)
 	alarm(120);
 	signal(SIGPIPE, SIG_IGN);
 	test_pump_copy();
+	test_dns_qname();
 
 	snprintf(log, sizeof(log), "/tmp/test_relay.%d.log", getpid());
 	unlink(log);
