@@ -109,8 +109,12 @@ clean:
 # libFuzzer targets for the relay's parsers; not part of `all`.
 #   make fuzz && build/fuzz/fuzz_sniff -max_total_time=60
 .PHONY: fuzz
-fuzz: $(B)/fuzz/fuzz_sniff
+fuzz: $(B)/fuzz/fuzz_sniff $(B)/fuzz/fuzz_http
 $(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/policy.c
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Irelay -o $@ $<
+$(B)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c relay/http.c relay/http.h relay/sniff.c
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<

@@ -339,13 +339,11 @@ static int inspect_requests(struct pump *p, void *arg)
 	if (n < 0)
 		return f->stopped ? (int)n : unknown_host(f);
 	p->passed += n;
-	if (n > 0)
+	if (n > 0) {
 		f->cleared = true;
-	if (p->passed == p->len) {
-		timer_cancel(&f->sniff_timer);
-		return 0;
+		timer_cancel(&f->sniff_timer);	/* the next head has its own */
 	}
-	return undecided(f, p);
+	return p->passed == p->len ? 0 : undecided(f, p);
 }
 
 /* With a deny list: which protocol do the first bytes speak? */
