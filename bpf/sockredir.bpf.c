@@ -84,7 +84,11 @@ int sr_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sr_adopt(skops);
 		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		sr_holder_listen(skops);
+		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		sr_holder_closed(skops);
 		sr_forget(skops);
 		break;
 	}

@@ -16,6 +16,8 @@ int down_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int service_main(int argc, char **argv);
 int rule_main(int argc, char **argv);
+int service_list(int argc, char **argv);	/* servicelist.c */
+void status_services(void);
 
 /* Print "sockredir: what: strerror" to stderr; returns EXIT_FAIL. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

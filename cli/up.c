@@ -92,6 +92,7 @@ static const struct {
 	C(denied, "denied"),		     C(pending_lost, "pending-lost"),
 	C(blocked, "blocked"),		     C(listener_gone, "listener-gone"),
 	C(refused, "refused"),		     C(pending_busy, "pending-busy"),
+	C(overloaded, "overloaded"),
 #undef C
 };
 
@@ -133,6 +134,7 @@ int status_main(int argc, char **argv)
 			       (unsigned long long)st.cgroup_id, st.max_hops,
 			       st.services, st.rules, (long long)st.live_flows);
 			print_counters(&st.total);
+			status_services();
 		}
 		printf("}\n");
 		return EXIT_OK;
@@ -147,5 +149,6 @@ int status_main(int argc, char **argv)
 	       st.rules, (long long)st.live_flows);
 	print_counters(&st.total);
 	printf("\n");
+	status_services();
 	return EXIT_OK;
 }

@@ -26,9 +26,11 @@ struct sr_maps {
 	int rule_index;		/* LPM trie: prefix -> sr_ruleset */
 	int counters;		/* per-CPU sr_counters by service id */
 	int service_names;	/* name -> id, for SOCKREDIR_CLAIM */
+	int holders;		/* sr_holder by service and family */
+	int owner_paths;	/* sr_owner_path by service id */
 };
 
-#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1 }
+#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1, -1 }
 
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
 void sr_maps_close(struct sr_maps *m);
@@ -58,6 +60,12 @@ int sr_service_make(const struct sockredir_service *in,
 		    const char *owner_cgroup, struct sr_service *out);
 int sr_service_insert(struct sr_txn *t, struct sr_service *s);
 int sr_service_remove(struct sr_txn *t, uint32_t id);
+
+/* Listeners and owners (listener.c): note service @s's owner path within
+ * @t; fill in what list shows of service @s's listeners and owner. */
+int sr_owner_path_save(struct sr_txn *t, const struct sr_service *s);
+void sr_service_state(const struct sr_maps *m, const struct sr_config *cfg,
+		      const struct sr_service *s, struct sockredir_service *out);
 
 int sr_services_read(const struct sr_maps *m, struct sr_service *out);
 int sr_service_find(const struct sr_maps *m, const char *name,

@@ -28,6 +28,7 @@ int sr_maps_open(struct sr_maps *m)
 		{ &m->config, "sr_config" },	 { &m->services, "sr_services" },
 		{ &m->rules, "sr_rules" },	 { &m->rule_index, "sr_rule_index" },
 		{ &m->counters, "sr_stats" },	 { &m->service_names, "sr_service_names" },
+		{ &m->holders, "sr_holders" },	 { &m->owner_paths, "sr_owner_paths" },
 	};
 	size_t i;
 
@@ -46,7 +47,8 @@ int sr_maps_open(struct sr_maps *m)
 void sr_maps_close(struct sr_maps *m)
 {
 	int *fds[] = { &m->config, &m->services, &m->rules, &m->rule_index,
-		       &m->counters, &m->service_names };
+		       &m->counters, &m->service_names, &m->holders,
+		       &m->owner_paths };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -171,6 +173,7 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->listener_gone += pc[i].listener_gone;
 		out->refused += pc[i].refused;
 		out->pending_busy += pc[i].pending_busy;
+		out->overloaded += pc[i].overloaded;
 		if (live)
 			*live += pc[i].live;
 	}
