@@ -103,6 +103,7 @@ static __always_inline void sr_holder_closed(struct bpf_sock_ops *skops)
 	slot = sr_holder_slot(c->service_id, skops->family);
 	h = bpf_map_lookup_elem(&sr_holders, &slot);
 	if (h && h->gen == c->gen) {
+		h->how = 0;	/* not claimed now; pid says who had it */
 		h->state = SR_LSN_GONE;
 		h->seen_ns = bpf_ktime_get_boot_ns();
 	}

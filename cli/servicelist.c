@@ -67,7 +67,7 @@ static void print_listener(const struct sockaddr_storage *addr,
 		print_addr(stdout, addr);
 		printf(",\"claimed\":%s,\"how\":", l->claimed ? "true" : "false");
 		json_string(stdout, how_word(l));
-		if (l->claimed)
+		if (l->pid)
 			printf(",\"pid\":%u,\"uid\":%u", l->pid, l->uid);
 		else
 			printf(",\"pid\":null,\"uid\":null");
@@ -83,6 +83,8 @@ static void print_listener(const struct sockaddr_storage *addr,
 	if (l->claimed)
 		printf(": claimed by pid %u (uid %u, %s)", l->pid, l->uid,
 		       how_word(l));
+	else if (l->pid)
+		printf(": not claimed (last claimed by pid %u)", l->pid);
 	else
 		printf(": not claimed");
 	ago(seen, sizeof(seen), l->seen_ns);

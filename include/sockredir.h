@@ -294,7 +294,8 @@ struct sockredir_listener {
 	uint8_t how;			/* SOCKREDIR_CLAIM_*, if claimed */
 	uint8_t state;			/* enum sockredir_listener_state */
 	uint8_t pad;
-	uint32_t pid;			/* who claimed it (tgid) */
+	uint32_t pid;			/* who claimed it (tgid), or last had it
+					 * (not claimed now); 0: nobody */
 	uint32_t uid;
 	uint32_t backlog, max_backlog;	/* accept queue when last seen */
 	uint64_t claimed_ns;		/* when, CLOCK_BOOTTIME; 0: never */

@@ -38,14 +38,16 @@ static void listener_state(const struct sr_maps *m, const struct sr_service *s,
 	out->seen_ns = h.seen_ns;
 	out->backlog = h.backlog;
 	out->max_backlog = h.max_backlog;
-	if (!h.gen || !h.how)
+	if (!h.gen)
 		return;
-	out->claimed = 1;
-	out->how = h.how == SR_CLAIM_BY_OWNER ? SOCKREDIR_CLAIM_BY_OWNER :
-						 SOCKREDIR_CLAIM_EXPLICIT;
 	out->pid = h.pid;
 	out->uid = h.uid;
 	out->claimed_ns = h.claimed_ns;
+	if (!h.how)
+		return;		/* that listener closed */
+	out->claimed = 1;
+	out->how = h.how == SR_CLAIM_BY_OWNER ? SOCKREDIR_CLAIM_BY_OWNER :
+						 SOCKREDIR_CLAIM_EXPLICIT;
 }
 
 /*
