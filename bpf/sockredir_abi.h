@@ -214,8 +214,13 @@ struct sr_config {
 
 /* Per-CPU, per service (index 0: not tied to a service). */
 struct sr_counters {
+#ifndef SR_TEST_BTF_CHANGE
 	__u64 redirected;
 	__u64 unrecorded_egress;
+#else	/* the upgrade test's build whose maps differ in layout only */
+	__u64 unrecorded_egress;
+	__u64 redirected;
+#endif
 	__u64 hop_limit;
 	__u64 bad_records;
 	__u64 denied;
@@ -227,6 +232,9 @@ struct sr_counters {
 	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
 	__u64 overloaded;	/* claimed listener's accept queue full: skipped
 				 * (fail open) or refused (fail closed) */
+#ifdef SR_TEST_SIZE_CHANGE
+	__u64 test_extra;	/* the upgrade test's build whose maps differ */
+#endif
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

@@ -245,6 +245,37 @@ SOCKREDIR_API int sockredir_up(const struct sockredir_up_opts *opts);
  */
 SOCKREDIR_API int sockredir_down(const char *cgroup);
 
+struct sockredir_upgrade_opts {
+	size_t sz;		/* sizeof(struct sockredir_upgrade_opts) */
+	const char *object;	/* NULL: this build's programs; else a BPF
+				 * object file of another build */
+	int check;		/* 1: only say whether it would work */
+};
+
+struct sockredir_upgrade_result {
+	size_t sz;
+	unsigned int maps_kept;		/* pinned maps the new programs use */
+	unsigned int maps_new;		/* maps new in this build, made empty */
+	unsigned int programs_replaced;	/* links now running the new build */
+	unsigned int programs_added;	/* programs new in this build */
+	char why[256];			/* on failure, what stood in the way */
+};
+
+/*
+ * sockredir_upgrade - replace the attached programs with this build's (or
+ * @opts->object's), keeping every map: services, rules, claims, live flows,
+ * counters and the records key stay, and no hook is ever without a program
+ * (each link's program is swapped in one step).  Maps new in the build are
+ * made empty.  A pinned map whose type, sizes, flags or BTF layout differ
+ * from the build's, or an attached program the build lacks, makes it
+ * refuse with -EPROTO and change nothing (@res->why says what).  Returns
+ * 0, -ENOENT (not up), -EPROTO, -ENOEXEC (@opts->object cannot be read as
+ * a BPF object), or another -errno (then every link that was swapped is
+ * put back).
+ */
+SOCKREDIR_API int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
+				    struct sockredir_upgrade_result *res);
+
 struct sockredir_counters {
 	uint64_t redirected;	  /* connects sent to a service */
 	uint64_t unrecorded_egress; /* owner connects without records */

@@ -22,23 +22,50 @@ static int open_pin(const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Is pinned map @fd laid out as this build reads it?  A layer loaded by
+ * another build (the package was upgraded, `sockredir upgrade` not run
+ * yet) may not be: then -EPROTO, rather than misreading it.
+ */
+static int sizes_ok(int fd, uint32_t ksz, uint32_t vsz)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	return info.key_size == ksz && info.value_size == vsz ? 0 : -EPROTO;
+}
+
 int sr_maps_open(struct sr_maps *m)
 {
-	struct { int *fd; const char *name; } pins[] = {
-		{ &m->config, "sr_config" },	 { &m->services, "sr_services" },
-		{ &m->rules, "sr_rules" },	 { &m->rule_index, "sr_rule_index" },
-		{ &m->counters, "sr_stats" },	 { &m->service_names, "sr_service_names" },
-		{ &m->holders, "sr_holders" },	 { &m->owner_paths, "sr_owner_paths" },
+#define P(fd, name, k, v) { &m->fd, name, sizeof(k), sizeof(v) }
+	struct { int *fd; const char *name; uint32_t ksz, vsz; } pins[] = {
+		P(config, "sr_config", uint32_t, struct sr_config),
+		P(services, "sr_services", uint32_t, struct sr_service),
+		P(rules, "sr_rules", uint32_t, struct sr_rule),
+		P(rule_index, "sr_rule_index", struct sr_lpm_key, struct sr_ruleset),
+		P(counters, "sr_stats", uint32_t, struct sr_counters),
+		P(service_names, "sr_service_names", char[SR_NAME_MAX], uint32_t),
+		P(holders, "sr_holders", uint32_t, struct sr_holder),
+		P(owner_paths, "sr_owner_paths", uint32_t, struct sr_owner_path),
 	};
+#undef P
 	size_t i;
+	int err;
 
 	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		*pins[i].fd = open_pin(pins[i].name);
-		if (*pins[i].fd < 0) {
-			int err = *pins[i].fd;
-
+		err = *pins[i].fd;
+		if (err < 0) {
 			sr_maps_close(m);
 			return err == -EPERM || err == -EACCES ? err : -ENOENT;
+		}
+		err = sizes_ok(*pins[i].fd, pins[i].ksz, pins[i].vsz);
+		if (err) {
+			sr_maps_close(m);
+			return err;
 		}
 	}
 	return 0;
