@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "claim.h"
+#include "events.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -76,6 +77,7 @@ struct sr_match {
 	__u16 service_id;	/* the service redirected (or refused) to */
 	__u16 egress_of;	/* an owner's unrecorded connect passed over
 				 * this service's rules */
+	struct sr_addr dst;	/* for events: the destination as given */
 };
 
 /* What one rule makes of a connect (or -errno: the connect fails). */
@@ -165,10 +167,14 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 	r = bpf_map_lookup_elem(&sr_rules, &slot);
 	if (!r || !r->id || !sr_rule_matches(r, m))
 		return SR_NEXT;
-	if (r->action == SR_ACT_PERMIT)
+	if (r->action == SR_ACT_PERMIT) {
+		SR_EMIT(ctx, m, SR_EV_PERMITTED, 0, r->id);
 		return SR_PASS;
-	if (r->action == SR_ACT_BLOCK)
+	}
+	if (r->action == SR_ACT_BLOCK) {
+		SR_EMIT(ctx, m, SR_EV_BLOCKED, 0, r->id);
 		return -EPERM;
+	}
 	svc = sr_service_get(r->service);
 	if (!svc || !sr_service_serves(svc, m->family))
 		return SR_NEXT;
@@ -181,22 +187,30 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 		}
 	}
 	state = sr_chain_state(&m->chain, svc->id);
-	if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
+	if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF) {
+		SR_EMIT(ctx, m, state == SR_BY_SELF ? SR_EV_SKIP_SELF :
+			SR_EV_SKIP_PREV_SELF, svc->id, r->id);
 		return SR_NEXT;
-	if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
+	}
+	if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED)) {
+		SR_EMIT(ctx, m, SR_EV_SKIP_INSPECTED, svc->id, r->id);
 		return SR_NEXT;
+	}
 	m->rule_id = r->id;
 	m->service_id = svc->id;
 	if (!sr_listener_claimed(ctx, svc, m->family)) {
 		if (svc->flags & SR_SVC_FAIL_CLOSED)
 			return -ECONNREFUSED;
 		SR_COUNT(svc->id, listener_gone, 1);
+		SR_EMIT(ctx, m, SR_EV_LISTENER_GONE, svc->id, r->id);
 		m->service_id = 0;
 		return SR_NEXT;	/* fail open: the next service, or D */
 	}
 	cfg = sr_get_config();
-	if (m->recorded && cfg && m->nhops >= cfg->max_hops)
+	if (m->recorded && cfg && m->nhops >= cfg->max_hops) {
+		SR_EMIT(ctx, m, SR_EV_HOP_LIMIT, svc->id, r->id);
 		return -ELOOP;
+	}
 	return SR_REDIRECT;
 }
 

@@ -28,6 +28,9 @@ static const char usage[] =
 "  rule del ID\n"
 "  rule list\n"
 "\n"
+"  flow list [--service NAME]          live redirected flows and their chains\n"
+"  monitor [--service NAME] [--time]   the layer's decisions as they happen\n"
+"\n"
 "  -j   print listings as JSON\n"
 "\n"
 "Exit status: 0 done, 1 failed, 2 misused.\n";
@@ -38,7 +41,8 @@ static const struct {
 } objects[] = {
 	{ "up", up_main },	   { "down", down_main },
 	{ "status", status_main }, { "service", service_main },
-	{ "rule", rule_main },
+	{ "rule", rule_main },	   { "flow", flow_main },
+	{ "monitor", monitor_main },
 };
 
 int fail(int err, const char *fmt, ...)
