@@ -110,7 +110,7 @@ __noinline int sr_event_connect(struct bpf_sock_addr *ctx, __u32 kind,
 	e->kind = kind;
 	e->service_id = service;
 	e->rule_id = rule;
-	e->protocol = IPPROTO_TCP;
+	e->protocol = ctx->protocol;	/* TCP, or UDP from sendmsg */
 	id = bpf_get_current_uid_gid();
 	e->uid = (__u32)id;
 	e->pid = bpf_get_current_pid_tgid() >> 32;

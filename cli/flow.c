@@ -55,26 +55,48 @@ static void print_json(const struct sockredir_flow *f,
 	       f->at_destination ? "true" : "false", f->age_ns / 1e9, f->sockets);
 }
 
-static void print_text(const struct sockredir_flow *f,
-		       const struct names_table *t)
+enum { COLS = 9 };
+typedef char cell[SOCKREDIR_MAX_HOPS * SOCKREDIR_NAME_MAX];
+
+static void text_row(const struct sockredir_flow *f,
+		     const struct names_table *t, cell *row)
 {
-	char dst[SOCKREDIR_ADDRSTRLEN], chain[SOCKREDIR_MAX_HOPS * SOCKREDIR_NAME_MAX];
-	char age[32], tmp[16];
+	char tmp[16];
 	size_t used = 0;
 	unsigned int i;
 
-	sockredir_format_addr(&f->dst, dst, sizeof(dst));
-	chain[0] = '\0';
+	snprintf(row[0], sizeof(cell), "%llu", (unsigned long long)f->flow_id);
+	snprintf(row[1], sizeof(cell), "%s", f->app_comm);
+	snprintf(row[2], sizeof(cell), "%u", f->app_pid);
+	snprintf(row[3], sizeof(cell), "%u", f->app_uid);
+	sockredir_format_addr(&f->dst, row[4], sizeof(cell));
+	row[5][0] = '\0';
 	for (i = 0; i < f->hops; i++)
-		used += snprintf(chain + used, sizeof(chain) - used, "%s%s",
+		used += snprintf(row[5] + used, sizeof(cell) - used, "%s%s",
 				 i ? ">" : "",
 				 names_get(t, f->chain[i], tmp, sizeof(tmp)));
-	format_age(f->age_ns, age, sizeof(age));
-	printf("%-8llu %-15s %-7u %-6u %-22s %-16s %-12s %-7s %s\n",
-	       (unsigned long long)f->flow_id, f->app_comm, f->app_pid,
-	       f->app_uid, dst, chain,
-	       f->service_id ? names_get(t, f->service_id, tmp, sizeof(tmp)) : "-",
-	       age, f->app_cgroup[0] ? f->app_cgroup : "-");
+	snprintf(row[6], sizeof(cell), "%s", f->service_id ?
+		 names_get(t, f->service_id, tmp, sizeof(tmp)) : "-");
+	format_age(f->age_ns, row[7], sizeof(cell));
+	snprintf(row[8], sizeof(cell), "%s", f->app_cgroup[0] ? f->app_cgroup : "-");
+}
+
+/* Columns as wide as their widest cell, like ss and ip. */
+static void print_table(cell (*rows)[COLS], int n)
+{
+	size_t w[COLS] = { 0 };
+	int r, c;
+
+	for (r = 0; r < n; r++)
+		for (c = 0; c < COLS; c++)
+			if (strlen(rows[r][c]) > w[c])
+				w[c] = strlen(rows[r][c]);
+	for (r = 0; r < n; r++)
+		for (c = 0; c < COLS; c++)
+			if (c == COLS - 1)
+				printf("%s\n", rows[r][c]);
+			else
+				printf("%-*s  ", (int)w[c], rows[r][c]);
 }
 
 static int through(const struct sockredir_flow *f, int service)
@@ -92,6 +114,7 @@ static int through(const struct sockredir_flow *f, int service)
 static int flow_list(int argc, char **argv)
 {
 	struct sockredir_flow *flows = NULL;
+	cell (*rows)[COLS] = NULL;
 	struct names_table t;
 	int i, n, shown = 0, service = -1;
 	const char *only = NULL;
@@ -124,6 +147,19 @@ static int flow_list(int argc, char **argv)
 			    "(its socket state differs): upgrade it first");
 	if (n < 0)
 		return fail(n, "cannot list flows");
+	if (!json_output) {
+		static const char *const head[COLS] = {
+			"FLOW", "APP", "PID", "UID", "DST", "CHAIN", "SERVICE",
+			"AGE", "CGROUP" };
+
+		rows = calloc(n + 1, sizeof(*rows));
+		if (!rows) {
+			free(flows);
+			return fail(-ENOMEM, "cannot list flows");
+		}
+		for (i = 0; i < COLS; i++)
+			snprintf(rows[0][i], sizeof(cell), "%s", head[i]);
+	}
 	if (json_output)
 		printf("[");
 	for (i = 0; i < n; i++) {
@@ -133,16 +169,15 @@ static int flow_list(int argc, char **argv)
 			printf(shown ? "," : "");
 			print_json(&flows[i], &t);
 		} else {
-			if (!shown)
-				printf("%-8s %-15s %-7s %-6s %-22s %-16s %-12s %-7s %s\n",
-				       "FLOW", "APP", "PID", "UID", "DST", "CHAIN",
-				       "SERVICE", "AGE", "CGROUP");
-			print_text(&flows[i], &t);
+			text_row(&flows[i], &t, rows[shown + 1]);
 		}
 		shown++;
 	}
 	if (json_output)
 		printf("]\n");
+	else if (shown)
+		print_table(rows, shown + 1);
+	free(rows);
 	free(flows);
 	return EXIT_OK;
 }
