@@ -16,6 +16,9 @@ int down_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int service_main(int argc, char **argv);
 int rule_main(int argc, char **argv);
+int apply_main(int argc, char **argv);
+int show_main(int argc, char **argv);
+int metrics_main(int argc, char **argv);
 int flow_main(int argc, char **argv);
 int monitor_main(int argc, char **argv);
 

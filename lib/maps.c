@@ -40,13 +40,16 @@ int sr_maps_open(struct sr_maps *m)
 			return err == -EPERM || err == -EACCES ? err : -ENOENT;
 		}
 	}
+	m->rule_names = open_pin(SR_RULE_NAMES_PIN);	/* optional */
+	if (m->rule_names < 0)
+		m->rule_names = -1;
 	return 0;
 }
 
 void sr_maps_close(struct sr_maps *m)
 {
 	int *fds[] = { &m->config, &m->services, &m->rules, &m->rule_index,
-		       &m->counters, &m->service_names };
+		       &m->counters, &m->service_names, &m->rule_names };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
