@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
  * events.h - the layer's decisions as a stream (`sockredir monitor`): one
- * sr_event per decision into a ring buffer, only while a monitor watches.
- * Decision points call SR_EMIT(ctx, kind, service, rule): with nobody
- * watching that is one load and a branch, before any ring buffer work.
+ * sr_event per decision, copied into each monitor's ring buffer, only while
+ * a monitor watches.  A decision point is one line,
+ *
+ *	SR_EMIT(ctx, m, SR_EV_<KIND>, service_id, rule_id);
+ *
+ * (m: the connect's struct sr_match, whose dst the entry point filled in
+ * with sr_event_dst); with nobody watching that is one load and a branch,
+ * before any ring buffer work.  Where they are: classify.h (permitted,
+ * blocked, skip-*, listener-gone, hop-limit; overloaded belongs beside
+ * listener-gone), redirect.h (redirected, refused, unrecorded-egress).
  */
 #ifndef SOCKREDIR_EVENTS_H
 #define SOCKREDIR_EVENTS_H

@@ -47,24 +47,21 @@ static int read_iter(int fd, char **rows, size_t *have, size_t *cap)
 /*
  * The network namespaces to walk: every process's, and those bind-mounted
  * under /run/netns (a namespace with no process in it may still hold
- * sockets).  Returns how many fds were put in @fds (at most @max).
+ * sockets).  Returns how many fds are in *@out (malloc'ed), or -ENOMEM.
  */
-static int netns_fds(int *fds, int max)
+static int netns_fds(int **out)
 {
-	struct { dev_t dev; ino_t ino; } *seen;
+	struct ns { dev_t dev; ino_t ino; int fd; } *ns = NULL;
 	char path[PATH_MAX];
 	struct dirent *e;
-	int n = 0, i, pass;
+	int n = 0, cap = 0, i, pass;
 
-	seen = calloc(max, sizeof(*seen));
-	if (!seen)
-		return -ENOMEM;
 	for (pass = 0; pass < 2; pass++) {
 		DIR *d = opendir(pass ? "/run/netns" : "/proc");
 
 		if (!d)
 			continue;
-		while (n < max && (e = readdir(d))) {
+		while ((e = readdir(d))) {
 			struct stat st;
 			int fd;
 
@@ -81,23 +78,44 @@ static int netns_fds(int *fds, int max)
 				continue;
 			}
 			for (i = 0; i < n; i++)
-				if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
+				if (ns[i].dev == st.st_dev && ns[i].ino == st.st_ino)
 					break;
 			if (i < n) {
 				close(fd);
 				continue;
 			}
-			seen[n].dev = st.st_dev;
-			seen[n].ino = st.st_ino;
-			fds[n++] = fd;
+			if (n == cap) {
+				void *p = realloc(ns, (cap = cap ? 2 * cap : 64) *
+							  sizeof(*ns));
+
+				if (!p) {
+					close(fd);
+					closedir(d);
+					for (i = 0; i < n; i++)
+						close(ns[i].fd);
+					free(ns);
+					return -ENOMEM;
+				}
+				ns = p;
+			}
+			ns[n].dev = st.st_dev;
+			ns[n].ino = st.st_ino;
+			ns[n++].fd = fd;
 		}
 		closedir(d);
 	}
-	free(seen);
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*out) {
+		for (i = 0; i < n; i++)
+			close(ns[i].fd);
+		free(ns);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		(*out)[i] = ns[i].fd;
+	free(ns);
 	return n;
 }
-
-#define MAX_NETNS 4096
 
 /*
  * Every row the iterator writes, in every network namespace (a TCP
@@ -139,12 +157,11 @@ static int read_rows(int map, struct sr_flow_row **out)
 	if (err)
 		goto out;
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	ns = calloc(MAX_NETNS, sizeof(*ns));
-	if (home < 0 || !ns) {
-		err = home < 0 ? -errno : -ENOMEM;
+	if (home < 0) {
+		err = -errno;
 		goto out;
 	}
-	nns = netns_fds(ns, MAX_NETNS);
+	nns = netns_fds(&ns);
 	if (nns < 0) {
 		err = nns;
 		nns = 0;
