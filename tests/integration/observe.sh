@@ -242,6 +242,27 @@ check "... and the monitor shows it" -- wait_lines "$TMPD/mon2.txt" 1
 kill -INT $M2; wait $M2
 check "the count is 0 again" -- test "$(probe watchers)" = 0
 
+# An unprivileged user in the cgroup can neither watch nor list others'
+# flows, nor make the layer emit (the count is root's to change).
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+in_cg app $NOBODY "$SR" monitor > "$TMPD/nb.out" 2>&1; st=$?
+check "attack: nobody running monitor is refused (exit 1), and prints no event" -- \
+	test $st -eq 1 -a -z "$(grep -v 'needs root\|denied' "$TMPD/nb.out")"
+check "attack: ... and the watcher count stays 0" -- test "$(probe watchers)" = 0
+in_cg app $NOBODY "$HELPERS/events_probe" sink < /dev/null > "$TMPD/nb.out" 2>&1; st=$?
+check "attack: nobody cannot put a ring buffer of its own in a monitor slot" -- \
+	test $st -ne 0 -a -z "$(grep ready "$TMPD/nb.out")"
+bg app $NOBODY /usr/bin/python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.2", 8080))
+time.sleep(120)'
+HOLD=$LAST_PID
+wait_flows 'len(f) == 1'
+in_cg app $NOBODY "$SR" flow list > "$TMPD/nb.out" 2>&1; st=$?
+check "attack: nobody listing flows is refused (exit 1), and sees none" -- \
+	test $st -eq 1 -a -z "$(grep 127.0.0.2 "$TMPD/nb.out")"
+kill_pid $HOLD
+
 # The layer going away ends a monitor with an error, never a silent wait.
 "$SR" monitor > /dev/null 2> "$TMPD/mon3.err" & M3=$!; PIDS="$PIDS $M3"
 wait_watchers 1
