@@ -77,6 +77,7 @@ struct sr_flow {
 	__u32 rule_id;
 	__u16 service_id;
 	__u16 pad;
+	__u64 started;		/* CLOCK_BOOTTIME ns of this hop's redirect */
 };
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
