@@ -154,6 +154,7 @@ int status_main(int argc, char **argv)
 			       (long long)st.live_udp_flows, st.udp_pool_size,
 			       st.udp_uid_max);
 			print_counters(&st.total);
+			status_services();
 		}
 		printf("}\n");
 		return EXIT_OK;
@@ -170,5 +171,6 @@ int status_main(int argc, char **argv)
 	       (long long)st.live_udp_flows, st.udp_pool_size, st.udp_uid_max);
 	print_counters(&st.total);
 	printf("\n");
+	status_services();
 	return EXIT_OK;
 }

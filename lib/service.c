@@ -123,6 +123,8 @@ int sr_service_insert(struct sr_txn *t, struct sr_service *s)
 	sr_owner_fill(&t->cfg, id, s);
 	err = zero_counters(t, id);
 	if (!err)
+		err = sr_owner_path_save(t, s);
+	if (!err)
 		err = sr_txn_update(t, t->m.services, &id, s);
 	if (!err)
 		err = sr_txn_update(t, t->m.service_names, key, &id);
@@ -290,6 +292,7 @@ int sockredir_service_list(struct sockredir_service **out)
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
 		p->udp_idle = all[i].udp_idle;
 		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
+		sr_service_state(&t.m, &t.cfg, &all[i], p);
 		n++;
 	}
 	*out = list;

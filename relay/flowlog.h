@@ -22,7 +22,9 @@ enum flow_end {
 	END_NOT_REDIRECTED,
 	END_DRAINED,
 	END_ERROR,
-	END_IDLE,		/* UDP: idle for the relay's timeout */
+	END_SILENT,		/* no byte before --first-byte-timeout */
+	END_IDLE,		/* no byte for --idle-timeout */
+	END_APP_LIMIT,		/* the app has --max-flows-per-app flows */
 };
 
 struct flow_summary {
