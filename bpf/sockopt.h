@@ -15,7 +15,7 @@
 #include "owner.h"
 #include "records.h"
 #include "sock.h"
-#include "udp.h"
+#include "udpsel.h"
 
 /* Proxies see an IPv4-mapped destination as the IPv4 address it is. */
 static __always_inline void sr_put_addr(struct sr_sockaddr *sa,

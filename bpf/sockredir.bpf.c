@@ -15,7 +15,7 @@
  *                   (sockopt.h, claim.h, udp.h)
  *   sendmsg4/6, recvmsg4/6, sock_release, and connect4/6 on a UDP socket:
  *                   datagram flows through per-flow endpoints (udp.h,
- *                   endpoint.h)
+ *                   udpflow.h, udpsel.h, endpoint.h)
  */
 #include <linux/bpf.h>
 #include <linux/in.h>

@@ -151,6 +151,10 @@ extern "C" {
  * onward connect: redirect states, weights, skip-inspected, owner egress,
  * the hop limit, and block rules by the original application.
  *
+ * A flow is classified at its first datagram (or its connect); like a TCP
+ * connection, it keeps that decision, and later rule changes apply to new
+ * flows.  A flow whose service is deleted ends at its next datagram.
+ *
  * Lifetime.  A connected flow lasts while its socket stays connected to
  * it (its datagrams pass no hook that could see it idle).  An unconnected
  * flow ends when it has been idle (no datagram either way, as far as

@@ -14,13 +14,9 @@ P="python3 $top/tests/helpers/udp_proxy.py"
 PEER="python3 $top/tests/helpers/udp_peer.py"
 nsx() { nsenter --net=/run/netns/$NS "$@"; }
 nsx ip -6 route add local $POOL6 dev lo
-nsx ip addr add fd00::11/128 dev lo
-nsx ip addr add fd00::12/128 dev lo
-nsx ip addr add fd00::30/128 dev lo
-# ipv6 addresses are usable once DAD is done (nodad: at once)
-nsx ip addr change fd00::11/128 dev lo nodad 2>/dev/null
-nsx ip addr change fd00::12/128 dev lo nodad 2>/dev/null
-nsx ip addr change fd00::30/128 dev lo nodad 2>/dev/null
+for a in fd00::11 fd00::12 fd00::30; do	# nodad: usable at once
+	nsx ip addr add $a/128 dev lo nodad
+done
 
 proxy() {	# proxy NAME PORT [OPTIONS]: a UDP proxy in cgroup p-NAME
 	local name=$1 port=$2; shift 2

@@ -113,7 +113,7 @@ for o in size btf; do
 	check "layout change ($o): services, claims, rules untouched" -- cmp "$TMPD/state.before" "$TMPD/state.after"
 done
 check "--check on a same-layout build: would upgrade, changes nothing" -- \
-	sh -c "'$SR' upgrade --check --object '$ALT' | grep -q '^would upgrade: 7 programs replaced'"
+	sh -c "'$SR' upgrade --check --object '$ALT' | grep -q '^would upgrade: 12 programs replaced'"
 progs > "$TMPD/progs.after"
 check "--check: programs untouched" -- cmp "$TMPD/progs.before" "$TMPD/progs.after"
 check "upgrade --object of a file that is no object: exit 2" -- \
