@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "claim.h"
+#include "listener.h"
 #include "events.h"
 #include "maps.h"
 #include "owner.h"
@@ -77,6 +78,7 @@ struct sr_match {
 	__u16 service_id;	/* the service redirected (or refused) to */
 	__u16 egress_of;	/* an owner's unrecorded connect passed over
 				 * this service's rules */
+	__u32 listener;		/* SR_LSN_* of the last service looked at */
 	struct sr_addr dst;	/* for events: the destination as given */
 };
 
@@ -142,7 +144,8 @@ static __always_inline int sr_rule_matches(const struct sr_rule *r,
  * not decide: no match, or its service passes this flow over), SR_PASS (a
  * permit rule), SR_REDIRECT (to m->service_id, by m->rule_id), or -EPERM (a
  * block rule), -ECONNREFUSED (a fail-closed service without its claimed
- * listener; m->service_id says which), -ELOOP (the hop limit).
+ * listener, or with its accept queue full; m->service_id says which and
+ * m->listener why), -ELOOP (the hop limit).
  *
  * A proxy's own connect without records is never redirected (it cannot say
  * which flow it carries, so redirecting it could loop), but permit and block
@@ -198,11 +201,18 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 	}
 	m->rule_id = r->id;
 	m->service_id = svc->id;
-	if (!sr_listener_claimed(ctx, svc, m->family)) {
+	m->listener = sr_listener_state(ctx, svc, m->family);
+	if (m->listener != SR_LSN_OK) {
+		/* Gone, squatted or overloaded: the fail mode, at once. */
 		if (svc->flags & SR_SVC_FAIL_CLOSED)
 			return -ECONNREFUSED;
-		SR_COUNT(svc->id, listener_gone, 1);
-		SR_EMIT(ctx, m, SR_EV_LISTENER_GONE, svc->id, r->id);
+		if (m->listener == SR_LSN_OVERLOADED) {
+			SR_COUNT(svc->id, overloaded, 1);
+			SR_EMIT(ctx, m, SR_EV_OVERLOADED, svc->id, r->id);
+		} else {
+			SR_COUNT(svc->id, listener_gone, 1);
+			SR_EMIT(ctx, m, SR_EV_LISTENER_GONE, svc->id, r->id);
+		}
 		m->service_id = 0;
 		return SR_NEXT;	/* fail open: the next service, or D */
 	}

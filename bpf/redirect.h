@@ -134,6 +134,8 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		SR_COUNT(0, hop_limit, 1);
 	else if (ret == -EPERM)
 		SR_COUNT(0, blocked, 1);
+	else if (m.service_id && m.listener == SR_LSN_OVERLOADED)
+		SR_COUNT(m.service_id, overloaded, 1);
 	else if (m.service_id)
 		SR_COUNT(m.service_id, refused, 1);
 	if (ret == -ECONNREFUSED)

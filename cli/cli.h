@@ -19,6 +19,9 @@ int rule_main(int argc, char **argv);
 int apply_main(int argc, char **argv);
 int show_main(int argc, char **argv);
 int metrics_main(int argc, char **argv);
+int upgrade_main(int argc, char **argv);
+int service_list(int argc, char **argv);	/* servicelist.c */
+void status_services(void);
 int flow_main(int argc, char **argv);
 int monitor_main(int argc, char **argv);
 

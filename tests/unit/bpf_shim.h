@@ -51,6 +51,9 @@ struct shim_listener {
 	__u16 port;		/* network order */
 	int up;
 	struct sr_claim claim;	/* service_id 0: not claimed */
+	struct {		/* what bpf_skc_to_tcp_sock shows of it */
+		__u32 ack_backlog, max_ack_backlog;
+	} queue;
 };
 #define SHIM_LISTENERS 8
 static struct shim_listener shim_listeners[SHIM_LISTENERS];
@@ -126,6 +129,23 @@ SHIM struct bpf_sock *bpf_sk_lookup_tcp(void *ctx, struct bpf_sock_tuple *t,
 			return &shim_listeners[i].sk;
 	return NULL;
 }
+/* The listener's queue, laid out as listener.h reads struct sock. */
+SHIM struct tcp_sock *bpf_skc_to_tcp_sock(void *sk)
+{
+	return sk ? (struct tcp_sock *)&((struct shim_listener *)sk)->queue : NULL;
+}
+SHIM __u64 bpf_get_netns_cookie(void *ctx)
+{
+	return 1;
+}
+SHIM __u64 bpf_ktime_get_boot_ns(void)
+{
+	return 0;
+}
+SHIM long bpf_sock_ops_cb_flags_set(void *skops, int flags)
+{
+	return 0;
+}
 SHIM long bpf_sk_release(void *sk)
 {
 	return 0;
@@ -153,10 +173,6 @@ SHIM long bpf_ringbuf_output(void *rb, void *data, __u64 size, __u64 flags)
 		return -EAGAIN;
 	memcpy(&shim_events[shim_nevents++], data, size);
 	return 0;
-}
-SHIM __u64 bpf_ktime_get_boot_ns(void)
-{
-	return 1;
 }
 
 #endif

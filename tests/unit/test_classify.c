@@ -270,6 +270,38 @@ static void test_fail_modes(void)
 	   "fail closed: B's claim on C's port does not count for C");
 }
 
+/* A claimed listener whose accept queue is full is as good as gone. */
+static void test_overloaded(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	service(C, SR_SVC_FAIL_CLOSED);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+	rule(3, SR_ACT_REDIRECT, C);
+
+	shim_listeners[A].queue.max_ack_backlog = 16;
+	shim_listeners[A].queue.ack_backlog = 16;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A,
+	   "A's queue at its limit: the kernel still takes one more, so A does");
+	shim_listeners[A].queue.ack_backlog = 17;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "fail open: A's queue full, B takes the flow");
+	ok(counters[A].overloaded == 1 && counters[A].listener_gone == 0,
+	   "fail open: counted as overloaded, not listener_gone");
+	ok(decide(SET(1), NULL) == SR_PASS && m.service_id == 0,
+	   "fail open: A full and nobody left, the flow goes to its destination");
+	shim_listeners[C].queue.max_ack_backlog = 0;
+	shim_listeners[C].queue.ack_backlog = 1;
+	ok(decide(SET(3, 2), NULL) == -ECONNREFUSED && m.service_id == C &&
+		   m.listener == SR_LSN_OVERLOADED,
+	   "fail closed: C's queue full, ECONNREFUSED for C, said overloaded");
+	shim_listeners[C].claim.service_id = 0;
+	ok(decide(SET(3), NULL) == -ECONNREFUSED && m.listener == SR_LSN_SQUATTED,
+	   "an unclaimed socket's full queue is squatting, not overload");
+}
+
 static void test_owners(void)
 {
 	reset();
@@ -368,6 +400,7 @@ int main(void)
 	test_skip_inspected();
 	test_hop_limit();
 	test_fail_modes();
+	test_overloaded();
 	test_owners();
 	test_events();
 	return done();
