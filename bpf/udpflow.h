@@ -188,7 +188,9 @@ static __always_inline void sr_udp_end(__u32 idx, struct sr_udp_flow *f)
 static long sr_udp_sweep_one(void *map, __u32 *idx, struct sr_udp_flow *f,
 			     __u64 *now)
 {
-	if (!f->connected && *now - f->last_used >= f->idle_ns) {
+	/* A flow made or used since the sweep began is not idle. */
+	if (!f->connected && f->last_used < *now &&
+	    *now - f->last_used >= f->idle_ns) {
 		SR_COUNT(f->flow.service_id, udp_expired, 1);
 		sr_udp_end(*idx, f);
 	}
