@@ -42,24 +42,6 @@ for NS in $BNS $SRNS; do
 	wait_port 8080
 done
 
-stop_role() {	# stop_role ROLE: end what this script started in cgroup ROLE
-	local p i
-	for p in $(cat "$CG/$1/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null; done
-	for i in $(seq 100); do
-		[ -z "$(cat "$CG/$1/cgroup.procs" 2>/dev/null)" ] && return 0
-		sleep 0.05
-	done
-	for p in $(cat "$CG/$1/cgroup.procs"); do kill -9 "$p" 2>/dev/null; done
-}
-start() {	# start ROLE NAME DIR: configure and start NAME in cgroup ROLE
-	pc_conf "$2" "$3"
-	if [ ${#PC_AUX[@]} -gt 0 ]; then
-		bg "$1" "${PC_AUX[@]}" >> "$3/aux.out" 2>&1
-		wait_port $PC_AUX_PORT || return 1
-	fi
-	bg "$1" "${PC_MAIN[@]}" >> "$3/main.out" 2>&1
-	wait_port $PC_PORT
-}
 try() {	# try NAME DIR URL: "yes" if the body came back through NAME
 	local before body
 	before=$(pc_seen "$1" "$2")
@@ -78,9 +60,9 @@ three() {	# three NAME DIR: IPv4, IPv6, mapped
 via_redirect() {	# via_redirect NAME: the three cells behind iptables REDIRECT
 	local d=$TMPD/redirect-$1
 	NS=$BNS
-	if ! start "b-$1" "$1" "$d"; then
+	if ! pc_start "b-$1" "$1" "$d"; then
 		echo "# $1 did not start; $(tail -n 3 "$d"/*.out "$d"/*.log 2>/dev/null | tr '\n' ' ')" >&2
-		stop_role "b-$1"; NS=$SRNS; echo "no no no"; return
+		pc_stop "b-$1"; NS=$SRNS; echo "no no no"; return
 	fi
 	ip netns exec $BNS iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 8080 \
 		-m cgroup --path "$APP_CG" -j REDIRECT --to-ports $PC_PORT
@@ -89,7 +71,7 @@ via_redirect() {	# via_redirect NAME: the three cells behind iptables REDIRECT
 	three "$1" "$d"
 	ip netns exec $BNS iptables -t nat -F OUTPUT
 	ip netns exec $BNS ip6tables -t nat -F OUTPUT
-	stop_role "b-$1"
+	pc_stop "b-$1"
 	NS=$SRNS
 }
 via_sockredir() {	# via_sockredir NAME: the three cells behind sockredir
@@ -100,14 +82,14 @@ via_sockredir() {	# via_sockredir NAME: the three cells behind sockredir
 	"$SR" service add "$1" --listen 127.0.0.1:$PC_PORT $v6 --owner-cgroup "$CG/p-$1" >/dev/null
 	"$SR" rule add --service "$1" --dst 127.0.0.2 --dport 8080 >/dev/null
 	"$SR" rule add --service "$1" --dst ::1/128 --dport 8080 >/dev/null
-	if start "p-$1" "$1" "$d"; then
+	if pc_start "p-$1" "$1" "$d"; then
 		three "$1" "$d"
 		echo "# $1 via sockredir: listener_gone $(counter "$1" listener_gone)," \
 			"unrecorded_egress $(counter "$1" unrecorded_egress)" >&2
 	else
 		echo "# $1 did not start" >&2; echo "no no no"
 	fi
-	stop_role "p-$1"
+	pc_stop "p-$1"
 	"$SR" service del "$1" >/dev/null
 }
 

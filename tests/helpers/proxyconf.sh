@@ -47,6 +47,8 @@ pc_conf() {
 		dns_nameservers 127.0.0.1
 		visible_hostname sockredir-test
 		shutdown_lifetime 0 seconds
+		# One onward connection per request, so each flow is logged once.
+		server_persistent_connections off
 		EOF
 		chown proxy "$d"
 		PC_MAIN=(squid -N -f "$d/squid.conf")
@@ -196,4 +198,29 @@ wait_seen() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# pc_start ROLE NAME DIR: configure NAME under DIR and start it (its helper
+# first) in cgroup ROLE of the test (lib.sh's bg), stdout and stderr to
+# DIR/main.out and DIR/aux.out; wait until it listens.
+pc_start() {
+	pc_conf "$2" "$3" || return 1
+	if [ ${#PC_AUX[@]} -gt 0 ]; then
+		bg "$1" "${PC_AUX[@]}" >> "$3/aux.out" 2>&1
+		wait_port $PC_AUX_PORT || return 1
+	fi
+	bg "$1" "${PC_MAIN[@]}" >> "$3/main.out" 2>&1
+	wait_port $PC_PORT
+}
+
+# pc_stop ROLE: end every process in cgroup ROLE (all were started by the
+# test: squid, danted and v2ray have children or threads of their own).
+pc_stop() {
+	local p i
+	for p in $(cat "$CG/$1/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	for i in $(seq 100); do
+		[ -z "$(cat "$CG/$1/cgroup.procs" 2>/dev/null)" ] && return 0
+		sleep 0.05
+	done
+	for p in $(cat "$CG/$1/cgroup.procs"); do kill -9 "$p" 2>/dev/null; done
 }
