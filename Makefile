@@ -29,7 +29,7 @@ ifneq ($(RELAY_SRC),)
 PROGS += $(B)/sockredir-relay
 endif
 
-.PHONY: all deps demo check test unit install clean bench bench-smoke
+.PHONY: all deps demo check test unit install clean bench bench-smoke compat
 all: $(PROGS) $(B)/libsockredir.so $(B)/libsockredir.a $(B)/sockredir.pc \
 	$(UNIT_BIN) $(HELPER_BIN)
 
@@ -86,6 +86,14 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	@sh bench/run.sh full
+
+# Eight transparent proxies from Debian, behind iptables REDIRECT and
+# behind sockredir: installs the five that `check` does not need, prints a table.
+COMPAT_PKGS := mitmproxy sslsplit tinyproxy shadowsocks-libev v2ray
+compat:
+	@sh scripts/deps.sh $(COMPAT_PKGS)
+	$(MAKE) all
+	@bash scripts/compat.sh
 
 bench-smoke: all
 	@sh bench/run.sh smoke

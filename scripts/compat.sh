@@ -10,8 +10,10 @@
 #       '--> server :8080 (python3 http.server)
 #
 # A cell is "yes" when the body arrived and the proxy logged the flow, "no"
-# when the request failed or went around the proxy.  The same configurations
-# (tests/helpers/proxyconf.sh) are used both ways.
+# when the request failed or went around the proxy.  The last group claims
+# each proxy's listeners for it from outside (claim_from_outside.py, root's
+# pidfd_getfd): what "claim by owner" should give, before it is built.
+# The same configurations (tests/helpers/proxyconf.sh) are used every way.
 #   sh scripts/compat.sh [NAME...]     default: all eight
 . "$(dirname "$0")/../tests/integration/lib.sh"
 . "$top/tests/helpers/proxyconf.sh"
@@ -74,8 +76,10 @@ via_redirect() {	# via_redirect NAME: the three cells behind iptables REDIRECT
 	pc_stop "b-$1"
 	NS=$SRNS
 }
-via_sockredir() {	# via_sockredir NAME: the three cells behind sockredir
-	local d=$TMPD/sockredir-$1 v6=
+# via_sockredir NAME [claim]: the three cells behind sockredir; with
+# "claim", after claiming the proxy's listeners for it from outside.
+via_sockredir() {
+	local d=$TMPD/sockredir${2:+-$2}-$1 v6=
 	pc_conf "$1" "$d"
 	[ $PC_V6 = 1 ] && v6="--listen [::1]:$PC_PORT"
 	mkdir -p "$CG/p-$1"
@@ -83,8 +87,10 @@ via_sockredir() {	# via_sockredir NAME: the three cells behind sockredir
 	"$SR" rule add --service "$1" --dst 127.0.0.2 --dport 8080 >/dev/null
 	"$SR" rule add --service "$1" --dst ::1/128 --dport 8080 >/dev/null
 	if pc_start "p-$1" "$1" "$d"; then
+		[ -n "${2:-}" ] && in_cg "p-$1" python3 "$top/tests/helpers/claim_from_outside.py" \
+			"$1" $PC_PORT >/dev/null
 		three "$1" "$d"
-		echo "# $1 via sockredir: listener_gone $(counter "$1" listener_gone)," \
+		echo "# $1 via sockredir${2:+ ($2)}: listener_gone $(counter "$1" listener_gone)," \
 			"unrecorded_egress $(counter "$1" unrecorded_egress)" >&2
 	else
 		echo "# $1 did not start" >&2; echo "no no no"
@@ -97,13 +103,16 @@ rows=""
 for n in $names; do
 	r=$(via_redirect "$n")
 	s=$(via_sockredir "$n")
-	rows="$rows$n $r $s
+	c=$(via_sockredir "$n" claim)
+	rows="$rows$n $r $s $c
 "
 done
 echo "sockredir compat: $(uname -r), $(date -u +%Y-%m-%d)"
 printf '%s\n' "$rows" | awk '
-	BEGIN { f = "%-10s | %-5s %-5s %-6s | %-5s %-5s %-6s\n"
-		printf "%-10s | %-18s | %s\n", "", "iptables REDIRECT", "sockredir"
-		printf f, "proxy", "IPv4", "IPv6", "mapped", "IPv4", "IPv6", "mapped"
-		printf "-----------+--------------------+--------------------\n" }
-	NF == 7 { printf f, $1, $2, $3, $4, $5, $6, $7 }'
+	BEGIN { f = "%-10s | %-4s %-4s %-6s | %-4s %-4s %-6s | %-4s %-4s %-6s\n"
+		printf "%-10s | %-16s | %-16s | %s\n", "", "iptables REDIRECT",
+			"sockredir", "sockredir, claimed from outside"
+		printf f, "proxy", "IPv4", "IPv6", "mapped", "IPv4", "IPv6", "mapped",
+			"IPv4", "IPv6", "mapped"
+		printf "-----------+------------------+------------------+-----------------\n" }
+	NF == 10 { printf f, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
