@@ -37,12 +37,14 @@ served() {	# served MARK: requests for /hello.txt?MARK the server answered
 }
 blocked() { "$SR" -j status | python3 -c 'import json,sys
 print(json.load(sys.stdin)["counters"]["blocked"])'; }
-service() {	# service NAME [v6]: add NAME owned by cgroup p-NAME, start it
+service() {	# service NAME [v6]: add NAME, owned by cgroup p-NAME
 	local v6=
 	pc_conf "$1" "$TMPD/$1"
 	[ "${2:-}" = v6 ] && v6="--listen [::1]:$PC_PORT"
 	mkdir -p "$CG/p-$1"
 	"$SR" service add "$1" --listen 127.0.0.1:$PC_PORT $v6 --owner-cgroup "$CG/p-$1" >/dev/null
+}
+start() {	# start NAME: start NAME, unmodified, in its owner cgroup
 	check "$1: starts unmodified in its owner cgroup" -- pc_start "p-$1" "$1" "$TMPD/$1"
 	[ "$SOCKREDIR_TEST_PROXIES" = outside-claim ] &&
 		in_cg "p-$1" python3 "$top/tests/helpers/claim_from_outside.py" "$1" $PC_PORT | sed 's/^/# /'
@@ -67,6 +69,7 @@ for p in squid haproxy redsocks danted; do
 	check "$p is installed (scripts/deps.sh)" -- command -v $p
 done
 service squid v6
+start squid
 "$SR" rule add --service squid --dst 127.0.0.2 --dport 8080 >/dev/null
 "$SR" rule add --service squid --dst ::1/128 --dport 8080 >/dev/null
 through squid v4 http://127.0.0.2:8080 127.0.0.2:8080
@@ -78,13 +81,28 @@ check "squid: no connect went around it (listener_gone $(counter squid listener_
 # haproxy asks SO_ORIGINAL_DST on AF_INET sockets only: IPv4 and mapped.
 service haproxy
 "$SR" rule add --service haproxy --dst 127.0.0.4 --dport 8080 >/dev/null
+# Attack: nobody, outside the owner cgroup, listens on haproxy's address
+# first.  Refused at bind, or bound but never given a flow: either way the
+# flow must not reach it.
+bg imp setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
+	"$top/tests/helpers/proxy.py" --name haproxy --no-claim \
+	--listen 127.0.0.1:7102 --log "$TMPD/impostor.log" 2>/dev/null
+IMP=$LAST_PID
+wait_port 7102 2>/dev/null && bound=bound || bound="refused at bind"
+check "attack: nobody's listener on haproxy's address ($bound) gets no flow" -- \
+	test "$(get http://127.0.0.4:8080/hello.txt?impostor)" = hello -a \
+	"$(lines "$TMPD/impostor.log")" -eq 0
+kill_pid $IMP
+gone=$(counter haproxy listener_gone)
+start haproxy
 through haproxy v4 http://127.0.0.4:8080 127.0.0.4:8080
 through haproxy mapped 'http://[::ffff:127.0.0.4]:8080' ::ffff:127.0.0.4:8080
 check "haproxy: no connect went around it (listener_gone $(counter haproxy listener_gone))" -- \
-	test "$(counter haproxy listener_gone)" = 0
+	test "$(counter haproxy listener_gone)" = "$gone"
 
 # redsocks 0.5 has no IPv6.
 service redsocks
+start redsocks
 "$SR" rule add --service redsocks --dst 127.0.0.5 --dport 8080 >/dev/null
 through redsocks v4 http://127.0.0.5:8080 127.0.0.5:8080
 through redsocks mapped 'http://[::ffff:127.0.0.5]:8080' ::ffff:127.0.0.5:8080
@@ -112,7 +130,8 @@ check "chain: nothing looped (hop_limit unchanged)" -- test "$("$SR" -j status |
 h0=$(pc_seen haproxy "$TMPD/haproxy"); b0=$(blocked)
 in_cg app curl -gs -m 5 -o /dev/null http://127.0.0.6:8080/hello.txt?blocked; st=$?
 check "block through haproxy: the application's request fails (curl $st)" -- test $st -ne 0
-check "block through haproxy: haproxy took the flow" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 1)) 2
+# haproxy retries a failed connect 3 times, about a second apart, then logs.
+check "block through haproxy: haproxy took the flow" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 1)) 6
 check "block through haproxy: the server saw nothing" -- test "$(served blocked)" -eq 0
 check "block through haproxy: counted as blocked" -- test "$(blocked)" -gt "$b0"
 check "block through haproxy: another application gets through haproxy" -- \
