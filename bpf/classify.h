@@ -1,198 +1,224 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
- * classify.h - who is connecting, and which rule and service a connect
- * goes to.
+ * classify.h - the rules, and which of them decides a connect: permit,
+ * block, or redirect to which service.  WFP's filter arbitration: the rules
+ * covering the destination, highest weight first; the first that decides,
+ * decides.
  */
 #ifndef SOCKREDIR_CLASSIFY_H
 #define SOCKREDIR_CLASSIFY_H
 
 #include "addr.h"
+#include "claim.h"
 #include "maps.h"
+#include "owner.h"
 #include "records.h"
+#include "service.h"
 
-/*
- * The service whose proxy the current task runs (@only: that service or
- * none), or 0.  Each service's owner has a fixed slot; the mask skips the
- * empty ones.  A global function, so the verifier walks its loop once
- * rather than once per rule that calls it.
- */
-__noinline int sr_owner_of(__u32 uid, __u32 only)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SR_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct sr_rule);
+} sr_rules SEC(".maps");
+
+/* Destination -> every rule that covers it (lib/ruleindex.c builds it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SR_MAX_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sr_lpm_key);
+	__type(value, struct sr_ruleset);
+} sr_rule_index SEC(".maps");
+
+/* The rules covering @ctx's destination, or NULL (almost every connect). */
+static __always_inline const struct sr_ruleset *
+sr_rules_for(struct bpf_sock_addr *ctx, int family, int mapped)
 {
-	const struct sr_config *cfg = sr_get_config();
-	__u64 mask;
-	__u32 i;
+	struct sr_lpm_key key = {};
 
-	if (!cfg)
-		return 0;
-	mask = cfg->owners_mask;
-	if (only)
-		mask &= 1ULL << (only & 63);
-	for (i = 1; i < SR_MAX_SERVICES; i++) {
-		const struct sr_owner *o = &cfg->owners[i];
-
-		if (!(mask & (1ULL << i)))
-			continue;
-		if (o->uid != SR_ANY_UID && o->uid == uid)
-			return i;
-		if (o->cgroup_id &&
-		    bpf_get_current_ancestor_cgroup_id(o->cgroup_level) ==
-			    o->cgroup_id)
-			return i;
+	if (family == AF_INET || mapped) {
+		key.family = AF_INET;
+		key.prefixlen = 8 + 32;
+		*(__u32 *)key.addr = mapped ? ctx->user_ip6[3] : ctx->user_ip4;
+	} else {
+		key.family = AF_INET6;
+		key.prefixlen = 8 + 128;
+		__builtin_memcpy(key.addr, &ctx->user_ip6[0], 4);
+		__builtin_memcpy(key.addr + 4, &ctx->user_ip6[1], 4);
+		__builtin_memcpy(key.addr + 8, &ctx->user_ip6[2], 4);
+		__builtin_memcpy(key.addr + 12, &ctx->user_ip6[3], 4);
 	}
-	return 0;
+	return bpf_map_lookup_elem(&sr_rule_index, &key);
 }
 
 /*
- * Who the rules see: the application that opened the flow.  On a proxy's
- * onward connection that is the one named in the records (WFP's original
- * app id), so a rule written for an application holds along the chain.
+ * What the rules see of one connect, built once and handed to each rule.
+ * Only scalars and arrays: it is the argument of a global function.  The
+ * application is the current task, or on a proxy's onward connect the one
+ * named in the records it was given (WFP's original app id), so a rule
+ * written for an application holds along the chain.
  */
-struct sr_who {
-	__u32 uid;
-	const struct sr_records *rec;	/* NULL: the current task */
+struct sr_match {
+	__u16 dport;		/* host order */
+	__u8 protocol;
+	__u8 family;		/* the rule family: AF_INET for IPv4-mapped */
+	__u32 uid;		/* the application's */
+	__u32 recorded;		/* 1: the connect carries given records */
+	__u32 nhops;		/* hops in them */
+	struct sr_chain chain;
+	__u64 app_cgroup;	/* recorded: the application's cgroup ... */
+	__u64 app_cgroup_up[SR_CG_LEVELS]; /* ... and its ancestors */
+	/* Filled in by the rules. */
+	__s32 owner;		/* the task's service as an owner; -1: not yet
+				 * looked up */
+	__u32 rule_id;		/* the redirecting rule */
+	__u16 service_id;	/* the service redirected (or refused) to */
+	__u16 egress_of;	/* an owner's unrecorded connect passed over
+				 * this service's rules */
 };
 
+/* What one rule makes of a connect (or -errno: the connect fails). */
+enum { SR_NEXT, SR_PASS, SR_REDIRECT };
+
+/* @rec: the records given to the connecting socket, or NULL. */
+static __always_inline void sr_match_init(struct sr_match *m,
+					  const struct sr_records *rec,
+					  __u8 protocol, __u16 dport, int family)
+{
+	int i;
+
+	/* Zeroed whole, padding too: a global function reads all of it. */
+	__builtin_memset(m, 0, sizeof(*m));
+	m->dport = dport;
+	m->protocol = protocol;
+	m->family = family;
+	m->owner = -1;
+	if (!rec) {
+		m->uid = (__u32)bpf_get_current_uid_gid();
+		return;
+	}
+	m->uid = rec->app_uid;
+	m->recorded = 1;
+	m->nhops = rec->nhops;
+	m->chain = sr_records_chain(rec);
+	m->app_cgroup = rec->app_cgroup;
+	for (i = 0; i < SR_CG_LEVELS; i++)
+		m->app_cgroup_up[i] = rec->app_cgroup_up[i];
+}
+
 /* Is the application in cgroup @id (at @level) or below it? */
-static __always_inline int sr_who_in_cgroup(const struct sr_who *who,
+static __always_inline int sr_app_in_cgroup(const struct sr_match *m,
 					    __u64 id, __u32 level)
 {
-	const struct sr_records *rec = who->rec;
-
-	if (!rec)
+	if (!m->recorded)
 		return bpf_get_current_ancestor_cgroup_id(level) == id;
-	if (rec->app_cgroup == id || level == 0)
+	if (m->app_cgroup == id || level == 0)
 		return 1;
 	/* The mask only shows the verifier the index is in bounds. */
 	if (level <= SR_CG_LEVELS)
-		return rec->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
+		return m->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
 	return 0;
 }
 
 static __always_inline int sr_rule_matches(const struct sr_rule *r,
-					   const struct sr_who *who,
-					   __u8 protocol, __u16 dport)
+					   const struct sr_match *m)
 {
-	if (r->protocol && r->protocol != protocol)
+	if (r->protocol && r->protocol != m->protocol)
 		return 0;
-	if (r->dport_hi && (dport < r->dport_lo || dport > r->dport_hi))
+	if (r->dport_hi && (m->dport < r->dport_lo || m->dport > r->dport_hi))
 		return 0;
-	if (r->uid != SR_ANY_UID && r->uid != who->uid)
+	if (r->uid != SR_ANY_UID && r->uid != m->uid)
 		return 0;
-	if (r->cgroup_id && !sr_who_in_cgroup(who, r->cgroup_id, r->cgroup_level))
+	if (r->cgroup_id && !sr_app_in_cgroup(m, r->cgroup_id, r->cgroup_level))
 		return 0;
 	return 1;
 }
 
 /*
- * Does the socket that would receive a connect to @svc's listener carry
- * @svc's claim?  An impostor on the port, or nobody, does not.
+ * Rule slot @slot's decision on the connect @m describes: SR_NEXT (it does
+ * not decide: no match, or its service passes this flow over), SR_PASS (a
+ * permit rule), SR_REDIRECT (to m->service_id, by m->rule_id), or -EPERM (a
+ * block rule), -ECONNREFUSED (a fail-closed service without its claimed
+ * listener; m->service_id says which), -ELOOP (the hop limit).
+ *
+ * A proxy's own connect without records is never redirected (it cannot say
+ * which flow it carries, so redirecting it could loop), but permit and block
+ * rules still apply to it.
+ *
+ * Verifier: a global function, so the verifier checks this body once, with
+ * no knowledge of the caller's state, rather than once per rule slot and
+ * per path through the earlier slots (that was 755,000 instructions for
+ * connect6 with the body inlined into a 32-slot loop).  Hence its arguments
+ * are only the context, a scalar and a pointer to plain memory.
  */
-static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
-					       const struct sr_service *svc,
-					       int family)
+__noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
+			      struct sr_match *m)
 {
-	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	struct sr_sock *s;
-	int claimed;
+	const struct sr_service *svc;
+	const struct sr_config *cfg;
+	const struct sr_rule *r;
+	int state;
 
-	if (family == AF_INET) {
-		t.ipv4.daddr = svc->addr4;
-		t.ipv4.dport = svc->port4;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
-	} else {
-		__builtin_memcpy(t.ipv6.daddr, svc->addr6, 16);
-		t.ipv6.dport = svc->port6;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6),
-				       BPF_F_CURRENT_NETNS, 0);
+	if (!m)
+		return SR_NEXT;
+	r = bpf_map_lookup_elem(&sr_rules, &slot);
+	if (!r || !r->id || !sr_rule_matches(r, m))
+		return SR_NEXT;
+	if (r->action == SR_ACT_PERMIT)
+		return SR_PASS;
+	if (r->action == SR_ACT_BLOCK)
+		return -EPERM;
+	svc = sr_service_get(r->service);
+	if (!svc || !sr_service_serves(svc, m->family))
+		return SR_NEXT;
+	if (!m->recorded) {
+		if (m->owner < 0)
+			m->owner = sr_owner_of(m->uid, 0);
+		if (m->owner) {
+			m->egress_of = m->owner;
+			return SR_NEXT;
+		}
 	}
-	if (!sk)
-		return 0;
-	s = bpf_sk_storage_get(&sr_socks, sk, 0, 0);
-	claimed = s && s->role == SR_ROLE_LISTENER &&
-		  s->flow.service_id == svc->id && s->claim_gen == svc->gen;
-	bpf_sk_release(sk);
-	return claimed;
+	state = sr_chain_state(&m->chain, svc->id);
+	if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
+		return SR_NEXT;
+	if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
+		return SR_NEXT;
+	m->rule_id = r->id;
+	m->service_id = svc->id;
+	if (!sr_listener_claimed(ctx, svc, m->family)) {
+		if (svc->flags & SR_SVC_FAIL_CLOSED)
+			return -ECONNREFUSED;
+		SR_COUNT(svc->id, listener_gone, 1);
+		m->service_id = 0;
+		return SR_NEXT;	/* fail open: the next service, or D */
+	}
+	cfg = sr_get_config();
+	if (m->recorded && cfg && m->nhops >= cfg->max_hops)
+		return -ELOOP;
+	return SR_REDIRECT;
 }
 
-struct sr_verdict {
-	const struct sr_rule *rule;
-	const struct sr_service *service;
-	__u16 unrecorded;	/* an owner's connect skipped its redirects */
-};
-
 /*
- * Walk the rules covering the destination, highest weight first.  Returns
- * 1 with @v set for a redirect, 0 to leave the connect alone, or the error
- * the connect fails with: -ELOOP (hop limit), -EPERM (a block rule),
- * -ECONNREFUSED (a fail-closed service without its listener; @v says which).
- *
- * A proxy's own connect without records is never redirected (it cannot
- * say which flow it carries, so redirecting it could loop), but permit and
- * block rules still apply to it.
+ * The decision of the rules in @set, highest weight first: SR_PASS (none
+ * decided, or a permit rule), SR_REDIRECT, or -errno (see sr_rule_decide).
  */
 static __always_inline int sr_classify(struct bpf_sock_addr *ctx,
 				       const struct sr_ruleset *set,
-				       const struct sr_records *rec,
-				       const struct sr_who *who,
-				       const struct sr_config *cfg,
-				       __u8 protocol, __u16 dport, int family,
-				       struct sr_verdict *v)
+				       struct sr_match *m)
 {
-	struct sr_chain chain = sr_records_chain(rec);
 	__u32 i, n = set->n;
-	int owner = -1;		/* not looked up yet */
+	int ret;
 
 	for (i = 0; i < SR_RULES_PER_ADDR; i++) {
-		const struct sr_service *svc;
-		const struct sr_rule *r;
-		__u32 slot, sid;
-		int state;
-
 		if (i >= n)
 			break;
-		slot = set->slot[i];
-		r = bpf_map_lookup_elem(&sr_rules, &slot);
-		if (!r || !r->id || !sr_rule_matches(r, who, protocol, dport))
-			continue;
-		if (r->action == SR_ACT_PERMIT)
-			return 0;
-		if (r->action == SR_ACT_BLOCK)
-			return -EPERM;
-		sid = r->service;
-		svc = bpf_map_lookup_elem(&sr_services, &sid);
-		if (!svc || !svc->id)
-			continue;
-		if (family == AF_INET ? !svc->port4 : !svc->port6)
-			continue;
-		if (!rec) {
-			if (owner < 0)
-				owner = sr_owner_of(who->uid, 0);
-			if (owner) {
-				v->unrecorded = owner;
-				continue;
-			}
-		}
-		state = sr_chain_state(&chain, svc->id);
-		if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
-			continue;
-		if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
-			continue;
-		v->rule = r;
-		v->service = svc;
-		if (!sr_listener_claimed(ctx, svc, family)) {
-			if (svc->flags & SR_SVC_FAIL_CLOSED)
-				return -ECONNREFUSED;
-			SR_COUNT(svc->id, listener_gone, 1);
-			v->service = 0;
-			continue;	/* fail open: the next service, or D */
-		}
-		if (rec && rec->nhops >= cfg->max_hops)
-			return -ELOOP;
-		return 1;
+		ret = sr_rule_decide(ctx, set->slot[i], m);
+		if (ret != SR_NEXT)
+			return ret;
 	}
-	return 0;
+	return SR_PASS;
 }
 
 #endif

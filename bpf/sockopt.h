@@ -9,7 +9,11 @@
 #define SOCKREDIR_SOCKOPT_H
 
 #include "addr.h"
-#include "classify.h"
+#include "claim.h"
+#include "maps.h"
+#include "owner.h"
+#include "records.h"
+#include "sock.h"
 
 /* Proxies see an IPv4-mapped destination as the IPv4 address it is. */
 static __always_inline void sr_put_addr(struct sr_sockaddr *sa,
@@ -98,109 +102,31 @@ static __always_inline int sr_get_original_dst(struct bpf_sockopt *ctx,
 	return 0;
 }
 
-static __always_inline int sr_getsockopt_handle(struct bpf_sockopt *ctx)
-{
-	struct sr_sock *s = 0;
-	int err;
-
-	if (ctx->level == SR_SOL &&
-	    (ctx->optname == SR_OPT_RECORDS || ctx->optname == SR_OPT_CONTEXT)) {
-		if (ctx->sk)
-			s = bpf_sk_storage_get(&sr_socks, ctx->sk, 0, 0);
-		if (!s || s->role != SR_ROLE_ACCEPTED)
-			err = -ENOENT;
-		else if (ctx->optname == SR_OPT_RECORDS)
-			err = sr_get_records(ctx, &s->flow);
-		else
-			err = sr_get_context(ctx, &s->flow);
-	} else if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
-		   ctx->optname == SR_SO_ORIGINAL_DST && ctx->sk &&
-		   (s = bpf_sk_storage_get(&sr_socks, ctx->sk, 0, 0)) &&
-		   s->role == SR_ROLE_ACCEPTED) {
-		err = sr_get_original_dst(ctx, &s->flow);
-	} else {
-		/* Not ours: leave the kernel's answer exactly as it was. */
-		if (ctx->optlen > PAGE_SIZE)
-			ctx->optlen = 0;
-		return 1;
-	}
-	if (err) {
-		ctx->optlen = 0;
-		bpf_set_retval(err);
-		return 1;
-	}
-	ctx->retval = 0;
-	return 1;
-}
+/* Where a given blob is checked before it is kept (see sr_records_set). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_records);
+} sr_records_scratch SEC(".maps");
 
 /*
- * SOCKREDIR_CLAIM on a listening socket: "I am service NAME's listener".
- * Only root or that service's owner may, and only on the service's port.
+ * SOCKREDIR_RECORDS on a proxy's new socket, before connect: root, or an
+ * owner of a registered service, may give it records the layer issued.
+ * Returns 0 or -errno.
+ *
+ * Verifier: the blob is copied into a per-CPU scratch value, not onto the
+ * stack, which kept this frame at 472 of the 512 bytes a program may use;
+ * it goes to the socket's storage only once it checks, so a bad blob
+ * allocates nothing.
  */
-static __noinline int sr_claim(struct bpf_sockopt *ctx,
-			       const struct sr_config *cfg)
-{
-	struct bpf_sock *sk = ctx->sk;
-	char name[SR_NAME_MAX] = {};
-	__u8 *p = ctx->optval;
-	struct sr_service *svc;
-	struct sr_sock *s;
-	__u32 *id, i, uid = (__u32)bpf_get_current_uid_gid();
-
-	if (ctx->optlen <= 0 || ctx->optlen >= SR_NAME_MAX)
-		return -EINVAL;
-	for (i = 0; i < SR_NAME_MAX - 1; i++) {
-		if (i >= ctx->optlen || (void *)(p + i + 1) > ctx->optval_end)
-			break;
-		name[i] = p[i];
-	}
-	id = bpf_map_lookup_elem(&sr_service_names, name);
-	svc = id ? bpf_map_lookup_elem(&sr_services, id) : 0;
-	if (!svc || !svc->id)
-		return -ENOENT;
-	if (uid != 0 && !sr_owner_of(uid, svc->id)) {
-		SR_COUNT(0, denied, 1);
-		return -EACCES;
-	}
-	if (!sk || sk->type != SOCK_STREAM || sk->state != BPF_TCP_LISTEN)
-		return -EINVAL;
-	if (sk->family == AF_INET) {
-		if (!svc->port4 || sk->src_port != bpf_ntohs(svc->port4) ||
-		    (sk->src_ip4 && sk->src_ip4 != svc->addr4))
-			return -EINVAL;
-	} else if (sk->family == AF_INET6) {
-		int any = !(sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] |
-			    sk->src_ip6[3]);
-
-		/* [::]:port takes both families */
-		if (!(any && (sk->src_port == bpf_ntohs(svc->port6) ||
-			      sk->src_port == bpf_ntohs(svc->port4))) &&
-		    (!svc->port6 || sk->src_port != bpf_ntohs(svc->port6) ||
-		     sk->src_ip6[0] != svc->addr6[0] ||
-		     sk->src_ip6[1] != svc->addr6[1] ||
-		     sk->src_ip6[2] != svc->addr6[2] ||
-		     sk->src_ip6[3] != svc->addr6[3]))
-			return -EINVAL;
-	} else {
-		return -EINVAL;
-	}
-	s = bpf_sk_storage_get(&sr_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s)
-		return -ENOMEM;
-	s->role = SR_ROLE_LISTENER;
-	s->flow.service_id = svc->id;
-	s->claim_gen = svc->gen;
-	return 0;
-}
-
-/* Root, or an owner of a registered service, may set records. */
-static __noinline int sr_set_records(struct bpf_sockopt *ctx,
+static __noinline int sr_records_set(struct bpf_sockopt *ctx,
 				     const struct sr_config *cfg)
 {
-	struct sr_records rec;
 	struct bpf_sock *sk = ctx->sk;
+	struct sr_records *rec;
 	struct sr_sock *s;
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0;
 	int err = 0;
 
 	if (uid != 0 && !sr_owner_of(uid, 0)) {
@@ -211,50 +137,72 @@ static __noinline int sr_set_records(struct bpf_sockopt *ctx,
 		return -EOPNOTSUPP;
 	if (sk->state != BPF_TCP_CLOSE)
 		return -EISCONN;
-	if (ctx->optlen != sizeof(rec) ||
-	    ctx->optval + sizeof(rec) > ctx->optval_end)
+	rec = bpf_map_lookup_elem(&sr_records_scratch, &zero);
+	if (!rec)
+		return -ENOMEM;
+	if (ctx->optlen != sizeof(*rec) ||
+	    ctx->optval + sizeof(*rec) > ctx->optval_end)
 		err = -EINVAL;
 	if (!err) {
-		__builtin_memcpy(&rec, ctx->optval, sizeof(rec));
-		err = sr_records_check(&rec, cfg);
+		__builtin_memcpy(rec, ctx->optval, sizeof(*rec));
+		err = sr_records_check(rec, cfg);
 	}
 	if (err) {
 		SR_COUNT(0, bad_records, 1);
 		return err;
 	}
-	s = bpf_sk_storage_get(&sr_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	s = sr_sock_make(sk);
 	if (!s)
 		return -ENOMEM;
-	__builtin_memcpy(&s->preset, &rec, sizeof(rec));
-	s->has_preset = 1;
+	__builtin_memcpy(&s->given_rec, rec, sizeof(*rec));
+	s->has_given = 1;
 	return 0;
 }
 
-static __always_inline int sr_setsockopt_handle(struct bpf_sockopt *ctx)
+/* Not one of ours: the kernel's own answer stands. */
+#define SR_NOT_OURS 1
+
+/*
+ * getsockopt at any level: 0 (answered in @ctx), SR_NOT_OURS, or -errno
+ * (the caller's getsockopt fails with it).
+ */
+static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
+{
+	struct sr_sock *s;
+
+	if (ctx->level == SR_SOL &&
+	    (ctx->optname == SR_OPT_RECORDS || ctx->optname == SR_OPT_CONTEXT)) {
+		s = sr_sock_get(ctx->sk);
+		if (!s || s->role != SR_ROLE_ACCEPTED)
+			return -ENOENT;
+		if (ctx->optname == SR_OPT_RECORDS)
+			return sr_get_records(ctx, &s->flow);
+		return sr_get_context(ctx, &s->flow);
+	}
+	if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
+	    ctx->optname == SR_SO_ORIGINAL_DST) {
+		s = sr_sock_get(ctx->sk);
+		if (s && s->role == SR_ROLE_ACCEPTED)
+			return sr_get_original_dst(ctx, &s->flow);
+	}
+	return SR_NOT_OURS;
+}
+
+/* setsockopt at any level: 0 (consumed), SR_NOT_OURS, or -errno. */
+static __always_inline int sr_sockopt_set(struct bpf_sockopt *ctx)
 {
 	struct sr_config *cfg;
-	int err;
 
-	if (ctx->level != SR_SOL) {
-		if (ctx->optlen > PAGE_SIZE)
-			ctx->optlen = 0;
-		return 1;
-	}
+	if (ctx->level != SR_SOL)
+		return SR_NOT_OURS;
 	cfg = sr_get_config();
 	if (!cfg)
-		err = -ENOPROTOOPT;
-	else if (ctx->optname == SR_OPT_CLAIM)
-		err = sr_claim(ctx, cfg);
-	else if (ctx->optname == SR_OPT_RECORDS)
-		err = sr_set_records(ctx, cfg);
-	else
-		err = -ENOPROTOOPT;
-	if (err) {
-		bpf_set_retval(err);
-		return 0;
-	}
-	ctx->optlen = -1;	/* consumed: the kernel never sees this level */
-	return 1;
+		return -ENOPROTOOPT;
+	if (ctx->optname == SR_OPT_CLAIM)
+		return sr_claim_set(ctx);
+	if (ctx->optname == SR_OPT_RECORDS)
+		return sr_records_set(ctx, cfg);
+	return -ENOPROTOOPT;
 }
 
 #endif

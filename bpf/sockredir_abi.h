@@ -29,9 +29,9 @@ enum { SR_NOT_REDIRECTED, SR_BY_SELF, SR_BY_OTHER, SR_PREVIOUSLY_BY_SELF };
 
 enum { SR_ACT_REDIRECT = 1, SR_ACT_PERMIT = 2, SR_ACT_BLOCK = 3 };
 enum {
-	SR_ROLE_APP = 2,	/* a connect this layer redirected */
+	SR_ROLE_REDIRECTED = 2,	/* a socket whose connect this layer redirected:
+				 * an application's, or a proxy's onward one */
 	SR_ROLE_ACCEPTED = 3,	/* a proxy's end of such a connection */
-	SR_ROLE_LISTENER = 4,	/* a service's claimed listener */
 };
 /* sr_service.flags */
 #define SR_SVC_FAIL_CLOSED	1	/* no listener: refuse, don't skip */
@@ -79,16 +79,23 @@ struct sr_flow {
 	__u16 pad;
 };
 
-/* sk_storage of a socket the layer touched. */
+/* sk_storage of a socket that was redirected, accepted, or given records. */
 struct sr_sock {
-	__u8 role;		/* SR_ROLE_* */
-	__u8 published;		/* APP: in the pending map */
-	__u8 has_preset;	/* records were set on it (a proxy's socket) */
+	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
+	__u8 published;		/* REDIRECTED: in the pending map */
+	__u8 has_given;		/* a proxy set records on it (given_rec) */
 	__u8 pad;
-	__u32 claim_gen;	/* LISTENER: the service generation claimed */
-	struct sr_addr target;	/* APP: the listener it was sent to */
+	struct sr_addr target;	/* REDIRECTED: the listener it was sent to */
 	struct sr_flow flow;
-	struct sr_records preset; /* as set; a retried connect starts again */
+	struct sr_records given_rec; /* as the proxy set them; a retried
+				      * connect starts from them again */
+};
+
+/* sk_storage of a service's claimed listener (a map of its own: small). */
+struct sr_claim {
+	__u16 service_id;
+	__u16 pad;
+	__u32 gen;		/* the service generation claimed */
 };
 
 /* Pending map key: netns and 4-tuple, client first, ports in host order. */

@@ -6,7 +6,7 @@
 
 #include "cli.h"
 
-int json;
+int json_output;
 
 static const char usage[] =
 "usage: sockredir [-j] OBJECT COMMAND [ARGS]\n"
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 	/* -j may stand anywhere; take it out before dispatching. */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
-			json = 1;
+			json_output = 1;
 			continue;
 		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rulewords.h"
 
 static int add_failed(int err, size_t n)
 {
@@ -17,21 +18,38 @@ static int add_failed(int err, size_t n)
 	return fail(err, "cannot add rules");
 }
 
+/* The services rules may name; prints why and returns -1 if none. */
+static int services(struct sockredir_service **svcs)
+{
+	int n = sockredir_service_list(svcs);
+
+	if (n == -ENOENT)
+		return fail(0, "sockredir is not up"), -1;
+	if (n < 0)
+		return fail(n, "cannot list services"), -1;
+	return n;
+}
+
 static int rule_add(int argc, char **argv)
 {
-	struct sockredir_rule r;
+	struct sockredir_service *svcs = NULL;
+	struct rule_spec spec;
 	char err[256];
-	int ret;
+	int ret, ns;
 
-	ret = sockredir_rule_parse(argc, argv, &r, err, sizeof(err));
-	if (ret == -ENOENT && !strcmp(err, "sockredir is not up"))
-		return fail(0, "%s", err);
+	if (rule_words_parse(argc, argv, &spec, err, sizeof(err)) < 0)
+		return usage_error("%s", err);
+	ns = services(&svcs);
+	if (ns < 0)
+		return EXIT_FAIL;
+	ret = rule_spec_resolve(&spec, svcs, ns, err, sizeof(err));
+	free(svcs);
 	if (ret < 0)
 		return usage_error("%s", err);
-	ret = sockredir_rule_add(&r, 1);
+	ret = sockredir_rule_add(&spec.r, 1);
 	if (ret < 0)
 		return add_failed(ret, 1);
-	printf("rule %u\n", r.id);
+	printf("rule %u\n", spec.r.id);
 	return EXIT_OK;
 }
 
@@ -49,20 +67,27 @@ static int split(char *line, char **words, int max)
 /* A rule file: the words of 'rule add', one rule a line, # comments. */
 static int rule_load(int argc, char **argv)
 {
+	struct sockredir_service *svcs = NULL;
 	struct sockredir_rule *rules = NULL;
 	size_t n = 0, cap = 0, lineno = 0;
 	char *line = NULL, err[256];
 	size_t linecap = 0;
 	FILE *f;
-	int ret = EXIT_OK;
+	int ret = EXIT_OK, ns;
 
 	if (argc != 1)
 		return usage_error("rule load takes one FILE ('-' for stdin)");
 	f = strcmp(argv[0], "-") ? fopen(argv[0], "re") : stdin;
 	if (!f)
 		return fail(errno, "cannot open '%s'", argv[0]);
+	ns = services(&svcs);
+	if (ns < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
 	while (getline(&line, &linecap, f) > 0) {
 		char *words[32], *hash = strchr(line, '#');
+		struct rule_spec spec;
 		int nw;
 
 		lineno++;
@@ -86,12 +111,13 @@ static int rule_load(int argc, char **argv)
 			}
 			rules = p;
 		}
-		if (sockredir_rule_parse(nw, words, &rules[n], err, sizeof(err))) {
+		if (rule_words_parse(nw, words, &spec, err, sizeof(err)) < 0 ||
+		    rule_spec_resolve(&spec, svcs, ns, err, sizeof(err)) < 0) {
 			ret = usage_error("%s:%zu: %s (nothing added)", argv[0],
 					  lineno, err);
 			goto out;
 		}
-		n++;
+		rules[n++] = spec.r;
 	}
 	if (ferror(f)) {
 		ret = fail(errno, "reading '%s' (nothing added)", argv[0]);
@@ -107,6 +133,7 @@ static int rule_load(int argc, char **argv)
 	}
 	printf("added %zu rules (%u-%u)\n", n, rules[0].id, rules[n - 1].id);
 out:
+	free(svcs);
 	free(line);
 	free(rules);
 	if (f != stdin)
@@ -174,7 +201,7 @@ static int rule_list(int argc, char **argv)
 	ns = sockredir_service_list(&svcs);
 	if (ns < 0)
 		ns = 0;
-	if (json)
+	if (json_output)
 		printf("[");
 	else if (n)
 		printf("%-6s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
@@ -195,13 +222,13 @@ static int rule_list(int argc, char **argv)
 				 "%u" : "%u-%u", r->dport_lo, r->dport_hi);
 		if (r->uid >= 0)
 			snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
-		if (json) {
+		if (json_output) {
 			printf("%s{\"id\":%u,\"weight\":%u,\"action\":\"%s\",",
 			       i ? "," : "", r->id, r->weight,
 			       r->action == SOCKREDIR_ACTION_REDIRECT ? "redirect" : act);
 			if (r->action == SOCKREDIR_ACTION_REDIRECT) {
 				printf("\"service\":");
-				json_str(stdout, act);
+				json_string(stdout, act);
 				printf(",");
 			}
 			printf("\"proto\":\"%s\",\"dst\":\"%s\",\"dport\":\"%s\","
@@ -214,7 +241,7 @@ static int rule_list(int argc, char **argv)
 		       r->weight, act, proto, dst, ports, uid,
 		       (unsigned long long)r->cgroup_id);
 	}
-	if (json)
+	if (json_output)
 		printf("]\n");
 	free(list);
 	free(svcs);

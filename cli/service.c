@@ -111,7 +111,7 @@ static int service_list(int argc, char **argv)
 		return fail(0, "sockredir is not up");
 	if (n < 0)
 		return fail(n, "cannot list services");
-	if (json)
+	if (json_output)
 		printf("[");
 	else if (n)
 		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
@@ -120,9 +120,9 @@ static int service_list(int argc, char **argv)
 		struct sockredir_service *s = &list[i];
 		const struct sockredir_counters *c = &s->stats;
 
-		if (json) {
+		if (json_output) {
 			printf("%s{\"id\":%u,\"name\":", i ? "," : "", s->id);
-			json_str(stdout, s->name);
+			json_string(stdout, s->name);
 			printf(",\"listen\":[");
 			if (s->listen4.sin_port)
 				print_addr(stdout, (void *)&s->listen4);
@@ -167,7 +167,7 @@ static int service_list(int argc, char **argv)
 		       (unsigned long long)c->listener_gone,
 		       (unsigned long long)c->refused);
 	}
-	if (json)
+	if (json_output)
 		printf("]\n");
 	free(list);
 	return EXIT_OK;

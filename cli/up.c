@@ -7,7 +7,7 @@
 
 #include "cli.h"
 
-static int take_cgroup(int argc, char **argv, const char **cgroup,
+static int up_options(int argc, char **argv, const char **cgroup,
 		       unsigned int *max_hops)
 {
 	int i;
@@ -41,7 +41,7 @@ int up_main(int argc, char **argv)
 	struct sockredir_status st;
 	int ret;
 
-	ret = take_cgroup(argc, argv, &opts.cgroup, &opts.max_hops);
+	ret = up_options(argc, argv, &opts.cgroup, &opts.max_hops);
 	if (ret)
 		return ret;
 	ret = sockredir_up(&opts);
@@ -69,7 +69,7 @@ int down_main(int argc, char **argv)
 	const char *cgroup = NULL;
 	int ret;
 
-	ret = take_cgroup(argc, argv, &cgroup, NULL);
+	ret = up_options(argc, argv, &cgroup, NULL);
 	if (ret)
 		return ret;
 	ret = sockredir_down(cgroup);
@@ -103,13 +103,13 @@ static void print_counters(const struct sockredir_counters *c)
 		unsigned long long v =
 			*(const uint64_t *)((const char *)c + counters[i].off);
 
-		if (json)
+		if (json_output)
 			printf("%s\"%s\":%llu", i ? "," : "{", counters[i].key, v);
 		else
 			printf("%s%s %llu", i == 0 ? "" : i % 5 ? "  " : "\n",
 			       counters[i].label, v);
 	}
-	if (json)
+	if (json_output)
 		putchar('}');
 }
 
@@ -123,11 +123,11 @@ int status_main(int argc, char **argv)
 	ret = sockredir_status_get(&st);
 	if (ret < 0)
 		return fail(ret, "cannot read the redirect layer");
-	if (json) {
+	if (json_output) {
 		printf("{\"up\":%s", st.up ? "true" : "false");
 		if (st.up) {
 			printf(",\"cgroup\":");
-			json_str(stdout, st.cgroup);
+			json_string(stdout, st.cgroup);
 			printf(",\"cgroup_id\":%llu,\"max_hops\":%u,\"services\":%u,"
 			       "\"rules\":%u,\"live_flows\":%lld,\"counters\":",
 			       (unsigned long long)st.cgroup_id, st.max_hops,

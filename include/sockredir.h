@@ -206,6 +206,21 @@ SOCKREDIR_API int sockredir_parse_addr(const char *s,
 #define SOCKREDIR_MAX_SERVICES	64	/* service ids 1 .. 63 */
 #define SOCKREDIR_DEFAULT_HOPS	8
 
+/*
+ * sockredir_cgroup_lookup - the cgroup v2 id (and depth below the mount) of
+ * @path: absolute, or relative to the cgroup v2 mount ("/" or
+ * "/system.slice").  Rules and owners name cgroups by these ids.
+ * Returns 0, or -ENOENT (no such cgroup), -ENAMETOOLONG.
+ */
+SOCKREDIR_API int sockredir_cgroup_lookup(const char *path, uint64_t *id,
+					  unsigned int *level);
+
+/*
+ * sockredir_cgroup_path - the absolute path of the cgroup whose id is @id.
+ * Returns 0, or -ENOENT (no such cgroup now), -ENAMETOOLONG.
+ */
+SOCKREDIR_API int sockredir_cgroup_path(uint64_t id, char *buf, size_t len);
+
 struct sockredir_up_opts {
 	size_t sz;		/* sizeof(struct sockredir_up_opts) */
 	const char *cgroup;	/* NULL: the root of the cgroup v2 mount */
@@ -321,17 +336,6 @@ struct sockredir_rule {
 	uint64_t cgroup_id;		/* 0: any; the cgroup or below it */
 	uint32_t cgroup_level;		/* depth of cgroup_id in the hierarchy */
 };
-
-/*
- * sockredir_rule_parse - fill @r from command-line words such as
- * "--service NAME --dst 10.0.0.0/8 --dport 80-90 --weight 5" (or --permit,
- * --block in place of --service).
- * Writes a one-line reason to @err on failure.  Returns 0 or -EINVAL
- * (-ENOENT for an unknown service or cgroup).
- */
-SOCKREDIR_API int sockredir_rule_parse(int argc, char **argv,
-				       struct sockredir_rule *r,
-				       char *err, size_t errlen);
 
 /*
  * sockredir_rule_add - add rules, all or none.

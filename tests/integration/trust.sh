@@ -96,7 +96,13 @@ except OSError as e:
 		"$2" "$TMPD/streaming" &
 	local pid=$!
 	for _ in $(seq 100); do [ -e "$TMPD/streaming" ] && break; sleep 0.05; done
-	sleep 0.5
+	# Mid-transfer means the proxy's onward connection to the sink has
+	# carried bytes: poll its TCP counters rather than sleep.
+	for _ in $(seq 200); do
+		nsenter --net=/run/netns/$NS ss -Htni state established 'dport = :9000' |
+			grep -q 'bytes_acked:[1-9]' && break
+		sleep 0.05
+	done
 	kill -9 "$1"
 	rm -f "$TMPD/streaming"
 	wait $pid

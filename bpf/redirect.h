@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * redirect.h - the connect hook's work (WFP's connect-redirect layer):
+ * classify the connect, rewrite it to the chosen service's listener, and
+ * extend the flow's records; and its mirror at getpeername, where the
+ * application still sees its original peer.
+ */
+#ifndef SOCKREDIR_REDIRECT_H
+#define SOCKREDIR_REDIRECT_H
+
+#include "addr.h"
+#include "classify.h"
+#include "maps.h"
+#include "records.h"
+#include "service.h"
+#include "sock.h"
+
+/* Point @ctx at @svc's listener; remember where it was going in @s. */
+static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
+				       int mapped, struct sr_sock *s,
+				       const struct sr_service *svc)
+{
+	struct sr_addr *dst = &s->flow.orig_dst, *to = &s->target;
+
+	__builtin_memset(dst, 0, sizeof(*dst));
+	__builtin_memset(to, 0, sizeof(*to));
+	dst->family = family;
+	dst->port = (__u16)ctx->user_port;
+	if (family == AF_INET || mapped) {
+		/* A mapped destination stays mapped for getpeername. */
+		if (mapped) {
+			dst->addr[2] = bpf_htonl(0xffff);
+			dst->addr[3] = ctx->user_ip6[3];
+			ctx->user_ip6[3] = svc->addr4;
+		} else {
+			dst->addr[0] = ctx->user_ip4;
+			ctx->user_ip4 = svc->addr4;
+		}
+		ctx->user_port = svc->port4;
+		to->family = AF_INET;
+		to->addr[0] = svc->addr4;
+		to->port = svc->port4;
+	} else {
+		dst->addr[0] = ctx->user_ip6[0];
+		dst->addr[1] = ctx->user_ip6[1];
+		dst->addr[2] = ctx->user_ip6[2];
+		dst->addr[3] = ctx->user_ip6[3];
+		ctx->user_ip6[0] = svc->addr6[0];
+		ctx->user_ip6[1] = svc->addr6[1];
+		ctx->user_ip6[2] = svc->addr6[2];
+		ctx->user_ip6[3] = svc->addr6[3];
+		ctx->user_port = svc->port6;
+		to->family = AF_INET6;
+		__builtin_memcpy(to->addr, svc->addr6, 16);
+		to->port = svc->port6;
+	}
+}
+
+/*
+ * Redirect the connect on @ctx as @m decided: start the flow (or continue
+ * the one whose records the proxy gave), add the hop, rewrite the address.
+ * Returns 0 (also when the connect goes on unredirected) or -errno.
+ */
+static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
+				       int mapped, struct sr_sock *s,
+				       const struct sr_match *m,
+				       const struct sr_config *cfg)
+{
+	const struct sr_service *svc = sr_service_get(m->service_id);
+	struct sr_records *rec;
+	int err;
+
+	if (!svc)
+		return -ECONNREFUSED;
+	if (!s)
+		s = sr_sock_make(ctx->sk);
+	if (!s)		/* cannot track it */
+		return svc->flags & SR_SVC_FAIL_CLOSED ? -ECONNREFUSED : 0;
+	rec = &s->flow.rec;
+	if (s->has_given)
+		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
+	else
+		sr_records_start(ctx, rec);
+	err = sr_records_extend(rec, svc->id, cfg);
+	if (err)
+		return err;
+	sr_rewrite(ctx, family, mapped, s, svc);
+	s->flow.rule_id = m->rule_id;
+	s->flow.service_id = svc->id;
+	s->role = SR_ROLE_REDIRECTED;
+	s->published = 0;
+	SR_COUNT(svc->id, redirected, 1);
+	return 0;
+}
+
+/* A TCP connect in @family: 0 (go on, maybe rewritten) or -errno. */
+static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
+{
+	const struct sr_ruleset *set;
+	struct sr_config *cfg;
+	struct sr_match m;
+	struct sr_sock *s;
+	int mapped, ret;
+
+	if (ctx->type != SOCK_STREAM)
+		return 0;
+	mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
+	set = sr_rules_for(ctx, family, mapped);
+	if (!set)
+		return 0;	/* the path almost every connect takes */
+	cfg = sr_get_config();
+	if (!cfg || !ctx->sk)
+		return 0;
+
+	s = sr_sock_get(ctx->sk);
+	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_TCP,
+		      bpf_ntohs((__u16)ctx->user_port),
+		      mapped ? AF_INET : family);
+	ret = sr_classify(ctx, set, &m);
+	if (ret == SR_REDIRECT)
+		ret = sr_redirect(ctx, family, mapped, s, &m, cfg);
+	if (ret >= 0) {
+		if (m.egress_of && !m.service_id)
+			SR_COUNT(m.egress_of, unrecorded_egress, 1);
+		return 0;
+	}
+	if (ret == -ELOOP)
+		SR_COUNT(0, hop_limit, 1);
+	else if (ret == -EPERM)
+		SR_COUNT(0, blocked, 1);
+	else if (m.service_id)
+		SR_COUNT(m.service_id, refused, 1);
+	return ret;
+}
+
+/* Is @ctx's address the listener @to that the connect was sent to? */
+static __always_inline int sr_sent_to(struct bpf_sock_addr *ctx, int family,
+				      const struct sr_addr *to)
+{
+	if (to->port != (__u16)ctx->user_port)
+		return 0;
+	if (family == AF_INET)
+		return to->family == AF_INET && to->addr[0] == ctx->user_ip4;
+	if (sr_mapped(ctx->user_ip6))
+		return to->family == AF_INET && to->addr[0] == ctx->user_ip6[3];
+	return to->family == AF_INET6 && to->addr[0] == ctx->user_ip6[0] &&
+	       to->addr[1] == ctx->user_ip6[1] && to->addr[2] == ctx->user_ip6[2] &&
+	       to->addr[3] == ctx->user_ip6[3];
+}
+
+/* getpeername on a redirected socket: its original destination. */
+static __always_inline void sr_getpeername(struct bpf_sock_addr *ctx,
+					   int family)
+{
+	struct sr_sock *s = sr_sock_get(ctx->sk);
+
+	if (!s || s->role != SR_ROLE_REDIRECTED ||
+	    s->flow.orig_dst.family != family ||
+	    !sr_sent_to(ctx, family, &s->target))
+		return;
+	ctx->user_port = s->flow.orig_dst.port;
+	if (family == AF_INET) {
+		ctx->user_ip4 = s->flow.orig_dst.addr[0];
+	} else {
+		ctx->user_ip6[0] = s->flow.orig_dst.addr[0];
+		ctx->user_ip6[1] = s->flow.orig_dst.addr[1];
+		ctx->user_ip6[2] = s->flow.orig_dst.addr[2];
+		ctx->user_ip6[3] = s->flow.orig_dst.addr[3];
+	}
+}
+
+#endif

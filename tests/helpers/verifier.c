@@ -1,0 +1,87 @@
+/*
+ * verifier - load the redirect layer's object without attaching or pinning
+ * it, and print one line per program: its name, the instructions the
+ * verifier processed (bpf_prog_info.verified_insns) and its stack depth
+ * (from the verifier's statistics line).  Needs CAP_BPF; leaves nothing
+ * behind.  Exit 1 if the object does not load.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sockredir.skel.h"
+
+#define LOG_SIZE (1 << 20)
+#define MAX_PROGS 32
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+/* "stack depth 24+0" or "stack depth 40": the sum over subprograms. */
+static int stack_depth(const char *log)
+{
+	const char *p = strstr(log, "stack depth ");
+	int sum = 0;
+
+	if (!p)
+		return -1;
+	p += strlen("stack depth ");
+	while (*p >= '0' && *p <= '9') {
+		sum += (int)strtol(p, (char **)&p, 10);
+		if (*p != '+')
+			break;
+		p++;
+	}
+	return sum;
+}
+
+int main(void)
+{
+	struct sockredir_bpf *skel;
+	struct bpf_program *prog;
+	static char logs[MAX_PROGS][4096];
+	int i = 0, err;
+
+	libbpf_set_print(quiet);
+	skel = sockredir_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "verifier: open: %s\n", strerror(errno));
+		return 1;
+	}
+	/* Level 4 (BPF_LOG_STATS): only the totals, including stack depth. */
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (i == MAX_PROGS)
+			break;
+		bpf_program__set_log_level(prog, 4);
+		bpf_program__set_log_buf(prog, logs[i++], sizeof(logs[0]));
+	}
+	err = sockredir_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, "verifier: load: %s\n", strerror(-err));
+		sockredir_bpf__destroy(skel);
+		return 1;
+	}
+	i = 0;
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len)) {
+			fprintf(stderr, "verifier: info: %s\n", strerror(errno));
+			err = 1;
+			break;
+		}
+		if (getenv("VERIFIER_LOG")) fputs(logs[i], stderr);
+		printf("%s %u %d\n", bpf_program__name(prog),
+		       info.verified_insns,
+		       i < MAX_PROGS ? stack_depth(logs[i]) : -1);
+		i++;
+	}
+	sockredir_bpf__destroy(skel);
+	return err ? 1 : 0;
+}

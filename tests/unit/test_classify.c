@@ -1,0 +1,311 @@
+/*
+ * test_classify - the connect hook's decisions, compiled for user space
+ * from bpf/classify.h itself: redirect states along a chain, weight order,
+ * permit and block, skip-inspected, the hop limit, fail open and closed,
+ * claimed listeners, owners' own connects, and which application a rule
+ * sees.  The kernel's bookkeeping (maps, the current task, the listener
+ * lookup) comes from bpf_shim.h; the decisions are the real code.
+ */
+#include <stdlib.h>
+
+#include "tap.h"
+#include "bpf_shim.h"
+/* The modules bring helpers for other hooks (claiming) this test leaves. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "classify.h"
+
+enum { A = 1, B = 2, C = 3 };
+
+static struct sr_config cfg;
+static struct sr_service services[SR_MAX_SERVICES];
+static struct sr_rule rules[64];
+static struct sr_counters counters[SR_MAX_SERVICES];
+static struct bpf_sock_addr ctx;
+
+static void reset(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	memset(services, 0, sizeof(services));
+	memset(rules, 0, sizeof(rules));
+	memset(counters, 0, sizeof(counters));
+	memset(shim_listeners, 0, sizeof(shim_listeners));
+	memset(&shim_task, 0, sizeof(shim_task));
+	shim_bind(&sr_config, &cfg, sizeof(cfg), 1);
+	shim_bind(&sr_services, services, sizeof(services[0]), SR_MAX_SERVICES);
+	shim_bind(&sr_rules, rules, sizeof(rules[0]), 64);
+	shim_bind(&sr_stats, counters, sizeof(counters[0]), SR_MAX_SERVICES);
+	cfg.max_hops = 8;
+	/* The application: uid 1000 in /test(100)/app(200)/deep(300). */
+	shim_task.uid = 1000;
+	shim_task.depth = 3;
+	shim_task.cgroup_up[0] = 1;
+	shim_task.cgroup_up[1] = 100;
+	shim_task.cgroup_up[2] = 200;
+	shim_task.cgroup_up[3] = 300;
+}
+
+/* Service @id on 127.0.0.1:(8000 + id), its claimed listener up. */
+static void service(int id, int flags)
+{
+	struct sr_service *s = &services[id];
+	struct shim_listener *l = &shim_listeners[id];
+
+	s->id = id;
+	s->gen = 10 + id;
+	s->flags = flags;
+	s->addr4 = htonl(INADDR_LOOPBACK);
+	s->port4 = htons(8000 + id);
+	l->port = s->port4;
+	l->up = 1;
+	l->claim.service_id = id;
+	l->claim.gen = s->gen;
+}
+
+/* Rule @slot (its id too): @action, to @svc for a redirect. */
+static struct sr_rule *rule(__u32 slot, int action, int svc)
+{
+	struct sr_rule *r = &rules[slot];
+
+	r->id = slot;
+	r->action = action;
+	r->service = svc;
+	r->uid = SR_ANY_UID;
+	return r;
+}
+
+static struct sr_ruleset set_of(int n, const __u32 *slots)
+{
+	struct sr_ruleset set = { .n = n };
+
+	memcpy(set.slot, slots, n * sizeof(*slots));
+	return set;
+}
+#define SET(...) set_of(sizeof((__u32[]){ __VA_ARGS__ }) / sizeof(__u32), \
+			(__u32[]){ __VA_ARGS__ })
+
+/* Records given to a proxy's onward socket: the app is uid 0 in 999. */
+static struct sr_records *chain(int n, const int *hops)
+{
+	static struct sr_records r;
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	r.nhops = n;
+	for (i = 0; i < n; i++)
+		r.hops[i] = hops[i];
+	r.app_uid = 0;
+	r.app_cgroup = 999;
+	return &r;
+}
+#define CHAIN(...) chain(sizeof((int[]){ __VA_ARGS__ }) / sizeof(int), \
+			 (int[]){ __VA_ARGS__ })
+
+static struct sr_match m;
+
+static int decide(struct sr_ruleset set, const struct sr_records *rec)
+{
+	sr_match_init(&m, rec, IPPROTO_TCP, 80, AF_INET);
+	return sr_classify(&ctx, &set, &m);
+}
+
+static void test_redirect_and_weights(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+	rule(3, SR_ACT_PERMIT, 0)->dport_lo = 81;
+	rules[3].dport_hi = 90;
+
+	ok(decide(SET(3), NULL) == SR_PASS && m.service_id == 0,
+	   "no rule decides (port 80 outside 81-90): the connect goes on");
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A &&
+		   m.rule_id == 1, "the first rule by weight redirects: A");
+	ok(decide(SET(2, 1), NULL) == SR_REDIRECT && m.service_id == B &&
+		   m.rule_id == 2, "weight order decides: B before A");
+	rules[1].protocol = IPPROTO_UDP;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "a UDP rule does not match a TCP connect");
+	rules[1].protocol = 0;
+	rules[5] = rules[1];
+	rules[5].id = 0;
+	ok(decide(SET(5, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "a free rule slot (id 0) is passed over");
+	services[A].port4 = 0;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "a service without a listener in the family is passed over");
+}
+
+static void test_states(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+
+	ok(decide(SET(1, 2), CHAIN(A)) == SR_REDIRECT && m.service_id == B,
+	   "state: A is REDIRECTED_BY_SELF, B (BY_OTHER) takes hop 2");
+	ok(decide(SET(1, 2), CHAIN(A, B)) == SR_PASS && m.service_id == 0,
+	   "state: after A and B nobody redirects: the flow reaches D");
+	ok(decide(SET(1, 2), CHAIN(B)) == SR_REDIRECT && m.service_id == A,
+	   "state: B first, then A (BY_OTHER) still inspects it");
+	ok(decide(SET(1, 2), CHAIN(A, B, A)) == SR_PASS,
+	   "state: A, B, A: A by self, B previously: no loop");
+	ok(decide(SET(1), CHAIN(B, A)) == SR_PASS,
+	   "state: B then A: A, the last hop, is BY_SELF: passes");
+	ok(decide(SET(2), CHAIN(B, A)) == SR_PASS,
+	   "state: B is PREVIOUSLY_REDIRECTED_BY_SELF: passes");
+}
+
+static void test_permit_block(void)
+{
+	reset();
+	service(A, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_PERMIT, 0);
+	rule(3, SR_ACT_BLOCK, 0);
+
+	ok(decide(SET(2, 1), NULL) == SR_PASS && m.service_id == 0,
+	   "a permit rule above a redirect: the connect goes straight on");
+	ok(decide(SET(3, 1), NULL) == -EPERM, "a block rule above a redirect: EPERM");
+	ok(decide(SET(1, 3), NULL) == SR_REDIRECT && m.service_id == A,
+	   "a block rule below a redirect does not decide the first hop");
+	ok(decide(SET(1, 3), CHAIN(A)) == -EPERM,
+	   "... but stops the flow when A forwards it");
+	rules[3].uid = 1000;
+	ok(decide(SET(3), NULL) == -EPERM, "a uid block rule matches the task");
+	ok(decide(SET(3), CHAIN(A)) == SR_PASS,
+	   "a uid rule sees the records' application (uid 0), not the proxy");
+	rules[3].uid = SR_ANY_UID;
+	rules[3].cgroup_id = 200;
+	rules[3].cgroup_level = 2;
+	ok(decide(SET(3), NULL) == -EPERM, "a cgroup block rule matches an ancestor");
+	rules[3].cgroup_id = 300;
+	rules[3].cgroup_level = 3;
+	ok(decide(SET(3), NULL) == -EPERM, "... and the task's own cgroup");
+	rules[3].cgroup_id = 201;
+	ok(decide(SET(3), NULL) == SR_PASS, "... not another cgroup");
+	struct sr_records *r = CHAIN(A);
+
+	r->app_cgroup_up[1] = 200;
+	rules[3].cgroup_id = 200;
+	rules[3].cgroup_level = 2;
+	ok(decide(SET(1, 3), r) == -EPERM,
+	   "a cgroup rule follows the recorded application through a proxy");
+	r->app_cgroup_up[1] = 201;
+	ok(decide(SET(1, 3), r) == SR_PASS, "... and not another application");
+}
+
+static void test_skip_inspected(void)
+{
+	reset();
+	service(A, 0);
+	service(B, SR_SVC_SKIP_INSPECTED);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+
+	ok(decide(SET(2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "skip-inspected: a fresh flow is still inspected");
+	ok(decide(SET(1, 2), CHAIN(A)) == SR_PASS,
+	   "skip-inspected: a flow A inspected is left alone");
+	services[B].flags = 0;
+	ok(decide(SET(1, 2), CHAIN(A)) == SR_REDIRECT && m.service_id == B,
+	   "without it B takes the flow A inspected");
+}
+
+static void test_hop_limit(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	service(C, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+	rule(3, SR_ACT_REDIRECT, C);
+
+	cfg.max_hops = 2;
+	ok(decide(SET(1, 2, 3), CHAIN(A, B)) == -ELOOP,
+	   "hop limit 2: a third hop fails with ELOOP");
+	ok(decide(SET(1, 2, 3), CHAIN(A)) == SR_REDIRECT && m.service_id == B,
+	   "hop limit 2: a second hop is allowed");
+	cfg.max_hops = 3;
+	ok(decide(SET(1, 2, 3), CHAIN(A, B)) == SR_REDIRECT && m.service_id == C,
+	   "hop limit 3: the third hop is allowed");
+	ok(decide(SET(1, 2), CHAIN(A, B)) == SR_PASS,
+	   "at the limit but nobody left to redirect: no error");
+}
+
+static void test_fail_modes(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	service(C, SR_SVC_FAIL_CLOSED);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+	rule(3, SR_ACT_REDIRECT, C);
+
+	shim_listeners[A].up = 0;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "fail open: A's listener gone, B takes the flow");
+	ok(counters[A].listener_gone == 1, "fail open: counted as listener_gone");
+	ok(decide(SET(1), NULL) == SR_PASS && m.service_id == 0,
+	   "fail open: nobody left, the flow goes to its destination");
+	shim_listeners[C].up = 0;
+	ok(decide(SET(3, 2), NULL) == -ECONNREFUSED && m.service_id == C,
+	   "fail closed: C's listener gone, ECONNREFUSED for C");
+	shim_listeners[A].up = 1;
+	shim_listeners[A].claim.gen = 1;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "a listener claimed for an earlier A (old generation) is not A's");
+	shim_listeners[A].claim.service_id = 0;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == B,
+	   "an unclaimed socket on A's port (an impostor) is not A's");
+	shim_listeners[C].up = 1;
+	shim_listeners[C].claim.service_id = B;
+	ok(decide(SET(3), NULL) == -ECONNREFUSED,
+	   "fail closed: B's claim on C's port does not count for C");
+}
+
+static void test_owners(void)
+{
+	reset();
+	service(A, 0);
+	service(B, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_REDIRECT, B);
+	rule(3, SR_ACT_BLOCK, 0);
+	cfg.owners[A].uid = 1000;
+	cfg.owners_mask = 1ULL << A;
+
+	ok(decide(SET(1, 2), NULL) == SR_PASS && m.egress_of == A &&
+		   m.service_id == 0,
+	   "an owner's connect without records is never redirected (egress of A)");
+	ok(decide(SET(1, 3), NULL) == -EPERM,
+	   "an owner's unrecorded connect still meets block rules");
+	ok(decide(SET(1, 2), CHAIN(A)) == SR_REDIRECT && m.service_id == B &&
+		   m.egress_of == 0,
+	   "an owner's connect with records goes on along the chain");
+	cfg.owners[A].uid = SR_ANY_UID;
+	cfg.owners[A].cgroup_id = 200;
+	cfg.owners[A].cgroup_level = 2;
+	ok(decide(SET(1, 2), NULL) == SR_PASS && m.egress_of == A,
+	   "an owner by cgroup: a task below it is the proxy");
+	cfg.owners[A].cgroup_id = 201;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A,
+	   "a task outside the owner cgroup is an application");
+}
+
+int main(void)
+{
+	test_redirect_and_weights();
+	test_states();
+	test_permit_block();
+	test_skip_inspected();
+	test_hop_limit();
+	test_fail_modes();
+	test_owners();
+	return done();
+}
