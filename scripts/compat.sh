@@ -15,6 +15,7 @@
 # pidfd_getfd): what "claim by owner" should give, before it is built.
 # The same configurations (tests/helpers/proxyconf.sh) are used every way.
 #   sh scripts/compat.sh [NAME...]     default: all eight
+#   COMPAT_KEEP=DIR                    copy every config and log to DIR
 . "$(dirname "$0")/../tests/integration/lib.sh"
 . "$top/tests/helpers/proxyconf.sh"
 names=${*:-$PC_NAMES}
@@ -40,7 +41,7 @@ APP_CG=${CG#"$CG2"/}/app
 mkdir -p "$TMPD/www" "$CG/app"
 echo hello > "$TMPD/www/hello.txt"
 for NS in $BNS $SRNS; do
-	bg srv python3 -m http.server 8080 --bind :: --directory "$TMPD/www" 2>/dev/null >&2
+	bg srv python3 -m http.server 8080 --bind :: --directory "$TMPD/www" >/dev/null 2>&1
 	wait_port 8080
 done
 
