@@ -8,6 +8,7 @@
 #ifndef SOCKREDIR_CLAIM_H
 #define SOCKREDIR_CLAIM_H
 
+#include "addr.h"
 #include "maps.h"
 #include "owner.h"
 #include "service.h"
@@ -83,8 +84,75 @@ static __noinline int sr_claim_set(struct bpf_sockopt *ctx)
 	if (!c)
 		return -ENOMEM;
 	c->service_id = svc->id;
+	c->how = SR_CLAIM_EXPLICIT;
 	c->gen = svc->gen;
 	return 0;
+}
+
+/*
+ * Is a TCP socket bound at @sk's address (@family a constant: each
+ * post_bind hook may read only its own family's fields) on @svc's listen
+ * address, or on a wildcard address over its port?  [::]:port takes IPv4
+ * too unless IPV6_V6ONLY, which a program cannot see; IPv4 connects to a
+ * V6ONLY socket never find it, so marking it is harmless.
+ */
+static __always_inline int sr_bound_on(const struct bpf_sock *sk,
+				       const struct sr_service *svc, int family)
+{
+	__u32 a[4], port = sk->src_port;
+
+	if (family == AF_INET)
+		return svc->port4 && port == bpf_ntohs(svc->port4) &&
+		       (!sk->src_ip4 || sk->src_ip4 == svc->addr4);
+	a[0] = sk->src_ip6[0];
+	a[1] = sk->src_ip6[1];
+	a[2] = sk->src_ip6[2];
+	a[3] = sk->src_ip6[3];
+	if (!(a[0] | a[1] | a[2] | a[3]))
+		return (svc->port6 && port == bpf_ntohs(svc->port6)) ||
+		       (svc->port4 && port == bpf_ntohs(svc->port4));
+	if (sr_mapped(a))
+		return svc->port4 && port == bpf_ntohs(svc->port4) &&
+		       (!a[3] || a[3] == svc->addr4);
+	return svc->port6 && port == bpf_ntohs(svc->port6) &&
+	       a[0] == svc->addr6[0] && a[1] == svc->addr6[1] &&
+	       a[2] == svc->addr6[2] && a[3] == svc->addr6[3];
+}
+
+/*
+ * Claim by owner.  post_bind, in the binder's context: a TCP socket that a
+ * service's owner (its uid or cgroup, sr_owner_of) binds on the service's
+ * listen address, or on a wildcard over its port, is that service's
+ * claimed listener once it listens, exactly as if it had called
+ * SOCKREDIR_CLAIM: no call, whatever language or libc the proxy is written
+ * in.  The claim is for the service's current generation; an explicit
+ * claim later replaces it.  A proxy that binds before its service is added
+ * claims nothing (restart it, or claim explicitly).  Only the owner's own
+ * sockets get it: anyone else's bind on the address (a squatter after the
+ * proxy exits) leaves its socket unclaimed, and no flow goes to it.
+ */
+static __always_inline void sr_claim_bound(struct bpf_sock *sk, int family)
+{
+	__u32 uid = (__u32)bpf_get_current_uid_gid(), i;
+	struct sr_claim *c;
+
+	if (sk->type != SOCK_STREAM || !sk->src_port)
+		return;
+	for (i = 1; i < SR_MAX_SERVICES; i++) {
+		const struct sr_service *svc = sr_service_get(i);
+
+		if (!svc || !sr_bound_on(sk, svc, family) ||
+		    !sr_owner_of(uid, svc->id))
+			continue;
+		c = bpf_sk_storage_get(&sr_claims, sk, 0,
+				       BPF_SK_STORAGE_GET_F_CREATE);
+		if (!c)
+			return;
+		c->service_id = svc->id;
+		c->how = SR_CLAIM_BY_OWNER;
+		c->gen = svc->gen;
+		return;
+	}
 }
 
 /*

@@ -10,6 +10,7 @@
  *   sockops         publish the flow by 4-tuple; hand it to the proxy's
  *                   accepted socket (handoff.h)
  *   getpeername4/6  the application still sees its original peer
+ *   post_bind4/6    a service's owner binding its address claims it
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
  *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM (sockopt.h, claim.h)
  */
@@ -70,6 +71,21 @@ SEC("cgroup/getpeername6")
 int sr_getpeername6(struct bpf_sock_addr *ctx)
 {
 	sr_getpeername(ctx, AF_INET6);
+	return 1;
+}
+
+/* A service's owner binding its listen address claims it (claim.h). */
+SEC("cgroup/post_bind4")
+int sr_post_bind4(struct bpf_sock *sk)
+{
+	sr_claim_bound(sk, AF_INET);
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int sr_post_bind6(struct bpf_sock *sk)
+{
+	sr_claim_bound(sk, AF_INET6);
 	return 1;
 }
 

@@ -94,9 +94,14 @@ struct sr_sock {
 /* sk_storage of a service's claimed listener (a map of its own: small). */
 struct sr_claim {
 	__u16 service_id;
-	__u16 pad;
+	__u8 how;		/* SR_CLAIM_* */
+	__u8 pad;
 	__u32 gen;		/* the service generation claimed */
 };
+/* How a listener came to be claimed (sr_claim.how). */
+#define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
+#define SR_CLAIM_BY_OWNER	2	/* bound by the owner on the service's
+					 * address (bpf/claim.h) */
 
 /* Pending map key: netns and 4-tuple, client first, ports in host order. */
 struct sr_tuple {
