@@ -10,6 +10,7 @@
 #define SOCKREDIR_HANDOFF_H
 
 #include "addr.h"
+#include "forward.h"
 #include "maps.h"
 #include "sock.h"
 
@@ -123,6 +124,10 @@ static __always_inline int sr_adopt(struct bpf_sock_ops *skops)
 	if (s) {
 		__builtin_memcpy(&s->flow, f, sizeof(*f));
 		s->role = SR_ROLE_ACCEPTED;
+		/* Note it for its proxy's onward connect; its close ends it. */
+		sr_onward_note(skops, s);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
 	}
 	bpf_map_delete_elem(&sr_pending, &t);
 	return s ? 0 : -ENOMEM;

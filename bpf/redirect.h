@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "classify.h"
+#include "forward.h"
 #include "maps.h"
 #include "records.h"
 #include "service.h"
@@ -113,6 +114,15 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		return 0;
 
 	s = sr_sock_get(ctx->sk);
+	if (!s || !s->has_given) {
+		/* A proxy's onward connect without records: maybe ours to
+		 * give (forward.h). */
+		ret = sr_onward_attach(ctx, sr_onward_begin(ctx, family));
+		if (ret < 0)
+			return ret;
+		if (ret)
+			s = sr_sock_get(ctx->sk);
+	}
 	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_TCP,
 		      bpf_ntohs((__u16)ctx->user_port),
 		      mapped ? AF_INET : family);

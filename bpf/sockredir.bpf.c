@@ -101,6 +101,7 @@ int sr_sockops(struct bpf_sock_ops *skops)
 		sr_adopt(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		sr_onward_closed(skops);
 		sr_forget(skops);
 		break;
 	}

@@ -84,7 +84,8 @@ struct sr_sock {
 	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
 	__u8 published;		/* REDIRECTED: in the pending map */
 	__u8 has_given;		/* a proxy set records on it (given_rec) */
-	__u8 pad;
+	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward, for
+				 * its proxy's onward connect (forward.h) */
 	struct sr_addr target;	/* REDIRECTED: the listener it was sent to */
 	struct sr_flow flow;
 	struct sr_records given_rec; /* as the proxy set them; a retried
@@ -193,6 +194,9 @@ struct sr_counters {
 	__u64 listener_gone;	/* fail-open: skipped, no claimed listener */
 	__u64 refused;		/* fail-closed: refused, no claimed listener */
 	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
+	__u64 onward_recorded;	/* owner connects given a flow's records by
+				 * the layer (forward.h) */
+	__u64 onward_ambiguous;	/* ... refused: flows judged differently */
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

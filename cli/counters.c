@@ -15,6 +15,10 @@ const struct counter_desc counter_descs[] = {
 	  "Fail-open skips: the service's listener was not claimed."),
 	C(refused, "refused", "Fail-closed refusals: the service's listener was not claimed."),
 	C(pending_busy, "pending-busy", "Flows not tracked: their 4-tuple was already pending."),
+	C(onward_recorded, "onward-recorded",
+	  "Owner connects without records that the layer gave a flow's records."),
+	C(onward_ambiguous, "onward-ambiguous",
+	  "Owner connects refused: the flows they could carry are judged differently."),
 };
 #undef C
 const size_t ncounter_descs = sizeof(counter_descs) / sizeof(counter_descs[0]);
