@@ -92,6 +92,7 @@ static const struct {
 	C(denied, "denied"),		     C(pending_lost, "pending-lost"),
 	C(blocked, "blocked"),		     C(listener_gone, "listener-gone"),
 	C(refused, "refused"),		     C(pending_busy, "pending-busy"),
+	C(untracked, "untracked"),	     C(pending_full, "pending-full"),
 #undef C
 };
 
