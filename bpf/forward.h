@@ -66,7 +66,7 @@
 
 struct sr_onward_key {
 	__u64 netns;
-	struct sr_addr dst;	/* D, IPv4-mapped as IPv4 */
+	struct sr_addr dst;	/* D as the rules see it (sr_dst_of) */
 	__u16 service;
 	__u16 slot;		/* SR_ONWARD_SLOTS: the overflow count */
 };
@@ -114,16 +114,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sr_onward_room);
 } sr_onward_scratch SEC(".maps");
-
-/* @a, an IPv4-mapped address as the IPv4 one. */
-static __always_inline void sr_onward_norm(struct sr_addr *a)
-{
-	if (a->family == AF_INET6 && sr_mapped(a->addr)) {
-		a->family = AF_INET;
-		a->addr[0] = a->addr[3];
-		a->addr[2] = a->addr[3] = 0;
-	}
-}
 
 /* Names the rule set covering D, so signatures over two sets differ. */
 static __always_inline __u32 sr_onward_setid(const struct sr_ruleset *set)
@@ -206,8 +196,7 @@ static __always_inline int sr_onward_note(struct bpf_sock_ops *skops,
 	if (!v)
 		return -ENOMEM;
 	key.netns = bpf_get_netns_cookie(skops);
-	key.dst = s->flow.orig_dst;
-	sr_onward_norm(&key.dst);
+	key.dst = s->flow.rec.dst;
 	key.service = s->flow.service_id;
 	__builtin_memset(v, 0, sizeof(*v));
 	v->b.since = bpf_ktime_get_ns();
@@ -263,8 +252,7 @@ static __always_inline void sr_onward_closed(struct bpf_sock_ops *skops)
 	slot = s->onward;
 	s->onward = 0;
 	key.netns = bpf_get_netns_cookie(skops);
-	key.dst = s->flow.orig_dst;
-	sr_onward_norm(&key.dst);
+	key.dst = s->flow.rec.dst;
 	key.service = s->flow.service_id;
 	key.slot = slot == SR_ONWARD_OVERFLOW ? SR_ONWARD_SLOTS : slot - 1;
 	o = bpf_map_lookup_elem(&sr_onward, &key);
@@ -374,31 +362,18 @@ struct {
 	__type(value, struct sr_onward_scan);
 } sr_onward_scans SEC(".maps");
 
-/* The scan for a connect on @ctx, its destination filled in; or NULL. */
+/* The scan for a connect to @d (sr_dst_of), or NULL. */
 static __always_inline struct sr_onward_scan *
-sr_onward_begin(struct bpf_sock_addr *ctx, int family)
+sr_onward_begin(const struct sr_addr *d)
 {
 	struct sr_onward_scan *sc;
-	struct sr_addr *d;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&sr_onward_scans, &zero);
 	if (!sc)
 		return 0;
 	__builtin_memset(sc, 0, sizeof(*sc));
-	d = &sc->key.dst;
-	d->port = (__u16)ctx->user_port;
-	if (family == AF_INET) {
-		d->family = AF_INET;
-		d->addr[0] = ctx->user_ip4;
-	} else {
-		d->family = AF_INET6;
-		d->addr[0] = ctx->user_ip6[0];
-		d->addr[1] = ctx->user_ip6[1];
-		d->addr[2] = ctx->user_ip6[2];
-		d->addr[3] = ctx->user_ip6[3];
-		sr_onward_norm(d);
-	}
+	sc->key.dst = *d;
 	return sc;
 }
 

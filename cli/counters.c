@@ -15,6 +15,8 @@ const struct counter_desc counter_descs[] = {
 	  "Fail-open skips: the service's listener was not claimed."),
 	C(refused, "refused", "Fail-closed refusals: the service's listener was not claimed."),
 	C(pending_busy, "pending-busy", "Flows not tracked: their 4-tuple was already pending."),
+	C(untracked, "untracked", "Connects refused: their flow state could not be made."),
+	C(pending_full, "pending-full", "Connects refused: too many flows pending."),
 	C(onward_recorded, "onward-recorded",
 	  "Owner connects without records that the layer gave a flow's records."),
 	C(onward_ambiguous, "onward-ambiguous",

@@ -205,7 +205,8 @@ static int service_list(int argc, char **argv)
 			printf(",\"owner_uid\":%lld,\"owner_cgroup_id\":%llu,"
 			       "\"fail\":\"%s\",\"skip_inspected\":%s,"
 			       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
-			       "\"listener_gone\":%llu,\"refused\":%llu}",
+			       "\"listener_gone\":%llu,\"refused\":%llu,"
+			       "\"onward_recorded\":%llu,\"onward_ambiguous\":%llu}",
 			       (long long)s->owner_uid,
 			       (unsigned long long)s->owner_cgroup_id,
 			       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
@@ -213,7 +214,9 @@ static int service_list(int argc, char **argv)
 			       (unsigned long long)c->redirected,
 			       (unsigned long long)c->unrecorded_egress,
 			       (unsigned long long)c->listener_gone,
-			       (unsigned long long)c->refused);
+			       (unsigned long long)c->refused,
+			       (unsigned long long)c->onward_recorded,
+			       (unsigned long long)c->onward_ambiguous);
 			continue;
 		}
 		char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",

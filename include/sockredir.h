@@ -254,6 +254,8 @@ struct sockredir_counters {
 	uint64_t listener_gone;	  /* fail open: skipped, listener not claimed */
 	uint64_t refused;	  /* fail closed: refused, listener not claimed */
 	uint64_t pending_busy;	  /* 4-tuple already pending: not tracked */
+	uint64_t untracked;	  /* refused: flow state could not be made */
+	uint64_t pending_full;	  /* refused: too many flows pending */
 	uint64_t onward_recorded; /* owner connects the layer gave records */
 	uint64_t onward_ambiguous; /* ... refused: flows judged differently */
 };
