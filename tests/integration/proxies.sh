@@ -9,18 +9,17 @@
 #   app ─connect 127.0.0.3:8080─▶ squid (200) ─▶ haproxy (100) ─▶ server
 #   app ─connect 127.0.0.6:8080─▶ haproxy ─✗ (block --cgroup app)
 # Each proxy runs in its own cgroup p-NAME, the service's --owner-cgroup
-# (dante with redsocks: it makes redsocks' onward connects).
+# (dante with redsocks: it makes redsocks' onward connects).  The listeners
+# are claimed by their owner (bpf/claim.h) and the proxies' onward connects
+# given their flows' records by the layer (bpf/forward.h).  Attacks, as
+# nobody inside the cgroup: a listener on haproxy's address before it
+# starts, decoy flows that would make a blocked flow's onward connect
+# ambiguous, and a squatter on haproxy's address after it exits.
+# SOCKREDIR_TEST_PROXIES=outside-claim also claims each proxy's listeners
+# from outside (tests/helpers/claim_from_outside.py), as before claim by
+# owner existed.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/helpers/proxyconf.sh"
-# Needs "claim by owner" and records attached to an owner's onward connect
-# (issue 12) in the kernel side; until then every assertion below fails.
-# SOCKREDIR_TEST_PROXIES=outside-claim claims each proxy's listeners for it
-# from outside (tests/helpers/claim_from_outside.py), to see which of the
-# rest holds with what is built today.
-case "${SOCKREDIR_TEST_PROXIES:-}" in
-1|outside-claim) ;;
-*) echo "1..0 # SKIP claim by owner not built yet"; exit 0 ;;
-esac
 setup
 PEER="python3 $top/tests/helpers/peerget.py"
 mkdir -p "$TMPD/www" "$CG/app" "$CG/app2"
@@ -37,6 +36,22 @@ served() {	# served MARK: requests for /hello.txt?MARK the server answered
 }
 blocked() { "$SR" -j status | python3 -c 'import json,sys
 print(json.load(sys.stdin)["counters"]["blocked"])'; }
+as_nobody() {	# as_nobody ROLE CMD...: CMD as nobody in cgroup ROLE
+	local role=$1; shift
+	in_cg "$role" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+# squat_state PID PORT: "bound" once PID listens on PORT, "refused at bind"
+# if PID exits first (the bind hook refused it).
+squat_state() {
+	local i
+	for i in $(seq 200); do
+		nsenter --net=/run/netns/$NS ss -H -ltn "sport = :$2" | grep -q . &&
+			{ echo bound; return; }
+		kill -0 "$1" 2>/dev/null || { echo "refused at bind"; return; }
+		sleep 0.05
+	done
+	echo "neither"
+}
 service() {	# service NAME [v6]: add NAME, owned by cgroup p-NAME
 	local v6=
 	pc_conf "$1" "$TMPD/$1"
@@ -46,7 +61,7 @@ service() {	# service NAME [v6]: add NAME, owned by cgroup p-NAME
 }
 start() {	# start NAME: start NAME, unmodified, in its owner cgroup
 	check "$1: starts unmodified in its owner cgroup" -- pc_start "p-$1" "$1" "$TMPD/$1"
-	[ "$SOCKREDIR_TEST_PROXIES" = outside-claim ] &&
+	[ "${SOCKREDIR_TEST_PROXIES:-}" = outside-claim ] &&
 		in_cg "p-$1" python3 "$top/tests/helpers/claim_from_outside.py" "$1" $PC_PORT | sed 's/^/# /'
 	return 0
 }
@@ -88,7 +103,7 @@ bg imp setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
 	"$top/tests/helpers/proxy.py" --name haproxy --no-claim \
 	--listen 127.0.0.1:7102 --log "$TMPD/impostor.log" 2>/dev/null
 IMP=$LAST_PID
-wait_port 7102 2>/dev/null && bound=bound || bound="refused at bind"
+bound=$(squat_state $IMP 7102)
 check "attack: nobody's listener on haproxy's address ($bound) gets no flow" -- \
 	test "$(get http://127.0.0.4:8080/hello.txt?impostor)" = hello -a \
 	"$(lines "$TMPD/impostor.log")" -eq 0
@@ -137,4 +152,67 @@ check "block through haproxy: counted as blocked" -- test "$(blocked)" -gt "$b0"
 check "block through haproxy: another application gets through haproxy" -- \
 	test "$(get http://127.0.0.6:8080/hello.txt?app2 app2)" = hello
 check "block through haproxy: ... and haproxy saw that one" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 2)) 2
+
+# --- attack: decoys to make the blocked flow's onward connect ambiguous ------
+# nobody in app2 (not blocked) holds 16 flows to the blocked destination open
+# through haproxy while nobody in app (blocked) makes its request: haproxy's
+# onward connect for it could be any of them.  It must not be taken for a
+# decoy's: the layer refuses what it cannot tell apart (onward_ambiguous),
+# and haproxy's retries (3, about a second apart) meet the same.
+amb0=$(counter haproxy onward_ambiguous)
+mkdir -p "$TMPD/decoys"; chmod 777 "$TMPD/decoys"	# nobody writes there
+bg app2 setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c '
+import os, socket, sys, time
+ready, stop = sys.argv[1], sys.argv[2]
+socks = []
+for i in range(16):
+    s = socket.create_connection(("127.0.0.6", 8080), timeout=5)
+    s.sendall(b"GET /hello.txt?decoy HTTP/1.1\r\nHost: d\r\n")	# never ends
+    socks.append(s)
+open(ready, "w").close()
+for _ in range(400):
+    if os.path.exists(stop):
+        break
+    time.sleep(0.05)
+' "$TMPD/decoys/ready" "$TMPD/decoys/stop"
+DECOYS=$LAST_PID
+for i in $(seq 200); do [ -f "$TMPD/decoys/ready" ] && break; sleep 0.05; done
+check "decoys: 16 flows of nobody in app2 held open through haproxy" -- test -f "$TMPD/decoys/ready"
+as_nobody app curl -gs -m 8 -o /dev/null http://127.0.0.6:8080/hello.txt?decoyblocked; st=$?
+check "decoys: the blocked application's request still fails (curl $st)" -- test $st -ne 0
+check "decoys: the server never saw it" -- test "$(served decoyblocked)" -eq 0
+check "decoys: its onward connects were refused as ambiguous ($(counter haproxy onward_ambiguous) > $amb0)" -- \
+	test "$(counter haproxy onward_ambiguous)" -gt "$amb0"
+touch "$TMPD/decoys/stop"
+kill_pid $DECOYS
+# The blocked flow, never forwarded, stays noted 5 s after it closes (a
+# proxy may still read it and connect late): until then app2 is refused too.
+t0=$(date +%s%N)
+for i in $(seq 40); do
+	[ "$(get http://127.0.0.6:8080/hello.txt?after-decoys-$i app2)" = hello ] && break
+	sleep 0.25
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "decoys: once they end, app2 gets through haproxy again (after $ms ms)" -- \
+	test "$(served "after-decoys-$i")" -eq 1 -a $ms -lt 8000
+
+# --- attack: squatting haproxy's address after it exits ------------------------
+pc_stop p-haproxy
+gone=$(counter haproxy listener_gone)
+bg app setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
+	"$top/tests/helpers/proxy.py" --name haproxy --no-claim \
+	--listen 127.0.0.1:7102 --log "$TMPD/squatter.log" 2>/dev/null
+SQ=$LAST_PID
+bound=$(squat_state $SQ 7102)
+bg app setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
+	"$top/tests/helpers/proxy.py" --name haproxy --no-claim \
+	--listen 0.0.0.0:7102 --log "$TMPD/squatter-any.log" 2>/dev/null
+SQA=$LAST_PID
+bound_any=$(squat_state $SQA 7102)
+check "squat after exit: nobody on 127.0.0.1:7102 ($bound), on 0.0.0.0:7102 ($bound_any): gets no flow" -- \
+	test "$(get http://127.0.0.4:8080/hello.txt?squat)" = hello -a \
+	"$(lines "$TMPD/squatter.log")" -eq 0 -a "$(lines "$TMPD/squatter-any.log")" -eq 0
+check "squat after exit: the flow went around the gone proxy, counted (listener_gone)" -- \
+	test "$(counter haproxy listener_gone)" -gt "$gone"
+kill_pid $SQ; kill_pid $SQA
 done_testing
