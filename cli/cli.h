@@ -4,25 +4,28 @@
 
 #include <stdio.h>
 #include "sockredir.h"
+#include "json.h"
 
 /* Exit statuses: 0 done, 1 failed, 2 misused. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-extern int json;	/* -j: print listings as JSON */
+extern int json_output;	/* -j: print listings as JSON */
 
 int up_main(int argc, char **argv);
 int down_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int service_main(int argc, char **argv);
 int rule_main(int argc, char **argv);
+int apply_main(int argc, char **argv);
+int show_main(int argc, char **argv);
+int metrics_main(int argc, char **argv);
 
 /* Print "sockredir: what: strerror" to stderr; returns EXIT_FAIL. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "sockredir: ..." and a hint to stderr; returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* JSON output helpers: strings escaped, nothing else. */
-void json_str(FILE *f, const char *s);
+/* JSON strings: common/json.h, shared with the relay. */
 void print_addr(FILE *f, const struct sockaddr_storage *ss);
 
 #endif

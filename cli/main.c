@@ -6,7 +6,7 @@
 
 #include "cli.h"
 
-int json;
+int json_output;
 
 static const char usage[] =
 "usage: sockredir [-j] OBJECT COMMAND [ARGS]\n"
@@ -20,13 +20,22 @@ static const char usage[] =
 "              [--skip-inspected]\n"
 "  service del NAME                    (its rules go with it)\n"
 "  service list\n"
+"  service own NAME                    make the cgroup this runs in NAME's\n"
+"                                      owner (for a unit's ExecStartPre=)\n"
 "\n"
 "  rule add (--service NAME | --permit | --block) [--proto tcp|udp]\n"
 "           [--dst PREFIX] [--dport N[-M]] [--cgroup PATH] [--uid N]\n"
-"           [--weight N]\n"
-"  rule load FILE                      add one rule per line, all or none\n"
-"  rule del ID\n"
+"           [--weight N] [--name NAME]\n"
+"  rule load FILE      add rules, all or none: each line holds the options\n"
+"                      of one 'rule add' (\"--service web --dport 80\")\n"
+"  rule del ID|NAME\n"
 "  rule list\n"
+"\n"
+"  apply [--check] [FILE|-]            make the layer match a configuration\n"
+"                                      file (default " "/etc/sockredir/sockredir.conf" ")\n"
+"  show                                print the running configuration\n"
+"  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
+"                                      --listen serves them on /metrics\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -38,7 +47,8 @@ static const struct {
 } objects[] = {
 	{ "up", up_main },	   { "down", down_main },
 	{ "status", status_main }, { "service", service_main },
-	{ "rule", rule_main },
+	{ "rule", rule_main },	   { "apply", apply_main },
+	{ "show", show_main },	   { "metrics", metrics_main },
 };
 
 int fail(int err, const char *fmt, ...)
@@ -51,6 +61,9 @@ int fail(int err, const char *fmt, ...)
 	va_end(ap);
 	if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	if (err == EPERM || err == -EPERM || err == EACCES || err == -EACCES)
+		fprintf(stderr, " (the redirect layer needs root: CAP_BPF and "
+			"CAP_SYS_ADMIN)");
 	fprintf(stderr, "\n");
 	return EXIT_FAIL;
 }
@@ -74,7 +87,7 @@ int main(int argc, char **argv)
 	/* -j may stand anywhere; take it out before dispatching. */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
-			json = 1;
+			json_output = 1;
 			continue;
 		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||

@@ -1,13 +1,17 @@
 /* rule.c - sockredir rule add | load | del | list. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "rulewords.h"
 
 static int add_failed(int err, size_t n)
 {
+	if (err == -EEXIST)
+		return usage_error("a rule of that name exists");
 	if (err == -E2BIG)
 		return usage_error("more than 32 rules would cover one address");
 	if (err == -ENOENT)
@@ -17,21 +21,38 @@ static int add_failed(int err, size_t n)
 	return fail(err, "cannot add rules");
 }
 
+/* The services rules may name; prints why and returns -1 if none. */
+static int services(struct sockredir_service **svcs)
+{
+	int n = sockredir_service_list(svcs);
+
+	if (n == -ENOENT)
+		return fail(0, "sockredir is not up"), -1;
+	if (n < 0)
+		return fail(n, "cannot list services"), -1;
+	return n;
+}
+
 static int rule_add(int argc, char **argv)
 {
-	struct sockredir_rule r;
+	struct sockredir_service *svcs = NULL;
+	struct rule_spec spec;
 	char err[256];
-	int ret;
+	int ret, ns;
 
-	ret = sockredir_rule_parse(argc, argv, &r, err, sizeof(err));
-	if (ret == -ENOENT && !strcmp(err, "sockredir is not up"))
-		return fail(0, "%s", err);
+	if (rule_words_parse(argc, argv, &spec, err, sizeof(err)) < 0)
+		return usage_error("%s", err);
+	ns = services(&svcs);
+	if (ns < 0)
+		return EXIT_FAIL;
+	ret = rule_spec_resolve(&spec, svcs, ns, err, sizeof(err));
+	free(svcs);
 	if (ret < 0)
 		return usage_error("%s", err);
-	ret = sockredir_rule_add(&r, 1);
+	ret = sockredir_rule_add(&spec.r, 1);
 	if (ret < 0)
 		return add_failed(ret, 1);
-	printf("rule %u\n", r.id);
+	printf("rule %u\n", spec.r.id);
 	return EXIT_OK;
 }
 
@@ -49,20 +70,27 @@ static int split(char *line, char **words, int max)
 /* A rule file: the words of 'rule add', one rule a line, # comments. */
 static int rule_load(int argc, char **argv)
 {
+	struct sockredir_service *svcs = NULL;
 	struct sockredir_rule *rules = NULL;
 	size_t n = 0, cap = 0, lineno = 0;
 	char *line = NULL, err[256];
 	size_t linecap = 0;
 	FILE *f;
-	int ret = EXIT_OK;
+	int ret = EXIT_OK, ns;
 
 	if (argc != 1)
 		return usage_error("rule load takes one FILE ('-' for stdin)");
 	f = strcmp(argv[0], "-") ? fopen(argv[0], "re") : stdin;
 	if (!f)
 		return fail(errno, "cannot open '%s'", argv[0]);
+	ns = services(&svcs);
+	if (ns < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
 	while (getline(&line, &linecap, f) > 0) {
 		char *words[32], *hash = strchr(line, '#');
+		struct rule_spec spec;
 		int nw;
 
 		lineno++;
@@ -73,6 +101,12 @@ static int rule_load(int argc, char **argv)
 			continue;
 		if (nw < 0) {
 			ret = usage_error("%s:%zu: too many words", argv[0], lineno);
+			goto out;
+		}
+		if (!strcmp(words[0], "rule") || !strcmp(words[0], "add")) {
+			ret = usage_error("%s:%zu: write only the options of 'rule add', "
+					  "as in '--service web --dport 80' (nothing "
+					  "added)", argv[0], lineno);
 			goto out;
 		}
 		if (n == cap) {
@@ -86,12 +120,13 @@ static int rule_load(int argc, char **argv)
 			}
 			rules = p;
 		}
-		if (sockredir_rule_parse(nw, words, &rules[n], err, sizeof(err))) {
+		if (rule_words_parse(nw, words, &spec, err, sizeof(err)) < 0 ||
+		    rule_spec_resolve(&spec, svcs, ns, err, sizeof(err)) < 0) {
 			ret = usage_error("%s:%zu: %s (nothing added)", argv[0],
 					  lineno, err);
 			goto out;
 		}
-		n++;
+		rules[n++] = spec.r;
 	}
 	if (ferror(f)) {
 		ret = fail(errno, "reading '%s' (nothing added)", argv[0]);
@@ -107,6 +142,7 @@ static int rule_load(int argc, char **argv)
 	}
 	printf("added %zu rules (%u-%u)\n", n, rules[0].id, rules[n - 1].id);
 out:
+	free(svcs);
 	free(line);
 	free(rules);
 	if (f != stdin)
@@ -114,24 +150,51 @@ out:
 	return ret;
 }
 
+/* A rule's id from the word naming it: its id, or its name. */
+static int rule_id(const char *word, uint32_t *id)
+{
+	struct sockredir_rule *list;
+	char *end;
+	unsigned long v;
+	int n, i;
+
+	if (word[0] >= '0' && word[0] <= '9') {
+		errno = 0;
+		v = strtoul(word, &end, 10);
+		if (errno || *end || v == 0 || v > 0xffffffffUL)
+			return usage_error("bad rule id '%s'", word);
+		*id = v;
+		return EXIT_OK;
+	}
+	n = sockredir_rule_list(&list);
+	if (n == -ENOENT)
+		return fail(0, "sockredir is not up");
+	if (n < 0)
+		return fail(n, "cannot list rules");
+	for (i = 0; i < n && strcmp(list[i].name, word); i++)
+		;
+	if (i < n)
+		*id = list[i].id;
+	free(list);
+	return i < n ? EXIT_OK : usage_error("no rule named '%s'", word);
+}
+
 static int rule_del(int argc, char **argv)
 {
-	char *end;
-	unsigned long id;
+	uint32_t id = 0;
 	int ret;
 
 	if (argc != 1)
-		return usage_error("rule del takes one ID");
-	id = strtoul(argv[0], &end, 10);
-	if (*end || end == argv[0] || argv[0][0] == '-' || id == 0 ||
-	    id > 0xffffffffUL)
-		return usage_error("bad rule id '%s'", argv[0]);
+		return usage_error("rule del takes one ID or NAME");
+	ret = rule_id(argv[0], &id);
+	if (ret)
+		return ret;
 	ret = sockredir_rule_del(id);
 	if (ret == -ENOENT)
-		return usage_error("no rule %lu (or sockredir is not up)", id);
+		return usage_error("no rule %u (or sockredir is not up)", id);
 	if (ret < 0)
-		return fail(ret, "cannot delete rule %lu", id);
-	printf("deleted rule %lu\n", id);
+		return fail(ret, "cannot delete rule %u", id);
+	printf("deleted rule %u\n", id);
 	return EXIT_OK;
 }
 
@@ -174,17 +237,17 @@ static int rule_list(int argc, char **argv)
 	ns = sockredir_service_list(&svcs);
 	if (ns < 0)
 		ns = 0;
-	if (json)
+	if (json_output)
 		printf("[");
 	else if (n)
-		printf("%-6s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
-		       "WEIGHT", "ACTION", "PROTO", "DST", "DPORT", "UID",
+		printf("%-6s %-16s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
+		       "NAME", "WEIGHT", "ACTION", "PROTO", "DST", "DPORT", "UID",
 		       "CGROUP");
 	for (i = 0; i < n; i++) {
 		const struct sockredir_rule *r = &list[i];
 		const char *proto = r->protocol == IPPROTO_TCP ? "tcp" :
 				    r->protocol == IPPROTO_UDP ? "udp" : "any";
-		char dst[64], ports[16] = "any", uid[24] = "any";
+		char dst[64], ports[16] = "any", uid[24] = "any", cg[PATH_MAX] = "any";
 		const char *act = r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
 				  r->action == SOCKREDIR_ACTION_BLOCK ? "block" :
 				  service_name(svcs, ns, r->service_id);
@@ -195,26 +258,33 @@ static int rule_list(int argc, char **argv)
 				 "%u" : "%u-%u", r->dport_lo, r->dport_hi);
 		if (r->uid >= 0)
 			snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
-		if (json) {
+		if (r->cgroup_id && sockredir_cgroup_path(r->cgroup_id, cg, sizeof(cg)))
+			snprintf(cg, sizeof(cg), "(gone: id %llu)",
+				 (unsigned long long)r->cgroup_id);
+		if (json_output) {
 			printf("%s{\"id\":%u,\"weight\":%u,\"action\":\"%s\",",
 			       i ? "," : "", r->id, r->weight,
 			       r->action == SOCKREDIR_ACTION_REDIRECT ? "redirect" : act);
 			if (r->action == SOCKREDIR_ACTION_REDIRECT) {
 				printf("\"service\":");
-				json_str(stdout, act);
+				json_string(stdout, act);
 				printf(",");
 			}
 			printf("\"proto\":\"%s\",\"dst\":\"%s\",\"dport\":\"%s\","
-			       "\"uid\":%lld,\"cgroup_id\":%llu}",
+			       "\"uid\":%lld,\"cgroup_id\":%llu,\"cgroup\":",
 			       proto, dst, ports, (long long)r->uid,
 			       (unsigned long long)r->cgroup_id);
+			json_string(stdout, r->cgroup_id ? cg : NULL);
+			printf(",\"name\":");
+			json_string(stdout, r->name[0] ? r->name : NULL);
+			printf("}");
 			continue;
 		}
-		printf("%-6u %-8u %-10s %-5s %-24s %-11s %-10s %llu\n", r->id,
-		       r->weight, act, proto, dst, ports, uid,
-		       (unsigned long long)r->cgroup_id);
+		printf("%-6u %-16s %-8u %-10s %-5s %-24s %-11s %-10s %s\n", r->id,
+		       r->name[0] ? r->name : "-", r->weight, act, proto, dst,
+		       ports, uid, cg);
 	}
-	if (json)
+	if (json_output)
 		printf("]\n");
 	free(list);
 	free(svcs);

@@ -182,11 +182,10 @@ out:
 int sockredir_up(const struct sockredir_up_opts *opts)
 {
 	char cgpath[PATH_MAX];
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_config cfg;
 	unsigned int level, max_hops = SOCKREDIR_DEFAULT_HOPS;
+	struct sr_txn t;
 	uint64_t cgid;
-	int lock, err;
+	int err;
 
 	if (opts && opts->sz < sizeof(*opts))
 		return sr_err(-EINVAL);
@@ -198,31 +197,25 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 				sizeof(cgpath), &cgid, &level);
 	if (err)
 		return sr_err(err);
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
+	err = sr_txn_begin(&t, SR_TXN_WRITE | SR_TXN_IF_UP);
+	if (err)
+		return sr_err(err);
 	err = ensure_bpffs();
 	if (err)
-		goto out;
+		return sr_txn_end(&t, err);
 
 	if (links_present()) {
 		/*
 		 * Attached already.  A layer we cannot read is left alone: its
 		 * services, rules and key belong to whoever runs it.
 		 */
-		if (sr_maps_open(&m) || sr_config_read(&m, &cfg)) {
-			err = -EIO;
-			goto out;
-		}
-		if (cfg.cgroup_id != cgid) {
-			err = -EBUSY;
-			goto out;
-		}
-		cfg.max_hops = max_hops;
-		err = sr_config_write(&m, &cfg);
-		if (!err)
-			err = 1;
-		goto out;
+		if (!t.up)
+			return sr_txn_end(&t, -EIO);
+		if (t.cfg.cgroup_id != cgid)
+			return sr_txn_end(&t, -EBUSY);
+		t.cfg.max_hops = max_hops;
+		err = sr_txn_write_config(&t);
+		return sr_txn_end(&t, err ? err : 1);
 	}
 	remove_pins();		/* maps a failed run left, nothing attached */
 	{
@@ -233,81 +226,68 @@ int sockredir_up(const struct sockredir_up_opts *opts)
 	}
 	if (err < 0)
 		remove_pins();
-out:
-	sr_maps_close(&m);
-	sr_unlock(lock);
+	/* Nothing to undo in the maps: a failed load removed them all. */
+	sr_txn_commit(&t);
 	return sr_err(err);
 }
 
 int sockredir_down(const char *cgroup)
 {
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_config cfg;
 	char cgpath[PATH_MAX];
 	unsigned int level;
+	struct sr_txn t;
 	uint64_t cgid;
-	int lock, err;
+	int err;
 
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
-	if (cgroup && sr_maps_open(&m) == 0 && sr_config_read(&m, &cfg) == 0) {
+	err = sr_txn_begin(&t, SR_TXN_WRITE | SR_TXN_IF_UP);
+	if (err)
+		return sr_err(err);
+	if (cgroup && t.up) {
 		err = sr_cgroup_resolve(cgroup, cgpath, sizeof(cgpath), &cgid,
 					&level);
-		if (err || cgid != cfg.cgroup_id) {
-			err = -ENOENT;
-			goto out;
-		}
+		if (err || cgid != t.cfg.cgroup_id)
+			return sr_txn_end(&t, -ENOENT);
 	}
-	sr_maps_close(&m);
+	sr_maps_close(&t.m);
 	err = remove_pins();
-out:
-	sr_maps_close(&m);
-	sr_unlock(lock);
+	sr_txn_commit(&t);
 	return sr_err(err);
 }
 
 int sockredir_status_get(struct sockredir_status *st)
 {
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_service svcs[SR_MAX_SERVICES];
 	struct sr_rule_slot *rules = NULL;
-	struct sr_config cfg;
+	struct sr_txn t;
 	int i, n, err;
 
 	if (!st)
 		return sr_err(-EINVAL);
 	memset(st, 0, sizeof(*st));
-	err = sr_maps_open(&m);
-	if (err == -ENOENT || (!err && !links_present()))
-		goto out_down;
+	err = sr_txn_begin(&t, 0);
+	if (err == -ENOENT)
+		return 0;		/* down */
 	if (err)
 		return sr_err(err);
-	err = sr_config_read(&m, &cfg);
-	if (!err)
-		err = sr_services_read(&m, svcs);
-	if (err)
+	if (!links_present())
 		goto out;
 	st->up = 1;
-	snprintf(st->cgroup, sizeof(st->cgroup), "%s", cfg.cgroup_path);
-	st->cgroup_id = cfg.cgroup_id;
-	st->max_hops = cfg.max_hops;
+	snprintf(st->cgroup, sizeof(st->cgroup), "%s", t.cfg.cgroup_path);
+	st->cgroup_id = t.cfg.cgroup_id;
+	st->max_hops = t.cfg.max_hops;
 	for (i = 0; i < SR_MAX_SERVICES; i++) {
-		st->services += i && svcs[i].id;
-		err = sr_counters_read(&m, i, &st->total, &st->live_flows);
+		st->services += i && t.svcs[i].id;
+		err = sr_counters_read(&t.m, i, &st->total, &st->live_flows);
 		if (err)
 			goto out;
 	}
-	n = sr_rules_read(&m, &rules);
+	n = sr_rules_read(&t.m, &rules);
 	if (n < 0) {
 		err = n;
 		goto out;
 	}
 	st->rules = n;
 	free(rules);
-out_down:
-	err = 0;
 out:
-	sr_maps_close(&m);
+	sr_txn_commit(&t);
 	return sr_err(err);
 }

@@ -1,4 +1,4 @@
-/* maps.c - pinned maps, the control-plane lock, cgroup paths. */
+/* maps.c - pinned maps, the control-plane lock, config and counters. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,8 +26,8 @@ int sr_maps_open(struct sr_maps *m)
 {
 	struct { int *fd; const char *name; } pins[] = {
 		{ &m->config, "sr_config" },	 { &m->services, "sr_services" },
-		{ &m->rules, "sr_rules" },	 { &m->index, "sr_rule_index" },
-		{ &m->stats, "sr_stats" },	 { &m->names, "sr_service_names" },
+		{ &m->rules, "sr_rules" },	 { &m->rule_index, "sr_rule_index" },
+		{ &m->counters, "sr_stats" },	 { &m->service_names, "sr_service_names" },
 	};
 	size_t i;
 
@@ -40,13 +40,16 @@ int sr_maps_open(struct sr_maps *m)
 			return err == -EPERM || err == -EACCES ? err : -ENOENT;
 		}
 	}
+	m->rule_names = open_pin(SR_RULE_NAMES_PIN);	/* optional */
+	if (m->rule_names < 0)
+		m->rule_names = -1;
 	return 0;
 }
 
 void sr_maps_close(struct sr_maps *m)
 {
-	int *fds[] = { &m->config, &m->services, &m->rules, &m->index,
-		       &m->stats, &m->names };
+	int *fds[] = { &m->config, &m->services, &m->rules, &m->rule_index,
+		       &m->counters, &m->service_names, &m->rule_names };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -77,80 +80,6 @@ void sr_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
-}
-
-int sr_cgroup_mount(char *buf, size_t len)
-{
-	char line[4096], mnt[PATH_MAX], type[64];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts ... - type source */
-		const char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(dash, " - %63s", type) != 1 ||
-		    strcmp(type, "cgroup2"))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		if (strlen(mnt) >= len) {
-			err = -ENAMETOOLONG;
-			break;
-		}
-		strcpy(buf, mnt);
-		err = 0;
-		break;
-	}
-	fclose(f);
-	return err;
-}
-
-/*
- * Accepts an absolute path inside the cgroup v2 mount, or a path relative
- * to the mount ("/" or "/system.slice").  cgroup v2 ids are inode numbers.
- */
-int sr_cgroup_resolve(const char *path, char *abs, size_t len, uint64_t *id,
-		      unsigned int *level)
-{
-	char mnt[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
-	const char *p;
-	struct stat st;
-	size_t ml;
-	int n, err;
-
-	err = sr_cgroup_mount(mnt, sizeof(mnt));
-	if (err)
-		return err;
-	ml = strlen(mnt);
-	if (!path || !*path)
-		path = "/";
-	if (!strncmp(path, mnt, ml) && (path[ml] == '/' || !path[ml]))
-		n = snprintf(cand, sizeof(cand), "%s", path);
-	else
-		n = snprintf(cand, sizeof(cand), "%s/%s", mnt,
-			     path[0] == '/' ? path + 1 : path);
-	if (n < 0 || (size_t)n >= sizeof(cand))
-		return -ENAMETOOLONG;
-	if (!realpath(cand, real) || stat(real, &st) < 0)
-		return -ENOENT;
-	if (!S_ISDIR(st.st_mode) || strncmp(real, mnt, ml) ||
-	    (real[ml] != '/' && real[ml]))
-		return -ENOENT;
-	n = snprintf(cand, sizeof(cand), "%s/cgroup.procs", real);
-	if (n < 0 || (size_t)n >= sizeof(cand) || access(cand, F_OK))
-		return -ENOENT;
-	if (strlen(real) >= len)
-		return -ENAMETOOLONG;
-	strcpy(abs, real);
-	*id = st.st_ino;
-	*level = 0;
-	for (p = real + ml; *p; p++)
-		if (*p == '/' && p[1])
-			(*level)++;
-	return 0;
 }
 
 int sr_config_read(const struct sr_maps *m, struct sr_config *cfg)
@@ -198,29 +127,23 @@ int sr_service_find(const struct sr_maps *m, const char *name,
 
 /*
  * Put service @id's owner (or none, for a deleted service) in its fixed
- * slot of the config.  Other slots are written back unchanged, so a hook
- * reading the config meanwhile never sees them torn.
+ * slot of @cfg.  The config is written whole, and other slots are written
+ * back unchanged, so a hook reading it meanwhile never sees them torn.
  */
-int sr_owner_set(const struct sr_maps *m, uint32_t id,
-		 const struct sr_service *svc)
+void sr_owner_fill(struct sr_config *cfg, uint32_t id,
+		   const struct sr_service *svc)
 {
-	struct sr_config cfg;
-	struct sr_owner *o;
-	int err = sr_config_read(m, &cfg);
+	struct sr_owner *o = &cfg->owners[id];
 
-	if (err)
-		return err;
-	o = &cfg.owners[id];
 	memset(o, 0, sizeof(*o));
 	o->uid = SR_ANY_UID;
-	cfg.owners_mask &= ~(1ULL << id);
+	cfg->owners_mask &= ~(1ULL << id);
 	if (svc && (svc->owner_uid != SR_ANY_UID || svc->owner_cgroup_id)) {
 		o->uid = svc->owner_uid;
 		o->cgroup_id = svc->owner_cgroup_id;
 		o->cgroup_level = svc->owner_cgroup_level;
-		cfg.owners_mask |= 1ULL << id;
+		cfg->owners_mask |= 1ULL << id;
 	}
-	return sr_config_write(m, &cfg);
 }
 
 int sr_counters_read(const struct sr_maps *m, uint32_t service,
@@ -234,7 +157,7 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 	pc = calloc(ncpu, sizeof(*pc));
 	if (!pc)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(m->stats, &service, pc)) {
+	if (bpf_map_lookup_elem(m->counters, &service, pc)) {
 		int err = -errno;
 
 		free(pc);

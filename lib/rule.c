@@ -1,4 +1,4 @@
-/* rule.c - rules: parse, add (all or none), delete, list. */
+/* rule.c - rules: add (all or none), delete, list; one index change each. */
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
@@ -115,325 +115,7 @@ int sr_rule_from_public(const struct sockredir_rule *in, struct sr_rule *out)
 	return 0;
 }
 
-static int parse_u32(const char *s, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_prefix(const char *s, struct sockredir_rule *r)
-{
-	char buf[INET6_ADDRSTRLEN + 8], *slash;
-	uint32_t plen;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash++ = '\0';
-	memset(r->dst, 0, sizeof(r->dst));
-	if (inet_pton(AF_INET, buf, r->dst) == 1)
-		r->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, r->dst) == 1)
-		r->family = AF_INET6;
-	else
-		return -EINVAL;
-	plen = r->family == AF_INET ? 32 : 128;
-	if (slash && parse_u32(slash, plen, &plen))
-		return -EINVAL;
-	r->prefix_len = plen;
-	/* 10.1.2.3/8 means 10.0.0.0/8, as ip route reads it. */
-	{
-		unsigned int i, p = plen;
-
-		for (i = 0; i < 16; i++, p = p >= 8 ? p - 8 : 0)
-			if (p < 8)
-				r->dst[i] &= (uint8_t)(0xff00 >> p);
-	}
-	return 0;
-}
-
-static int parse_ports(const char *s, struct sockredir_rule *r)
-{
-	char buf[16], *dash;
-	uint32_t lo, hi;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash++ = '\0';
-	if (parse_u32(buf, 65535, &lo) || lo == 0)
-		return -EINVAL;
-	hi = lo;
-	if (dash && (parse_u32(dash, 65535, &hi) || hi < lo))
-		return -EINVAL;
-	r->dport_lo = lo;
-	r->dport_hi = hi;
-	return 0;
-}
-
-#define FAIL(code, ...)							\
-	do {								\
-		if (err)						\
-			snprintf(err, errlen, __VA_ARGS__);		\
-		return sr_err(code);					\
-	} while (0)
-
-int sockredir_rule_parse(int argc, char **argv, struct sockredir_rule *r,
-			 char *err, size_t errlen)
-{
-	struct sr_maps m = SR_MAPS_INIT;
-	int i, have_action = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->uid = -1;
-	for (i = 0; i < argc; i++) {
-		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(opt, "--permit") || !strcmp(opt, "--block")) {
-			if (have_action++)
-				FAIL(-EINVAL, "give one of --service, --permit and --block");
-			r->action = opt[2] == 'p' ? SOCKREDIR_ACTION_PERMIT :
-						    SOCKREDIR_ACTION_BLOCK;
-			continue;
-		}
-		if (strncmp(opt, "--", 2))
-			FAIL(-EINVAL, "unexpected word '%s'", opt);
-		if (!val)
-			FAIL(-EINVAL, "%s needs a value", opt);
-		i++;
-		if (!strcmp(opt, "--service")) {
-			struct sr_service s;
-			int id;
-
-			if (have_action++)
-				FAIL(-EINVAL, "give one of --service, --permit and --block");
-			if (sr_maps_open(&m))
-				FAIL(-ENOENT, "sockredir is not up");
-			id = sr_service_find(&m, val, &s);
-			sr_maps_close(&m);
-			if (id < 0)
-				FAIL(-ENOENT, "no service named '%s'", val);
-			r->action = SOCKREDIR_ACTION_REDIRECT;
-			r->service_id = id;
-		} else if (!strcmp(opt, "--proto")) {
-			if (!strcmp(val, "tcp"))
-				r->protocol = IPPROTO_TCP;
-			else if (!strcmp(val, "udp"))
-				FAIL(-EINVAL, "UDP is not redirected yet: rules cover TCP");
-			else
-				FAIL(-EINVAL, "--proto takes tcp or udp, not '%s'", val);
-		} else if (!strcmp(opt, "--dst")) {
-			if (parse_prefix(val, r))
-				FAIL(-EINVAL, "bad prefix '%s' (want ADDR[/LEN])", val);
-		} else if (!strcmp(opt, "--dport")) {
-			if (parse_ports(val, r))
-				FAIL(-EINVAL, "bad port or range '%s' (want N or N-M, 1-65535)", val);
-		} else if (!strcmp(opt, "--cgroup")) {
-			char abs[PATH_MAX];
-			unsigned int level;
-
-			if (sr_cgroup_resolve(val, abs, sizeof(abs),
-					      &r->cgroup_id, &level))
-				FAIL(-ENOENT, "no cgroup '%s'", val);
-			if (level > SR_CG_LEVELS)
-				FAIL(-EINVAL, "cgroup '%s' is at level %u; rules can name cgroups down to level %d",
-				     val, level, SR_CG_LEVELS);
-			r->cgroup_level = level;
-		} else if (!strcmp(opt, "--uid")) {
-			uint32_t uid;
-
-			if (parse_u32(val, UINT32_MAX - 1, &uid))
-				FAIL(-EINVAL, "bad uid '%s'", val);
-			r->uid = uid;
-		} else if (!strcmp(opt, "--weight")) {
-			uint32_t w;
-
-			if (parse_u32(val, UINT32_MAX, &w))
-				FAIL(-EINVAL, "bad weight '%s'", val);
-			r->weight = w;
-		} else {
-			FAIL(-EINVAL, "unknown option '%s'", opt);
-		}
-	}
-	if (!have_action)
-		FAIL(-EINVAL, "give --service NAME, --permit or --block");
-	return 0;
-}
-
-int sockredir_rule_add(struct sockredir_rule *in, size_t n)
-{
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_rule_slot *old = NULL, *all = NULL;
-	struct sr_index_entry *idx = NULL;
-	struct sr_service svcs[SR_MAX_SERVICES];
-	struct sr_config cfg;
-	struct sr_lpm_key bad;
-	uint32_t next_id = 1, slot = 0;
-	int nold, ni, lock = -1, err;
-	size_t i, k;
-
-	if (!in || n == 0 || n > SR_MAX_RULES)
-		return sr_err(-EINVAL);
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
-	err = sr_maps_open(&m);
-	if (!err)
-		err = sr_services_read(&m, svcs);
-	if (!err)
-		err = sr_config_read(&m, &cfg);
-	if (err)
-		goto out;
-	nold = sr_rules_read(&m, &old);
-	if (nold < 0) {
-		err = nold;
-		goto out;
-	}
-	if ((size_t)nold + n > SR_MAX_RULES - 1) {
-		err = -ENOSPC;
-		goto out;
-	}
-	all = calloc(nold + n, sizeof(*all));
-	if (!all) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(all, old, nold * sizeof(*all));
-	for (k = 0; k < (size_t)nold; k++)
-		if (old[k].rule.id >= next_id)
-			next_id = old[k].rule.id + 1;
-	if (cfg.next_rule_id > next_id)
-		next_id = cfg.next_rule_id;
-
-	/* Check and place every new rule before touching the kernel. */
-	for (i = 0, k = 0; i < n; i++) {
-		struct sr_rule_slot *rs = &all[nold + i];
-
-		err = sr_rule_from_public(&in[i], &rs->rule);
-		if (err)
-			goto out;
-		if (rs->rule.action == SR_ACT_REDIRECT &&
-		    !svcs[rs->rule.service].id) {
-			err = -ENOENT;
-			goto out;
-		}
-		rs->rule.id = next_id++;
-		/* lowest free slot; slot 0 stays unused */
-		for (slot++; k < (size_t)nold && old[k].slot <= slot; k++)
-			if (old[k].slot == slot)
-				slot++;
-		rs->slot = slot;
-	}
-	ni = sr_index_build(all, nold + n, &idx, &bad);
-	if (ni < 0) {
-		err = ni;
-		goto out;
-	}
-
-	for (i = 0; i < n; i++) {
-		struct sr_rule_slot *rs = &all[nold + i];
-
-		if (bpf_map_update_elem(m.rules, &rs->slot, &rs->rule, BPF_ANY)) {
-			err = -errno;
-			goto undo;
-		}
-	}
-	err = sr_index_sync(&m, idx, ni);
-	if (err)
-		goto undo;
-	for (i = 0; i < n; i++)
-		in[i].id = all[nold + i].rule.id;
-	cfg.next_rule_id = next_id;
-	sr_config_write(&m, &cfg);	/* only an id hint: rules are in */
-	goto out;
-undo:
-	/* Back to the old index, then free the slots. */
-	free(idx);
-	idx = NULL;
-	ni = sr_index_build(old, nold, &idx, &bad);
-	if (ni >= 0)
-		sr_index_sync(&m, idx, ni);
-	for (i = 0; i < n; i++) {
-		struct sr_rule zero = {};
-
-		bpf_map_update_elem(m.rules, &all[nold + i].slot, &zero, BPF_ANY);
-	}
-out:
-	free(idx);
-	free(all);
-	free(old);
-	sr_maps_close(&m);
-	sr_unlock(lock);
-	return sr_err(err);
-}
-
-int sockredir_rule_del(uint32_t id)
-{
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_rule_slot *rules = NULL;
-	struct sr_index_entry *idx = NULL;
-	struct sr_rule zero = {};
-	struct sr_lpm_key bad;
-	int n, ni, i, k, lock, err;
-	uint32_t slot = 0;
-
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
-	err = sr_maps_open(&m);
-	if (err)
-		goto out;
-	n = sr_rules_read(&m, &rules);
-	if (n < 0) {
-		err = n;
-		goto out;
-	}
-	for (i = 0, k = 0; i < n; i++) {
-		if (rules[i].rule.id == id)
-			slot = rules[i].slot;
-		else
-			rules[k++] = rules[i];
-	}
-	if (k == n) {
-		err = -ENOENT;
-		goto out;
-	}
-	ni = sr_index_build(rules, k, &idx, &bad);
-	err = ni < 0 ? ni : sr_index_sync(&m, idx, ni);
-	if (err) {
-		/* Put the index back as it was: nothing half-applied. */
-		free(idx);
-		idx = NULL;
-		free(rules);
-		n = sr_rules_read(&m, &rules);
-		ni = n < 0 ? n : sr_index_build(rules, n, &idx, &bad);
-		if (ni >= 0)
-			sr_index_sync(&m, idx, ni);
-		goto out;
-	}
-	if (bpf_map_update_elem(m.rules, &slot, &zero, BPF_ANY))
-		err = -errno;
-out:
-	free(idx);
-	free(rules);
-	sr_maps_close(&m);
-	sr_unlock(lock);
-	return sr_err(err);
-}
-
+/* Evaluation order: higher weight first, then older (lower id) first. */
 static int public_order(const void *a, const void *b)
 {
 	const struct sockredir_rule *x = a, *y = b;
@@ -443,31 +125,235 @@ static int public_order(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
+		    size_t nold, const struct sr_rule_slot *keep, size_t nkeep,
+		    struct sr_rule *add, const char *const *names, size_t nadd)
+{
+	struct sr_rule_slot *all;
+	struct sr_index_entry *idx = NULL;
+	struct sr_rule zero = {};
+	uint32_t next_id = t->cfg.next_rule_id, slot = 0;
+	size_t i, k, j;
+	int ni, err = 0;
+
+	if (nkeep + nadd > SR_MAX_RULES - 1)
+		return -ENOSPC;
+	all = calloc(nkeep + nadd + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	memcpy(all, keep, nkeep * sizeof(*all));
+	for (k = 0; k < nold; k++)
+		if (old[k].rule.id >= next_id)
+			next_id = old[k].rule.id + 1;
+	if (!next_id)
+		next_id = 1;
+	/*
+	 * New rules take the lowest slots no old rule holds (slot 0 stays
+	 * unused); slots of rules going away are not reused, since the index
+	 * points at them until the change is in.  @old is in slot order.
+	 */
+	for (i = 0, k = 0; i < nadd; i++) {
+		struct sr_rule_slot *rs = &all[nkeep + i];
+
+		if (add[i].action == SR_ACT_REDIRECT &&
+		    (add[i].service >= SR_MAX_SERVICES ||
+		     !t->svcs[add[i].service].id)) {
+			err = -ENOENT;
+			goto out;
+		}
+		rs->rule = add[i];
+		rs->rule.id = add[i].id = next_id++;
+		for (slot++; k < nold && old[k].slot <= slot; k++)
+			if (old[k].slot == slot)
+				slot++;
+		if (slot >= SR_MAX_RULES) {
+			err = -ENOSPC;
+			goto out;
+		}
+		rs->slot = slot;
+	}
+	ni = sr_index_build(all, nkeep + nadd, &idx, NULL);
+	if (ni < 0) {
+		err = ni;
+		goto out;
+	}
+	/* Slots, then the index that points at them, then old slots freed. */
+	for (i = 0; i < nadd && !err; i++)
+		err = sr_txn_update(t, t->m.rules, &all[nkeep + i].slot,
+				    &all[nkeep + i].rule);
+	if (!err)
+		err = sr_index_sync(t, idx, ni);
+	for (k = 0, j = 0; k < nold && !err; k++) {
+		while (j < nkeep && keep[j].slot < old[k].slot)
+			j++;
+		if (j < nkeep && keep[j].slot == old[k].slot)
+			continue;
+		err = sr_txn_update(t, t->m.rules, &old[k].slot, &zero);
+		if (!err)
+			err = sr_rule_name_forget(t, old[k].rule.id);
+	}
+	for (i = 0; i < nadd && !err && names; i++)
+		if (names[i] && names[i][0])
+			err = sr_rule_name_set(t, add[i].id, names[i]);
+	if (!err && next_id != t->cfg.next_rule_id) {
+		t->cfg.next_rule_id = next_id;
+		err = sr_txn_write_config(t);
+	}
+out:
+	free(idx);
+	free(all);
+	return err;
+}
+
+/* Are the names of @in unique, among themselves and the running rules? */
+static int names_free(const struct sr_txn *t, const struct sockredir_rule *in,
+		      size_t n)
+{
+	char (*names)[SOCKREDIR_NAME_MAX];
+	uint32_t *ids;
+	size_t i, j;
+	int nn, err = 0;
+
+	for (i = 0; i < n && !err; i++)
+		for (j = 0; j < i && in[i].name[0]; j++)
+			if (!strcmp(in[i].name, in[j].name))
+				err = -EEXIST;
+	nn = sr_rule_names_read(&t->m, &ids, &names);
+	if (nn < 0)
+		return nn;
+	for (i = 0; i < n && !err; i++)
+		for (j = 0; j < (size_t)nn && in[i].name[0]; j++)
+			if (!strcmp(in[i].name, names[j]))
+				err = -EEXIST;
+	free(ids);
+	free(names);
+	return err;
+}
+
+int sockredir_rule_add(struct sockredir_rule *in, size_t n)
+{
+	struct sr_rule_slot *old = NULL;
+	struct sr_rule *add = NULL;
+	const char **names = NULL;
+	struct sr_txn t;
+	int nold, err = 0;
+	size_t i;
+
+	if (!in || n == 0 || n > SR_MAX_RULES)
+		return sr_err(-EINVAL);
+	add = calloc(n, sizeof(*add));
+	names = calloc(n, sizeof(*names));
+	if (!add || !names)
+		err = -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		err = sr_rule_from_public(&in[i], &add[i]);
+		if (!err && in[i].name[0] && !sr_name_ok(in[i].name))
+			err = -EINVAL;
+		names[i] = in[i].name;
+	}
+	if (!err)
+		err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (err) {
+		free(add);
+		free(names);
+		return sr_err(err);
+	}
+	err = names_free(&t, in, n);
+	if (!err) {
+		nold = err = sr_rules_read(&t.m, &old);
+		if (nold >= 0)
+			err = sr_rules_change(&t, old, nold, old, nold, add,
+					      names, n);
+	}
+	if (!err)
+		for (i = 0; i < n; i++)
+			in[i].id = add[i].id;
+	free(add);
+	free(names);
+	free(old);
+	return sr_txn_end(&t, err);
+}
+
+int sr_rules_drop(struct sr_txn *t, int (*drop)(const struct sr_rule *, void *),
+		  void *arg)
+{
+	struct sr_rule_slot *old = NULL, *keep = NULL;
+	int n, i, k = 0, err;
+
+	n = sr_rules_read(&t->m, &old);
+	if (n < 0)
+		return n;
+	keep = calloc(n + 1, sizeof(*keep));
+	if (!keep) {
+		free(old);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		if (!drop(&old[i].rule, arg))
+			keep[k++] = old[i];
+	err = k == n ? 0 : sr_rules_change(t, old, n, keep, k, NULL, NULL, 0);
+	free(keep);
+	free(old);
+	return err < 0 ? err : n - k;
+}
+
+static int is_id(const struct sr_rule *r, void *arg)
+{
+	return r->id == *(uint32_t *)arg;
+}
+
+int sockredir_rule_del(uint32_t id)
+{
+	struct sr_txn t;
+	int err;
+
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (err)
+		return sr_err(err);
+	err = sr_rules_drop(&t, is_id, &id);
+	if (err == 0)
+		err = -ENOENT;
+	return sr_txn_end(&t, err < 0 ? err : 0);
+}
+
 int sockredir_rule_list(struct sockredir_rule **out)
 {
-	struct sr_maps m = SR_MAPS_INIT;
 	struct sr_rule_slot *rules = NULL;
 	struct sockredir_rule *list;
-	int n, i, err;
+	char (*names)[SOCKREDIR_NAME_MAX] = NULL;
+	uint32_t *ids = NULL;
+	struct sr_txn t;
+	int n, nn, i, j, err;
 
 	if (!out)
 		return sr_err(-EINVAL);
 	*out = NULL;
-	err = sr_maps_open(&m);
+	err = sr_txn_begin(&t, 0);
 	if (err)
 		return sr_err(err);
-	n = sr_rules_read(&m, &rules);
-	sr_maps_close(&m);
-	if (n < 0)
-		return sr_err(n);
+	n = sr_rules_read(&t.m, &rules);
+	nn = n < 0 ? 0 : sr_rule_names_read(&t.m, &ids, &names);
+	sr_txn_commit(&t);
+	if (n < 0 || nn < 0) {
+		free(rules);
+		return sr_err(n < 0 ? n : nn);
+	}
 	list = calloc(n + 1, sizeof(*list));
 	if (!list) {
 		free(rules);
+		free(ids);
+		free(names);
 		return sr_err(-ENOMEM);
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		sr_rule_to_public(&rules[i].rule, &list[i]);
+		for (j = 0; j < nn; j++)
+			if (ids[j] == list[i].id)
+				strcpy(list[i].name, names[j]);
+	}
 	free(rules);
+	free(ids);
+	free(names);
 	qsort(list, n, sizeof(*list), public_order);
 	*out = list;
 	return n;

@@ -190,48 +190,64 @@ static int entry_cmp(const void *a, const void *b)
 		       &((const struct sr_index_entry *)b)->key);
 }
 
-int sr_index_sync(const struct sr_maps *m, const struct sr_index_entry *e,
-		  size_t n)
+/* Every entry of the kernel's index now, sorted; returns the count. */
+static int index_read(int map, struct sr_index_entry **out)
 {
-	struct sr_lpm_key key, next, *stale = NULL;
-	struct sr_ruleset cur;
-	size_t i, nstale = 0, cap = 0;
-	int err = 0, more;
+	struct sr_index_entry *all = NULL;
+	struct sr_lpm_key key, next;
+	size_t n = 0, cap = 0;
+	int more;
 
-	/* New and changed entries first: a connect never sees fewer rules. */
-	for (i = 0; i < n; i++) {
-		if (!bpf_map_lookup_elem(m->index, &e[i].key, &cur) &&
-		    !memcmp(&cur, &e[i].set, sizeof(cur)))
-			continue;
-		if (bpf_map_update_elem(m->index, &e[i].key, &e[i].set, BPF_ANY))
-			return -errno;
-	}
-	/* Then what no rule needs any more (e is sorted by build). */
-	more = !bpf_map_get_next_key(m->index, NULL, &next);
+	more = !bpf_map_get_next_key(map, NULL, &next);
 	while (more) {
-		struct sr_index_entry probe = { .key = next };
-
 		key = next;
-		more = !bpf_map_get_next_key(m->index, &key, &next);
-		if (bsearch(&probe, e, n, sizeof(*e), entry_cmp))
-			continue;
-		if (nstale == cap) {
-			struct sr_lpm_key *p;
+		more = !bpf_map_get_next_key(map, &key, &next);
+		if (n == cap) {
+			struct sr_index_entry *p;
 
 			cap = cap ? 2 * cap : 64;
-			p = realloc(stale, cap * sizeof(*p));
+			p = realloc(all, cap * sizeof(*p));
 			if (!p) {
-				err = -ENOMEM;
-				goto out;
+				free(all);
+				return -ENOMEM;
 			}
-			stale = p;
+			all = p;
 		}
-		stale[nstale++] = key;
+		all[n].key = key;
+		/* The key exists, so the longest match is the key itself. */
+		if (bpf_map_lookup_elem(map, &key, &all[n].set))
+			continue;	/* gone meanwhile: not ours to restore */
+		n++;
 	}
-	for (i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(m->index, &stale[i]) && errno != ENOENT)
-			err = -errno;
-out:
-	free(stale);
+	if (n)
+		qsort(all, n, sizeof(*all), entry_cmp);
+	*out = all;
+	return n;
+}
+
+int sr_index_sync(struct sr_txn *t, const struct sr_index_entry *e, size_t n)
+{
+	struct sr_index_entry *cur = NULL, *hit;
+	int ncur, err = 0;
+	size_t i;
+
+	ncur = index_read(t->m.rule_index, &cur);
+	if (ncur < 0)
+		return ncur;
+	/* New and changed entries first: a connect never sees fewer rules. */
+	for (i = 0; i < n && !err; i++) {
+		hit = ncur ? bsearch(&e[i], cur, ncur, sizeof(*cur), entry_cmp) : NULL;
+		if (hit && !memcmp(&hit->set, &e[i].set, sizeof(hit->set)))
+			continue;
+		err = sr_txn_update_from(t, t->m.rule_index, &e[i].key, &e[i].set,
+					 hit ? &hit->set : NULL);
+	}
+	/* Then what no rule needs any more (e is sorted by build). */
+	for (i = 0; i < (size_t)ncur && !err; i++) {
+		if (n && bsearch(&cur[i], e, n, sizeof(*e), entry_cmp))
+			continue;
+		err = sr_txn_delete_from(t, t->m.rule_index, &cur[i].key, &cur[i].set);
+	}
+	free(cur);
 	return err;
 }

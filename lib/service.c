@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-static int name_ok(const char *name)
+int sr_name_ok(const char *name)
 {
 	size_t i, n = strlen(name);
 
@@ -39,18 +39,9 @@ static void fill_listeners(const struct sockredir_service *in,
 	}
 }
 
-/* Is absolute cgroup path @path @top or below it? */
-static int below(const char *path, const char *top)
+static int zero_counters(struct sr_txn *t, uint32_t id)
 {
-	size_t n = strlen(top);
-
-	return !strncmp(path, top, n) && (path[n] == '/' || !path[n] ||
-					  (n && top[n - 1] == '/'));
-}
-
-static int zero_counters(const struct sr_maps *m, uint32_t id)
-{
-	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	int ncpu = libbpf_num_possible_cpus(), err;
 	struct sr_counters *zero;
 
 	if (ncpu <= 0)
@@ -58,191 +49,214 @@ static int zero_counters(const struct sr_maps *m, uint32_t id)
 	zero = calloc(ncpu, sizeof(*zero));
 	if (!zero)
 		return -ENOMEM;
-	if (bpf_map_update_elem(m->stats, &id, zero, BPF_ANY))
-		err = -errno;
+	err = sr_txn_update(t, t->m.counters, &id, zero);
 	free(zero);
+	return err;
+}
+
+int sr_service_make(const struct sockredir_service *in,
+		    const char *owner_cgroup, struct sr_service *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!in || !sr_name_ok(in->name))
+		return -EINVAL;
+	if (!in->listen4.sin_port && !in->listen6.sin6_port)
+		return -EINVAL;
+	if (in->owner_uid < -1 || in->owner_uid > (int64_t)UINT32_MAX - 1 ||
+	    in->flags & ~(SOCKREDIR_FAIL_CLOSED | SOCKREDIR_SKIP_INSPECTED))
+		return -EINVAL;
+	strcpy(s->name, in->name);
+	fill_listeners(in, s);
+	s->owner_uid = in->owner_uid < 0 ? SR_ANY_UID : (uint32_t)in->owner_uid;
+	s->flags = (in->flags & SOCKREDIR_FAIL_CLOSED ? SR_SVC_FAIL_CLOSED : 0) |
+		   (in->flags & SOCKREDIR_SKIP_INSPECTED ? SR_SVC_SKIP_INSPECTED : 0);
+	if (owner_cgroup) {
+		char cgpath[PATH_MAX];
+		uint64_t cgid;
+		unsigned int level;
+		int err = sr_cgroup_resolve(owner_cgroup, cgpath, sizeof(cgpath),
+					    &cgid, &level);
+
+		if (err)
+			return err;
+		s->owner_cgroup_id = cgid;
+		s->owner_cgroup_level = level;
+	}
+	return 0;
+}
+
+/* Is the owner cgroup the attached cgroup or below it? */
+int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s)
+{
+	char path[PATH_MAX];
+
+	return !s->owner_cgroup_id ||
+	       !sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, path,
+			       sizeof(path));
+}
+
+int sr_service_insert(struct sr_txn *t, struct sr_service *s)
+{
+	char key[SR_NAME_MAX] = {};
+	uint32_t id = 0, i;
+	int err;
+
+	if (!sr_service_owner_inside(t, s))
+		return -EXDEV;
+	for (i = 1; i < SR_MAX_SERVICES; i++) {
+		uint32_t at = (t->cfg.last_id + i - 1) % (SR_MAX_SERVICES - 1) + 1;
+
+		if (t->svcs[i].id && !strcmp(t->svcs[i].name, s->name))
+			return -EEXIST;
+		if (!t->svcs[at].id && !id)
+			id = at;
+	}
+	if (!id)
+		return -ENOSPC;
+	strcpy(key, s->name);
+	s->id = id;
+	s->gen = ++t->cfg.next_gen;
+	t->cfg.last_id = id;
+	sr_owner_fill(&t->cfg, id, s);
+	err = zero_counters(t, id);
+	if (!err)
+		err = sr_txn_update(t, t->m.services, &id, s);
+	if (!err)
+		err = sr_txn_update(t, t->m.service_names, key, &id);
+	if (!err)
+		err = sr_txn_write_config(t);
+	if (!err)
+		t->svcs[id] = *s;
+	return err ? err : (int)id;
+}
+
+int sr_service_same(const struct sr_service *a, const struct sr_service *b)
+{
+	return a->port4 == b->port4 && a->addr4 == b->addr4 &&
+	       a->port6 == b->port6 && !memcmp(a->addr6, b->addr6, 16) &&
+	       a->flags == b->flags && a->owner_uid == b->owner_uid &&
+	       a->owner_cgroup_id == b->owner_cgroup_id &&
+	       a->owner_cgroup_level == b->owner_cgroup_level;
+}
+
+int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
+{
+	const struct sr_service *old = &t->svcs[id];
+	int moved = s->port4 != old->port4 || s->addr4 != old->addr4 ||
+		    s->port6 != old->port6 || memcmp(s->addr6, old->addr6, 16);
+	int err;
+
+	if (!sr_service_owner_inside(t, s))
+		return -EXDEV;
+	s->id = id;
+	/* Claims stand for a generation: a listener that moved must claim
+	 * again; any other change keeps them. */
+	s->gen = moved ? ++t->cfg.next_gen : old->gen;
+	sr_owner_fill(&t->cfg, id, s);
+	err = sr_txn_update(t, t->m.services, &id, s);
+	if (!err)
+		err = sr_txn_write_config(t);
+	if (!err)
+		t->svcs[id] = *s;
+	return err;
+}
+
+int sr_service_remove(struct sr_txn *t, uint32_t id)
+{
+	struct sr_service none = {};
+	char key[SR_NAME_MAX] = {};
+	int err;
+
+	strcpy(key, t->svcs[id].name);
+	sr_owner_fill(&t->cfg, id, NULL);
+	err = sr_txn_write_config(t);
+	if (!err)
+		err = sr_txn_update(t, t->m.services, &id, &none);
+	if (!err)
+		err = sr_txn_delete(t, t->m.service_names, key);
+	if (!err)
+		t->svcs[id] = none;
 	return err;
 }
 
 int sockredir_service_add(const struct sockredir_service *in,
 			  const char *owner_cgroup)
 {
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_service all[SR_MAX_SERVICES], s, none = {};
-	struct sr_config cfg;
-	char cgpath[PATH_MAX] = "", key[SR_NAME_MAX] = {};
-	uint32_t id = 0, i;
-	int lock = -1, err;
+	struct sr_service s;
+	struct sr_txn t;
+	int err;
 
-	if (!in || !name_ok(in->name))
-		return sr_err(-EINVAL);
-	if (!in->listen4.sin_port && !in->listen6.sin6_port)
-		return sr_err(-EINVAL);
-	if (in->owner_uid < -1 || in->owner_uid > (int64_t)UINT32_MAX - 1 ||
-	    in->flags & ~(SOCKREDIR_FAIL_CLOSED | SOCKREDIR_SKIP_INSPECTED))
-		return sr_err(-EINVAL);
-	memset(&s, 0, sizeof(s));
-	strcpy(s.name, in->name);
-	strcpy(key, in->name);
-	fill_listeners(in, &s);
-	s.owner_uid = in->owner_uid < 0 ? SR_ANY_UID : (uint32_t)in->owner_uid;
-	s.flags = (in->flags & SOCKREDIR_FAIL_CLOSED ? SR_SVC_FAIL_CLOSED : 0) |
-		  (in->flags & SOCKREDIR_SKIP_INSPECTED ? SR_SVC_SKIP_INSPECTED : 0);
-	if (owner_cgroup) {
-		uint64_t cgid;
-		unsigned int level;
-
-		err = sr_cgroup_resolve(owner_cgroup, cgpath, sizeof(cgpath),
-					&cgid, &level);
-		if (err)
-			return sr_err(err);
-		s.owner_cgroup_id = cgid;
-		s.owner_cgroup_level = level;
-	}
-
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
-	err = sr_maps_open(&m);
-	if (!err)
-		err = sr_services_read(&m, all);
-	if (!err)
-		err = sr_config_read(&m, &cfg);
+	err = sr_service_make(in, owner_cgroup, &s);
 	if (err)
-		goto out;
-	if (cgpath[0] && !below(cgpath, cfg.cgroup_path)) {
-		err = -EXDEV;
-		goto out;
-	}
-	for (i = 1; i < SR_MAX_SERVICES; i++) {
-		uint32_t at = (cfg.last_id + i - 1) % (SR_MAX_SERVICES - 1) + 1;
-
-		if (all[i].id && !strcmp(all[i].name, s.name)) {
-			err = -EEXIST;
-			goto out;
-		}
-		if (!all[at].id && !id)
-			id = at;
-	}
-	if (!id) {
-		err = -ENOSPC;
-		goto out;
-	}
-	s.id = id;
-	s.gen = ++cfg.next_gen;
-	cfg.last_id = id;
-	err = zero_counters(&m, id);
+		return sr_err(err);
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
 	if (err)
-		goto out;
-	if (bpf_map_update_elem(m.services, &id, &s, BPF_ANY) ||
-	    bpf_map_update_elem(m.names, key, &id, BPF_ANY)) {
-		err = -errno;
-		goto undo;
-	}
-	err = sr_config_write(&m, &cfg);
-	if (!err)
-		err = sr_owner_set(&m, id, &s);
-	if (!err) {
-		err = id;
-		goto out;
-	}
-undo:
-	bpf_map_update_elem(m.services, &id, &none, BPF_ANY);
-	bpf_map_delete_elem(m.names, key);
-out:
-	sr_maps_close(&m);
-	sr_unlock(lock);
-	return sr_err(err);
+		return sr_err(err);
+	return sr_txn_end(&t, sr_service_insert(&t, &s));
+}
+
+int sockredir_service_update(const struct sockredir_service *in,
+			     const char *owner_cgroup)
+{
+	struct sr_service s;
+	struct sr_txn t;
+	int err, id;
+
+	err = sr_service_make(in, owner_cgroup, &s);
+	if (err)
+		return sr_err(err);
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (err)
+		return sr_err(err);
+	id = sr_service_find(&t.m, s.name, NULL);
+	if (id < 0)
+		return sr_txn_end(&t, id);
+	if (sr_service_same(&s, &t.svcs[id]))
+		return sr_txn_end(&t, 0);
+	return sr_txn_end(&t, sr_service_change(&t, id, &s));
+}
+
+static int redirects_to(const struct sr_rule *r, void *arg)
+{
+	return r->action == SR_ACT_REDIRECT && r->service == *(uint32_t *)arg;
 }
 
 int sockredir_service_del(const char *name)
 {
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_rule_slot *rules = NULL, *keep = NULL;
-	struct sr_index_entry *idx = NULL;
-	struct sr_service s, none = {};
-	struct sr_rule zero = {};
-	char key[SR_NAME_MAX] = {};
-	int lock, err, n, i, k = 0, ni, removed;
+	struct sr_txn t;
+	int err, removed;
 	uint32_t id;
 
 	if (!name || strlen(name) >= SR_NAME_MAX)
 		return sr_err(-EINVAL);
-	strcpy(key, name);
-	lock = sr_lock();
-	if (lock < 0)
-		return sr_err(lock);
-	err = sr_maps_open(&m);
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
 	if (err)
-		goto out;
-	err = sr_service_find(&m, name, &s);
+		return sr_err(err);
+	err = sr_service_find(&t.m, name, NULL);
 	if (err < 0)
-		goto out;
+		return sr_txn_end(&t, err);
 	id = err;
-
-	/* Its rules go with it: out of the index first, then their slots. */
-	n = sr_rules_read(&m, &rules);
-	if (n < 0) {
-		err = n;
-		goto out;
-	}
-	keep = calloc(n + 1, sizeof(*keep));
-	if (!keep) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (rules[i].rule.action != SR_ACT_REDIRECT ||
-		    rules[i].rule.service != id)
-			keep[k++] = rules[i];
-	removed = n - k;
-	ni = sr_index_build(keep, k, &idx, NULL);
-	err = ni < 0 ? ni : sr_index_sync(&m, idx, ni);
-	if (err) {
-		/* Put the index back as it was: nothing half-applied. */
-		free(idx);
-		idx = NULL;
-		ni = sr_index_build(rules, n, &idx, NULL);
-		if (ni >= 0)
-			sr_index_sync(&m, idx, ni);
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (rules[i].rule.action == SR_ACT_REDIRECT &&
-		    rules[i].rule.service == id &&
-		    bpf_map_update_elem(m.rules, &rules[i].slot, &zero, BPF_ANY))
-			err = -errno;
-	if (!err)
-		err = sr_owner_set(&m, id, NULL);
-	if (!err && (bpf_map_update_elem(m.services, &id, &none, BPF_ANY) ||
-		     bpf_map_delete_elem(m.names, key)))
-		err = -errno;
-	if (!err)
-		err = removed;
-out:
-	free(idx);
-	free(keep);
-	free(rules);
-	sr_maps_close(&m);
-	sr_unlock(lock);
-	return sr_err(err);
+	/* Its rules go first, out of the index and then their slots. */
+	removed = err = sr_rules_drop(&t, redirects_to, &id);
+	if (err >= 0)
+		err = sr_service_remove(&t, id);
+	return sr_txn_end(&t, err < 0 ? err : removed);
 }
 
 int sockredir_service_list(struct sockredir_service **out)
 {
-	struct sr_maps m = SR_MAPS_INIT;
-	struct sr_service all[SR_MAX_SERVICES];
+	const struct sr_service *all;
 	struct sockredir_service *list;
+	struct sr_txn t;
 	int i, n = 0, err;
 
 	if (!out)
 		return sr_err(-EINVAL);
 	*out = NULL;
-	err = sr_maps_open(&m);
-	if (!err)
-		err = sr_services_read(&m, all);
+	err = sr_txn_begin(&t, 0);
 	if (err)
-		goto out;
+		return sr_err(err);
+	all = t.svcs;
 	list = calloc(SR_MAX_SERVICES, sizeof(*list));
 	if (!list) {
 		err = -ENOMEM;
@@ -270,12 +284,12 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->owner_cgroup_id = all[i].owner_cgroup_id;
 		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
-		sr_counters_read(&m, i, &p->stats, NULL);
+		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
 		n++;
 	}
 	*out = list;
 	err = n;
 out:
-	sr_maps_close(&m);
+	sr_txn_commit(&t);
 	return sr_err(err);
 }

@@ -11,6 +11,16 @@
  * protocols work, and a client that waits before its first byte cannot
  * slip past the deny list.  The sniff window (--sniff-timeout) starts at
  * the client's first byte.
+ *
+ * Both sockets of a flow close with a reset unless the flow ended cleanly
+ * (both directions passed on their end of stream): SO_LINGER {1, 0} is set
+ * on each as soon as it exists and cleared only for that clean end.  So
+ * when the relay dies, however it dies, the kernel's close of its fds
+ * resets both ends: a truncated stream never looks like a complete one.
+ *
+ * Steps of a flow never free it: they note why it must end (flow_stop)
+ * and return a negative errno.  Only the entry points (flow_accept, the
+ * socket handler, timers, the "more" task) call flow_end().
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "flow.h"
 #include "flowlog.h"
 #include "pump.h"
@@ -37,13 +48,14 @@ struct redirect_ops redirect_ops = {
 };
 
 struct flow {
-	struct link link;		/* in relay->flows */
-	struct relay *relay;
+	struct link link;		/* in env->flows */
+	struct flow_env *env;
 	struct end client, server;
 	struct pump up, down;		/* client->server, server->client */
 	struct timer sniff_timer, connect_timer;
 	struct task more;		/* a pump used up its budget */
 	uint64_t start;
+	enum flow_end why;		/* set by flow_stop() */
 	bool have_ctx, sniffing, connected;
 	struct sockredir_context ctx;
 	size_t records_len;
@@ -53,48 +65,72 @@ struct flow {
 
 static void flow_event(void *arg, int fd, uint32_t events);
 
-static void close_end(struct relay *r, struct end *e, bool reset)
+void flow_env_init(struct flow_env *env)
+{
+	link_init(&env->flows);
+	env->n_flows = 0;
+}
+
+/* The flow must end, because of @why.  Returns @err (< 0) to pass up. */
+static int flow_stop(struct flow *f, enum flow_end why, int err)
+{
+	f->why = why;
+	return err;
+}
+
+/* Make a close of @fd (also the kernel's, if we die) reset the peer. */
+static void reset_on_close(int fd)
 {
 	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
 
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+}
+
+static void close_end(struct loop *loop, struct end *e, bool reset)
+{
+	static const struct linger normal = { .l_onoff = 0 };
+
 	if (e->fd < 0)
 		return;
-	loop_del(r->loop, e->fd);
-	if (reset)
-		setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	loop_del(loop, e->fd);
+	if (!reset)
+		setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &normal, sizeof(normal));
 	close(e->fd);
 	e->fd = -1;
 }
 
-/* Log the flow and free it.  @reset: close both sockets with a RST. */
-static void flow_end(struct flow *f, enum flow_end end, bool reset)
+/* Log the flow and free it: a clean close for END_CLOSED, else a reset. */
+static void flow_end(struct flow *f)
 {
 	static bool log_failed;
-	struct relay *r = f->relay;
+	struct flow_env *env = f->env;
+	bool reset = f->why != END_CLOSED;
 	struct flow_summary s = {
-		.service = r->cfg->service,
+		.service = env->cfg->service,
 		.ctx = f->have_ctx ? &f->ctx : NULL,
 		.host = f->host,
 		.bytes_up = f->up.bytes,
 		.bytes_down = f->down.bytes,
 		.duration_ms = loop_now() - f->start,
-		.end = end,
+		.end = f->why,
 	};
 
-	if (flowlog_write(r->log, &s) < 0 && !log_failed) {
+	if (flowlog_write(env->log, &s) < 0 && !log_failed) {
 		log_failed = true;
-		relay_error("cannot write the flow log");
+		diag_error("cannot write the flow log");
 	}
-	close_end(r, &f->client, reset);
-	close_end(r, &f->server, reset);
+	close_end(env->loop, &f->client, reset);
+	close_end(env->loop, &f->server, reset);
 	pump_release(&f->up);
 	pump_release(&f->down);
 	timer_cancel(&f->sniff_timer);
 	timer_cancel(&f->connect_timer);
 	task_cancel(&f->more);
 	link_del(&f->link);
+	env->n_flows--;
 	free(f);
-	relay_flow_ended(r);
+	if (env->ended)
+		env->ended(env);
 }
 
 static enum flow_end query_failed(int err)
@@ -106,51 +142,53 @@ static enum flow_end query_failed(int err)
 	/* Without the layer, getsockopt on TCP says EOPNOTSUPP, not ENOPROTOOPT. */
 	if (err == -ENOPROTOOPT || err == -EOPNOTSUPP) {
 		if (!told)
-			relay_error("the redirect layer is not loaded, or this relay "
-				    "runs outside the cgroup it is attached to "
-				    "(%s): resetting connections", strerror(-err));
+			diag_error("the redirect layer is not loaded, or this relay "
+				   "runs outside the cgroup it is attached to "
+				   "(%s): resetting connections", strerror(-err));
 		told = true;
 	} else {
-		relay_say("reading the records of a connection: %s",
-			  strerror(-err));
+		diag_say("reading the records of a connection: %s",
+			 strerror(-err));
 	}
 	return END_ERROR;
 }
 
-static enum flow_end upstream_failed(struct flow *f, int err)
+/* The upstream connect failed with -@err. */
+static int upstream_failed(struct flow *f, int err)
 {
 	char addr[SOCKREDIR_ADDRSTRLEN];
 
-	switch (err) {
+	switch (-err) {
 	case ECONNREFUSED: case ECONNRESET: case EHOSTUNREACH:
 	case ENETUNREACH: case EHOSTDOWN: case ENETDOWN: case EACCES:
 	case EPERM:
-		return END_UPSTREAM_REFUSED;
+		return flow_stop(f, END_UPSTREAM_REFUSED, err);
 	case ETIMEDOUT:
-		return END_UPSTREAM_TIMEOUT;
+		return flow_stop(f, END_UPSTREAM_TIMEOUT, err);
 	}
 	sockredir_format_addr(&f->ctx.remote, addr, sizeof(addr));
-	relay_say("flow %llu: connecting to %s: %s",
-		  (unsigned long long)f->ctx.sr.flow_id, addr,
-		  err == ELOOP ? "the chain of services reached the hop limit" :
-		  strerror(err));
-	return END_ERROR;
+	diag_say("flow %llu: connecting to %s: %s",
+		 (unsigned long long)f->ctx.sr.flow_id, addr,
+		 err == -ELOOP ? "the chain of services reached the hop limit" :
+		 strerror(-err));
+	return flow_stop(f, END_ERROR, err);
 }
 
-/* A read or write failed on the side that @who names. */
-static enum flow_end io_failed(struct flow *f, int err, enum flow_end who)
+/* A read or write on @e failed with -@err. */
+static int io_failed(struct flow *f, struct end *e, int err)
 {
-	if (err == ECONNRESET || err == EPIPE)
-		return who;
-	relay_say("flow %llu: %s", (unsigned long long)f->ctx.sr.flow_id,
-		  strerror(err));
-	return END_ERROR;
+	if (err == -ECONNRESET || err == -EPIPE)
+		return flow_stop(f, e == &f->client ? END_RESET_BY_CLIENT :
+				 END_RESET_BY_SERVER, err);
+	diag_say("flow %llu: %s", (unsigned long long)f->ctx.sr.flow_id,
+		 strerror(-err));
+	return flow_stop(f, END_ERROR, err);
 }
 
-/* Start the upstream connection.  -1: the flow has ended. */
+/* Start the upstream connection. */
 static int upstream_open(struct flow *f)
 {
-	struct relay *r = f->relay;
+	struct flow_env *env = f->env;
 	socklen_t alen = f->ctx.remote.ss_family == AF_INET6 ?
 			 sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int one = 1, err;
@@ -158,15 +196,17 @@ static int upstream_open(struct flow *f)
 	f->server.fd = socket(f->ctx.remote.ss_family,
 			      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (f->server.fd < 0) {
-		relay_say("upstream socket: %s", strerror(errno));
-		goto fail;
+		err = -errno;
+		diag_say("upstream socket: %s", strerror(-err));
+		return flow_stop(f, END_ERROR, err);
 	}
+	reset_on_close(f->server.fd);
 	err = redirect_ops.set_records(f->server.fd, f->records, f->records_len);
 	if (err < 0) {
-		relay_say("setting records on the upstream socket: %s%s",
-			  strerror(-err), err == -EACCES ?
-			  " (run as root or as an owner of the service)" : "");
-		goto fail;
+		diag_say("setting records on the upstream socket: %s%s",
+			 strerror(-err), err == -EACCES ?
+			 " (run as root or as an owner of the service)" : "");
+		return flow_stop(f, END_ERROR, err);
 	}
 	setsockopt(f->server.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Registered after connect(): an unconnected socket polls as HUP. */
@@ -174,21 +214,16 @@ static int upstream_open(struct flow *f)
 		f->connected = true;
 		f->server.rd = f->server.wr = true;
 	} else if (errno != EINPROGRESS) {
-		flow_end(f, upstream_failed(f, errno), true);
-		return -1;
+		return upstream_failed(f, -errno);
 	}
-	err = loop_add(r->loop, f->server.fd, SOCK_EVENTS, flow_event, f);
+	err = loop_add(env->loop, f->server.fd, SOCK_EVENTS, flow_event, f);
 	if (err < 0) {
-		relay_say("upstream socket: %s", strerror(-err));
-		goto fail;
+		diag_say("upstream socket: %s", strerror(-err));
+		return flow_stop(f, END_ERROR, err);
 	}
 	if (!f->connected)
-		timer_arm(r->loop, &f->connect_timer, r->cfg->connect_timeout_ms);
+		timer_arm(env->loop, &f->connect_timer, env->cfg->connect_timeout_ms);
 	return 0;
-
-fail:
-	flow_end(f, END_ERROR, true);
-	return -1;
 }
 
 static int connect_done(struct flow *f)
@@ -198,35 +233,26 @@ static int connect_done(struct flow *f)
 
 	if (getsockopt(f->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	if (err) {
-		flow_end(f, upstream_failed(f, err), true);
-		return -1;
-	}
+	if (err)
+		return upstream_failed(f, -err);
 	f->connected = true;
 	timer_cancel(&f->connect_timer);
 	return 0;
 }
 
+/* The sniff is over: the name is known, or will not be. */
 static int sniff_end(struct flow *f)
 {
-	const struct relay_config *cfg = f->relay->cfg;
-	int i;
+	int err;
 
 	f->sniffing = false;
 	timer_cancel(&f->sniff_timer);
-	for (i = 0; i < cfg->n_deny; i++) {
-		if (host_match(cfg->deny[i], f->host)) {
-			flow_end(f, END_DENIED, true);
-			return -1;
-		}
-	}
-	return 0;
+	err = policy_check_host(f->env->policy, f->host);
+	return err < 0 ? flow_stop(f, END_DENIED, err) : 0;
 }
 
-/*
- * Read the client's first bytes into the up pump's buffer until they name
- * a host or cannot.  -1: the flow has ended.
- */
+/* Read the client's first bytes into the up pump's buffer until they name
+ * a host or cannot. */
 static int sniff_step(struct flow *f)
 {
 	struct pump *p = &f->up;
@@ -241,8 +267,7 @@ static int sniff_step(struct flow *f)
 		} else if (errno == EAGAIN) {
 			f->client.rd = false;
 		} else if (errno != EINTR) {
-			flow_end(f, io_failed(f, errno, END_RESET_BY_CLIENT), true);
-			return -1;
+			return io_failed(f, &f->client, -errno);
 		}
 	}
 	if (!p->len && !p->eof)
@@ -250,42 +275,42 @@ static int sniff_step(struct flow *f)
 	if (sniff(p->buf, p->len, f->host) == SNIFF_MORE && !p->eof &&
 	    p->len < p->cap) {
 		if (!timer_armed(&f->sniff_timer))
-			timer_arm(f->relay->loop, &f->sniff_timer,
-				  f->relay->cfg->sniff_timeout_ms);
+			timer_arm(f->env->loop, &f->sniff_timer,
+				  f->env->cfg->sniff_timeout_ms);
 		return 0;
 	}
 	return sniff_end(f);
 }
 
-static void flow_progress(struct flow *f)
+static int pump_step(struct flow *f, struct pump *p, bool *busy)
 {
-	enum pump_status up = PUMP_IDLE, down;
-	int err = 0;
+	int n = pump_run(p, BUDGET);
 
-	if (f->sniffing && sniff_step(f) < 0)
-		return;
+	if (n < 0)
+		return io_failed(f, p->failed, n);
+	*busy |= n > 0;
+	return 0;
+}
+
+/* Move what can be moved.  -ESHUTDOWN (END_CLOSED): both ways are done. */
+static int flow_progress(struct flow *f)
+{
+	bool busy = false;
+	int err;
+
+	if (f->sniffing && (err = sniff_step(f)) < 0)
+		return err;
 	if (!f->connected)
-		return;
-	down = pump_run(&f->down, BUDGET, &err);
-	if (down == PUMP_ERR_READ || down == PUMP_ERR_WRITE) {
-		flow_end(f, io_failed(f, err, down == PUMP_ERR_READ ?
-				      END_RESET_BY_SERVER : END_RESET_BY_CLIENT),
-			 true);
-		return;
-	}
-	if (!f->sniffing) {
-		up = pump_run(&f->up, BUDGET, &err);
-		if (up == PUMP_ERR_READ || up == PUMP_ERR_WRITE) {
-			flow_end(f, io_failed(f, err, up == PUMP_ERR_READ ?
-					      END_RESET_BY_CLIENT :
-					      END_RESET_BY_SERVER), true);
-			return;
-		}
-	}
+		return 0;
+	if ((err = pump_step(f, &f->down, &busy)) < 0)
+		return err;
+	if (!f->sniffing && (err = pump_step(f, &f->up, &busy)) < 0)
+		return err;
 	if (f->up.shut && f->down.shut)
-		flow_end(f, END_CLOSED, false);
-	else if (up == PUMP_BUSY || down == PUMP_BUSY)
-		task_queue(f->relay->loop, &f->more);
+		return flow_stop(f, END_CLOSED, -ESHUTDOWN);
+	if (busy)
+		task_queue(f->env->loop, &f->more);
+	return 0;
 }
 
 static void flow_event(void *arg, int fd, uint32_t events)
@@ -297,42 +322,71 @@ static void flow_event(void *arg, int fd, uint32_t events)
 		e->rd = true;
 	if (events & EPOLLOUT)
 		e->wr = true;
-	if (e == &f->server && !f->connected && connect_done(f) < 0)
-		return;
-	flow_progress(f);
+	if ((e == &f->server && !f->connected && connect_done(f) < 0) ||
+	    flow_progress(f) < 0)
+		flow_end(f);
 }
 
 static void sniff_expired(struct timer *t)
 {
 	struct flow *f = container_of(t, struct flow, sniff_timer);
 
-	if (sniff_end(f) == 0)
-		flow_progress(f);
+	if (sniff_end(f) < 0 || flow_progress(f) < 0)
+		flow_end(f);
 }
 
 static void connect_expired(struct timer *t)
 {
-	flow_end(container_of(t, struct flow, connect_timer),
-		 END_UPSTREAM_TIMEOUT, true);
+	struct flow *f = container_of(t, struct flow, connect_timer);
+
+	flow_stop(f, END_UPSTREAM_TIMEOUT, -ETIMEDOUT);
+	flow_end(f);
 }
 
 static void flow_more(struct task *t)
 {
-	flow_progress(container_of(t, struct flow, more));
+	struct flow *f = container_of(t, struct flow, more);
+
+	if (flow_progress(f) < 0)
+		flow_end(f);
 }
 
-void flow_accept(struct relay *r, int fd)
+/* Learn the flow's records and context, start the sniff and the upstream. */
+static int flow_start(struct flow *f)
 {
-	struct flow *f = calloc(1, sizeof(*f));
+	struct flow_env *env = f->env;
 	int err;
 
-	if (!f) {
-		struct end e = { .fd = fd };
+	f->records_len = sizeof(f->records);
+	err = redirect_ops.query_records(f->client.fd, f->records, &f->records_len);
+	if (!err)
+		err = redirect_ops.query_context(f->client.fd, &f->ctx);
+	if (err)
+		return flow_stop(f, query_failed(err), err);
+	f->have_ctx = true;
+	f->sniffing = true;
+	f->up.buf = malloc(SNIFF_BUF);
+	f->up.cap = f->up.buf ? SNIFF_BUF : 0;
+	err = f->up.buf ? loop_add(env->loop, f->client.fd, SOCK_EVENTS,
+				   flow_event, f) : -ENOMEM;
+	if (err) {
+		diag_say("accepted socket: %s", strerror(-err));
+		return flow_stop(f, END_ERROR, err);
+	}
+	err = upstream_open(f);
+	return err < 0 ? err : flow_progress(f);
+}
 
-		close_end(r, &e, true);
+void flow_accept(struct flow_env *env, int fd)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+
+	reset_on_close(fd);
+	if (!f) {
+		close(fd);
 		return;
 	}
-	f->relay = r;
+	f->env = env;
 	f->start = loop_now();
 	f->client = (struct end){ .fd = fd, .rd = true, .wr = true };
 	f->server = (struct end){ .fd = -1 };
@@ -341,34 +395,19 @@ void flow_accept(struct relay *r, int fd)
 	f->sniff_timer.fn = sniff_expired;
 	f->connect_timer.fn = connect_expired;
 	f->more.fn = flow_more;
-	link_add(&r->flows, &f->link);
-	r->n_flows++;
-
-	f->records_len = sizeof(f->records);
-	err = redirect_ops.query_records(fd, f->records, &f->records_len);
-	if (!err)
-		err = redirect_ops.query_context(fd, &f->ctx);
-	if (err) {
-		flow_end(f, query_failed(err), true);
-		return;
-	}
-	f->have_ctx = true;
-	f->sniffing = true;
-	f->up.buf = malloc(SNIFF_BUF);
-	f->up.cap = f->up.buf ? SNIFF_BUF : 0;
-	err = f->up.buf ? loop_add(r->loop, fd, SOCK_EVENTS, flow_event, f) : -ENOMEM;
-	if (err) {
-		relay_say("accepted socket: %s", strerror(-err));
-		flow_end(f, END_ERROR, true);
-		return;
-	}
-	if (upstream_open(f) == 0)
-		flow_progress(f);
+	link_add(&env->flows, &f->link);
+	env->n_flows++;
+	if (flow_start(f) < 0)
+		flow_end(f);
 }
 
-void flow_drain_all(struct relay *r)
+void flow_drain_all(struct flow_env *env)
 {
-	while (!link_empty(&r->flows))
-		flow_end(container_of(r->flows.next, struct flow, link),
-			 END_DRAINED, true);
+	struct flow *f;
+
+	while (!link_empty(&env->flows)) {
+		f = container_of(env->flows.next, struct flow, link);
+		flow_stop(f, END_DRAINED, -ESHUTDOWN);
+		flow_end(f);
+	}
 }

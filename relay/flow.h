@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * flow.h - one redirected connection: accepted client socket, upstream
- * socket to the original destination, and the two pumps between them.
+ * flow.h - one redirected TCP connection: the accepted client socket, the
+ * upstream socket to the original destination, and the two pumps between
+ * them; and the set of live flows.
+ *
+ * Flows know nothing of listeners or signals: they get what they need in a
+ * struct flow_env, and tell its owner through ended() when one is gone.
  */
 #ifndef RELAY_FLOW_H
 #define RELAY_FLOW_H
@@ -10,7 +14,29 @@
 
 #include <sockredir.h>
 
-#include "relay.h"
+#include "loop.h"
+#include "policy.h"
+
+struct flowlog;
+
+struct flow_config {
+	const char *service;		/* logged with every flow */
+	unsigned int connect_timeout_ms;
+	unsigned int sniff_timeout_ms;
+};
+
+struct flow_env {
+	struct loop *loop;
+	struct flowlog *log;
+	const struct flow_config *cfg;
+	const struct policy *policy;
+	/* Called after a flow was logged and freed (may be NULL). */
+	void (*ended)(struct flow_env *env);
+
+	/* Owned by flow.c; set up with flow_env_init(). */
+	struct link flows;
+	unsigned long n_flows;
+};
 
 /*
  * The socket-option calls a flow makes, as a table so that the unit test
@@ -23,10 +49,17 @@ struct redirect_ops {
 };
 extern struct redirect_ops redirect_ops;
 
-/* Take over an accepted, non-blocking socket. */
-void flow_accept(struct relay *r, int fd);
+/* An empty set of flows; the caller fills in the rest of @env. */
+void flow_env_init(struct flow_env *env);
+
+/*
+ * flow_accept - take over an accepted, non-blocking socket.  The fd is the
+ * flow's from now on, even when the flow ends at once (not redirected,
+ * out of memory): that is logged, and ended() is called, like any end.
+ */
+void flow_accept(struct flow_env *env, int fd);
 
 /* End every live flow with a reset on both sides, logged as "drained". */
-void flow_drain_all(struct relay *r);
+void flow_drain_all(struct flow_env *env);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <sockredir.h>
+#include "json.h"	/* json_string(), shared with the sockredir command */
 
 enum flow_end {
 	END_CLOSED,
@@ -41,8 +42,5 @@ int flowlog_reopen(struct flowlog *log);
 void flowlog_close(struct flowlog *log);
 /* Write one line and flush it.  Returns 0 or -errno. */
 int flowlog_write(struct flowlog *log, const struct flow_summary *s);
-
-/* Write @s as a JSON string (with the quotes), or null if @s is NULL. */
-void json_string(FILE *f, const char *s);
 
 #endif

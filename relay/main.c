@@ -12,8 +12,9 @@
 
 #include <sockredir.h>
 
+#include "diag.h"
+#include "policy.h"
 #include "relay.h"
-#include "sniff.h"
 
 static const char usage_text[] =
 "Usage: sockredir-relay --service NAME --listen ADDR:PORT [--listen [ADDR6]:PORT]\n"
@@ -77,7 +78,7 @@ static int parse_ms(const char *s, unsigned int *out)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || v == 0 || v > INT_MAX)
-		return -1;
+		return -EINVAL;
 	*out = v;
 	return 0;
 }
@@ -93,7 +94,7 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 		case 's':
 			if (!*optarg || strlen(optarg) >= SOCKREDIR_NAME_MAX)
 				return usage_error("bad service name '%s'", optarg);
-			cfg->service = optarg;
+			cfg->flow.service = optarg;
 			break;
 		case 'l':
 			if (cfg->n_listen == RELAY_MAX_LISTEN)
@@ -104,18 +105,18 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 			cfg->n_listen++;
 			break;
 		case 'd':
-			if (host_pattern_norm(optarg))
+			if (host_pattern_norm(optarg) < 0)
 				return usage_error("bad host pattern '%s'", optarg);
-			cfg->deny[cfg->n_deny++] = optarg;
+			cfg->policy.deny[cfg->policy.n_deny++] = optarg;
 			break;
 		case 'L':
 			cfg->log_path = optarg;
 			break;
 		case OPT_CONNECT: case OPT_SNIFF: case OPT_DRAIN:
-			ms = c == OPT_CONNECT ? &cfg->connect_timeout_ms :
-			     c == OPT_SNIFF ? &cfg->sniff_timeout_ms :
+			ms = c == OPT_CONNECT ? &cfg->flow.connect_timeout_ms :
+			     c == OPT_SNIFF ? &cfg->flow.sniff_timeout_ms :
 			     &cfg->drain_timeout_ms;
-			if (parse_ms(optarg, ms))
+			if (parse_ms(optarg, ms) < 0)
 				return usage_error("bad milliseconds '%s'", optarg);
 			break;
 		case 'q':
@@ -131,7 +132,7 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!cfg->service)
+	if (!cfg->flow.service)
 		return usage_error("%s", "--service NAME is required");
 	if (!cfg->n_listen)
 		return usage_error("%s", "--listen ADDR:PORT is required");
@@ -141,25 +142,27 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 int main(int argc, char **argv)
 {
 	struct relay_config cfg = {
-		.connect_timeout_ms = 5000,
-		.sniff_timeout_ms = 1000,
 		.drain_timeout_ms = 5000,
+		.flow = {
+			.connect_timeout_ms = 5000,
+			.sniff_timeout_ms = 1000,
+		},
 	};
 	struct relay *r;
 	int rc;
 
-	cfg.deny = calloc(argc, sizeof(*cfg.deny));
-	if (!cfg.deny)
+	cfg.policy.deny = calloc(argc, sizeof(*cfg.policy.deny));
+	if (!cfg.policy.deny)
 		return 1;
 	rc = parse_args(argc, argv, &cfg);
 	if (rc)
 		goto cleanup;
-	relay_quiet = cfg.quiet;
+	diag_quiet = cfg.quiet;
 	r = relay_new(&cfg);
 	rc = r ? relay_run(r) : 1;
 	relay_free(r);
 
 cleanup:
-	free(cfg.deny);
+	free(cfg.policy.deny);
 	return rc;
 }

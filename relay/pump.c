@@ -54,7 +54,7 @@ static int use_copy(struct pump *p)
 }
 
 /* Write out what is buffered or in the pipe.  1: moved some, 0: can't. */
-static int drain(struct pump *p, int *err)
+static int drain(struct pump *p)
 {
 	ssize_t n;
 
@@ -70,8 +70,7 @@ static int drain(struct pump *p, int *err)
 			p->to->wr = errno == EINTR;
 			return 0;
 		}
-		*err = errno;
-		return -1;
+		return -errno;
 	}
 	if (p->len) {
 		p->off += n;
@@ -122,8 +121,8 @@ static ssize_t fill_splice(struct pump *p, int *fallback)
 	return n;
 }
 
-/* Read in what fits.  1: read some, 0: can't, -1: error. */
-static int fill(struct pump *p, int *err)
+/* Read in what fits.  1: read some, 0: can't, or -errno. */
+static int fill(struct pump *p)
 {
 	int fallback = 0;
 	ssize_t n;
@@ -132,10 +131,8 @@ static int fill(struct pump *p, int *err)
 		return 0;
 	n = p->copy ? fill_copy(p) : fill_splice(p, &fallback);
 	if (fallback) {
-		if (use_copy(p) < 0) {
-			*err = ENOMEM;
-			return -1;
-		}
+		if (use_copy(p) < 0)
+			return -ENOMEM;
 		n = fill_copy(p);
 	}
 	if (n == -2)
@@ -145,8 +142,7 @@ static int fill(struct pump *p, int *err)
 			p->from->rd = errno == EINTR;
 			return 0;
 		}
-		*err = errno;
-		return -1;
+		return -errno;
 	}
 	if (n == 0)
 		p->eof = true;
@@ -157,18 +153,22 @@ static int fill(struct pump *p, int *err)
 	return 1;
 }
 
-enum pump_status pump_run(struct pump *p, size_t budget, int *err)
+int pump_run(struct pump *p, size_t budget)
 {
 	uint64_t start = p->bytes;
 	int in, out;
 
 	do {
-		out = drain(p, err);
-		if (out < 0)
-			return PUMP_ERR_WRITE;
-		in = fill(p, err);
-		if (in < 0)
-			return PUMP_ERR_READ;
+		out = drain(p);
+		if (out < 0) {
+			p->failed = p->to;
+			return out;
+		}
+		in = fill(p);
+		if (in < 0) {
+			p->failed = p->from;
+			return in;
+		}
 	} while ((in || out) && p->bytes - start < budget);
 
 	if (p->eof && !p->len && !p->in_pipe && !p->shut) {
@@ -176,5 +176,5 @@ enum pump_status pump_run(struct pump *p, size_t budget, int *err)
 		shutdown(p->to->fd, SHUT_WR);
 		p->shut = true;
 	}
-	return in || out ? PUMP_BUSY : PUMP_IDLE;
+	return in || out;
 }

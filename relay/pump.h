@@ -27,19 +27,17 @@ struct pump {
 	bool eof;		/* @from has no more */
 	bool shut;		/* and @to was told so */
 	bool copy;		/* read/write, no splice */
-};
-
-enum pump_status {
-	PUMP_IDLE,		/* waiting for readiness */
-	PUMP_BUSY,		/* used up its budget, call again */
-	PUMP_ERR_READ,		/* @from failed; *err is the errno */
-	PUMP_ERR_WRITE,		/* @to failed */
+	struct end *failed;	/* after an error: @from or @to */
 };
 
 /* A pump with no pipe and no buffer. */
 void pump_init(struct pump *p, struct end *from, struct end *to);
-/* Move up to about @budget bytes. */
-enum pump_status pump_run(struct pump *p, size_t budget, int *err);
+/*
+ * pump_run - move up to about @budget bytes.  Returns 1 if it used up the
+ * budget (call again), 0 if it waits for readiness, or -errno if a read or
+ * a write failed (@failed then says which end).
+ */
+int pump_run(struct pump *p, size_t budget);
 /* Close the pipe and free the buffer. */
 void pump_release(struct pump *p);
 

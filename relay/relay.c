@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,41 +21,12 @@
 
 #include <sockredir.h>
 
-#include "flow.h"
+#include "diag.h"
 #include "flowlog.h"
 #include "relay.h"
 
 #define ACCEPT_BATCH	64
 #define MAX_FDS		(1 << 20)
-
-bool relay_quiet;
-
-static void vsay(const char *fmt, va_list ap)
-{
-	fputs("sockredir-relay: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-void relay_say(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (relay_quiet)
-		return;
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-}
-
-void relay_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-}
 
 /* Raise the soft fd limit to the hard one; returns the limit in force. */
 static int raise_nofile(void)
@@ -104,7 +74,7 @@ static void shed(struct relay *r, int lfd)
 	}
 	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!told)
-		relay_error("out of file descriptors: resetting new connections");
+		diag_error("out of file descriptors: resetting new connections");
 	told = true;
 }
 
@@ -116,13 +86,13 @@ static void on_accept(void *arg, int lfd, uint32_t events)
 	for (i = 0; i < ACCEPT_BATCH && !r->draining; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			flow_accept(r, fd);
+			flow_accept(&r->flows, fd);
 		} else if (errno == EMFILE || errno == ENFILE) {
 			shed(r, lfd);
 			return;
 		} else if (errno != ECONNABORTED && errno != EINTR) {
 			if (errno != EAGAIN)
-				relay_say("accept: %s", strerror(errno));
+				diag_say("accept: %s", strerror(errno));
 			return;
 		}
 	}
@@ -132,30 +102,31 @@ static void drain_expired(struct timer *t)
 {
 	struct relay *r = container_of(t, struct relay, drain_timer);
 
-	flow_drain_all(r);
+	flow_drain_all(&r->flows);
 }
 
 static void start_drain(struct relay *r)
 {
 	if (r->draining) {
-		flow_drain_all(r);
+		flow_drain_all(&r->flows);
 		return;
 	}
 	r->draining = true;
 	close_listeners(r);
-	if (!r->n_flows) {
+	if (!r->flows.n_flows) {
 		loop_stop(r->loop);
 		return;
 	}
-	relay_say("draining %lu flows", r->n_flows);
+	diag_say("draining %lu flows", r->flows.n_flows);
 	r->drain_timer.fn = drain_expired;
 	timer_arm(r->loop, &r->drain_timer, r->cfg->drain_timeout_ms);
 }
 
-void relay_flow_ended(struct relay *r)
+static void flow_ended(struct flow_env *env)
 {
-	r->n_flows--;
-	if (r->draining && !r->n_flows)
+	struct relay *r = container_of(env, struct relay, flows);
+
+	if (r->draining && !env->n_flows)
 		loop_stop(r->loop);
 }
 
@@ -172,8 +143,8 @@ static void on_signal(void *arg, int fd, uint32_t events)
 		}
 		err = flowlog_reopen(r->log);
 		if (err < 0)
-			relay_error("reopening %s: %s", r->cfg->log_path,
-				    strerror(-err));
+			diag_error("reopening %s: %s", r->cfg->log_path,
+				   strerror(-err));
 	}
 }
 
@@ -185,17 +156,16 @@ static int listen_on(const struct sockaddr_storage *ss)
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, len) < 0 ||
 	    listen(fd, SOMAXCONN) < 0) {
-		int err = errno;
+		int err = -errno;
 
 		close(fd);
-		errno = err;
-		return -1;
+		return err;
 	}
 	return fd;
 }
@@ -209,33 +179,34 @@ static int open_listeners(struct relay *r)
 
 	for (i = 0; i < r->cfg->n_listen; i++) {
 		sockredir_format_addr(&r->cfg->listen[i], addr, sizeof(addr));
-		r->listen_fd[i] = listen_on(&r->cfg->listen[i]);
-		if (r->listen_fd[i] < 0) {
-			relay_error("cannot listen on %s: %s", addr, strerror(errno));
-			return -1;
+		err = listen_on(&r->cfg->listen[i]);
+		if (err < 0) {
+			diag_error("cannot listen on %s: %s", addr, strerror(-err));
+			return err;
 		}
+		r->listen_fd[i] = err;
 		/* Without the claim, the layer sends this service nothing. */
-		err = sockredir_claim(r->listen_fd[i], r->cfg->service);
+		err = sockredir_claim(r->listen_fd[i], r->cfg->flow.service);
 		if (err == -ENOPROTOOPT) {
-			relay_say("%s: no redirect layer covers this socket; "
-				  "no traffic will be sent to it", addr);
+			diag_say("%s: no redirect layer covers this socket; "
+				 "no traffic will be sent to it", addr);
 		} else if (err < 0) {
-			relay_error("cannot claim %s for service %s: %s", addr,
-				    r->cfg->service,
-				    err == -ENOENT ? "no such service" :
-				    err == -EINVAL ? "not the service's listen address" :
-						     strerror(-err));
-			return -1;
+			diag_error("cannot claim %s for service %s: %s", addr,
+				   r->cfg->flow.service,
+				   err == -ENOENT ? "no such service" :
+				   err == -EINVAL ? "not the service's listen address" :
+						    strerror(-err));
+			return err;
 		}
 		err = loop_add(r->loop, r->listen_fd[i], EPOLLIN, on_accept, r);
 		if (err < 0) {
-			relay_error("cannot watch %s: %s", addr, strerror(-err));
-			return -1;
+			diag_error("cannot watch %s: %s", addr, strerror(-err));
+			return err;
 		}
 		len = sizeof(ss);
 		if (getsockname(r->listen_fd[i], (struct sockaddr *)&ss, &len) == 0)
 			sockredir_format_addr(&ss, addr, sizeof(addr));
-		relay_say("listening on %s", addr);
+		diag_say("listening on %s", addr);
 	}
 	return 0;
 }
@@ -253,13 +224,14 @@ static int open_signals(struct relay *r)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	r->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (r->sig_fd < 0) {
-		relay_error("signalfd: %s", strerror(errno));
-		return -1;
+		err = -errno;
+		diag_error("signalfd: %s", strerror(-err));
+		return err;
 	}
 	err = loop_add(r->loop, r->sig_fd, EPOLLIN, on_signal, r);
 	if (err < 0) {
-		relay_error("signalfd: %s", strerror(-err));
-		return -1;
+		diag_error("signalfd: %s", strerror(-err));
+		return err;
 	}
 	return 0;
 }
@@ -270,25 +242,30 @@ struct relay *relay_new(const struct relay_config *cfg)
 	int i;
 
 	if (!r) {
-		relay_error("out of memory");
+		diag_error("out of memory");
 		return NULL;
 	}
 	r->cfg = cfg;
 	r->sig_fd = -1;
 	for (i = 0; i < RELAY_MAX_LISTEN; i++)
 		r->listen_fd[i] = -1;
-	link_init(&r->flows);
+	flow_env_init(&r->flows);
 	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	r->loop = loop_new(raise_nofile());
 	if (!r->loop) {
-		relay_error("epoll: %s", strerror(errno));
+		diag_error("epoll: %s", strerror(errno));
 		goto fail;
 	}
 	r->log = flowlog_open(cfg->log_path);
 	if (!r->log) {
-		relay_error("cannot open %s: %s", cfg->log_path, strerror(errno));
+		diag_error("cannot open %s: %s", cfg->log_path, strerror(errno));
 		goto fail;
 	}
+	r->flows.loop = r->loop;
+	r->flows.log = r->log;
+	r->flows.cfg = &cfg->flow;
+	r->flows.policy = &cfg->policy;
+	r->flows.ended = flow_ended;
 	if (open_signals(r) < 0 || open_listeners(r) < 0)
 		goto fail;
 	return r;
@@ -303,7 +280,7 @@ int relay_run(struct relay *r)
 	int err = loop_run(r->loop);
 
 	if (err < 0) {
-		relay_error("epoll_wait: %s", strerror(-err));
+		diag_error("epoll_wait: %s", strerror(-err));
 		return 1;
 	}
 	return 0;
@@ -314,7 +291,7 @@ void relay_free(struct relay *r)
 	if (!r)
 		return;
 	if (r->loop) {
-		flow_drain_all(r);
+		flow_drain_all(&r->flows);
 		close_listeners(r);
 		timer_cancel(&r->drain_timer);
 	}

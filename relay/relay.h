@@ -1,6 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * relay.h - sockredir-relay: the configuration and the running relay.
+ *
+ * Units, each knowing only those below it:
+ *   main.c     options -> struct relay_config
+ *   relay.c    listeners, signals, the drain (this header)
+ *   flow.c     one TCP flow and the set of live flows (flow.h)
+ *   policy.c   what may go through: the deny list (policy.h)
+ *   sniff.c    the host a flow names, from its first bytes (sniff.h)
+ *   pump.c     one direction of a flow, splice or copy (pump.h)
+ *   flowlog.c  the JSON-lines flow log (flowlog.h)
+ *   loop.c     the epoll loop, timers, tasks (loop.h)
+ *   diag.c     diagnostics on stderr (diag.h)
+ *
+ * Error convention, in every unit: a function returns 0 (or a count, or
+ * an fd) on success and a negative errno on failure; errno is not part of
+ * any result.  Constructors (relay_new, loop_new, flowlog_open) return
+ * NULL, with errno set where they do not print the reason themselves.  A
+ * flow's steps never free it: they note why it ends and return a negative
+ * errno, and the flow's entry point ends it (see flow.c).
  */
 #ifndef RELAY_RELAY_H
 #define RELAY_RELAY_H
@@ -8,21 +26,20 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "flow.h"
 #include "loop.h"
+#include "policy.h"
 
 #define RELAY_MAX_LISTEN 8
 
 struct relay_config {
-	const char *service;
 	struct sockaddr_storage listen[RELAY_MAX_LISTEN];
 	int n_listen;
-	unsigned int connect_timeout_ms;
-	unsigned int sniff_timeout_ms;
 	unsigned int drain_timeout_ms;
-	char **deny;		/* normalized host patterns */
-	int n_deny;
 	const char *log_path;	/* NULL or "-": stdout */
 	bool quiet;
+	struct flow_config flow;	/* .service: the service served */
+	struct policy policy;
 };
 
 struct relay {
@@ -32,8 +49,7 @@ struct relay {
 	int listen_fd[RELAY_MAX_LISTEN];
 	int sig_fd;
 	int spare_fd;		/* given up to accept-and-reset at EMFILE */
-	struct link flows;
-	unsigned long n_flows;
+	struct flow_env flows;
 	bool draining;
 	struct timer drain_timer;
 };
@@ -46,13 +62,5 @@ struct relay *relay_new(const struct relay_config *cfg);
 /* Serve until a signal has stopped and drained it.  Returns the exit code. */
 int relay_run(struct relay *r);
 void relay_free(struct relay *r);
-
-/* A flow has ended (called by the flow, after it is unlinked). */
-void relay_flow_ended(struct relay *r);
-
-/* Diagnostics on stderr, unless --quiet; relay_error() always. */
-void relay_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void relay_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-extern bool relay_quiet;
 
 #endif

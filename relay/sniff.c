@@ -299,35 +299,3 @@ enum sniff_result sniff(const void *buf, size_t len, char host[SNIFF_HOST_MAX])
 		return sniff_tls(p, len, host);
 	return sniff_http(p, len, host);
 }
-
-int host_pattern_norm(char *pattern)
-{
-	size_t n = strlen(pattern);
-	char *name = pattern, *c;
-
-	if (n && pattern[n - 1] == '.')
-		pattern[--n] = '\0';
-	if (pattern[0] == '*' && pattern[1] == '.')
-		name = pattern + 2;
-	if (!*name || *name == '.' || n >= SNIFF_HOST_MAX || strchr(name, '*'))
-		return -1;
-	for (c = pattern; *c; c++) {
-		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
-			return -1;
-		*c = lower(*c);
-	}
-	return 0;
-}
-
-bool host_match(const char *pattern, const char *host)
-{
-	size_t pl, hl = strlen(host);
-
-	if (!hl)
-		return false;
-	if (pattern[0] == '*' && pattern[1] == '.') {
-		pl = strlen(pattern + 1);	/* ".example.com" */
-		return hl > pl && !strcasecmp(host + hl - pl, pattern + 1);
-	}
-	return !strcasecmp(pattern, host);
-}

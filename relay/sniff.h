@@ -32,15 +32,4 @@ enum sniff_result sniff_http(const unsigned char *p, size_t len,
 enum sniff_result sniff_tls(const unsigned char *p, size_t len,
 			    char host[SNIFF_HOST_MAX]);
 
-/*
- * host_pattern_norm - check and normalize a --deny-host pattern in place
- * (lower-case, no trailing dot).  A pattern is a name, or "*." and a name,
- * which matches every name below it but not the name itself.
- * Returns 0, or -1 if it is not a valid pattern.
- */
-int host_pattern_norm(char *pattern);
-
-/* host_match - does a normalized @pattern match @host (case-insensitive)? */
-bool host_match(const char *pattern, const char *host);
-
 #endif

@@ -19,6 +19,10 @@
  *		 rec, n, NULL, 0, &unused, NULL, NULL);
  *	connect(up, (struct sockaddr *)&ctx[0], sizeof ctx[0]);
  *
+ * It lives in its own library, libsockredir-winsock, on top of libsockredir:
+ *
+ *	cc proxy.c $(pkg-config --cflags --libs sockredir-winsock)
+ *
  * SOCKET is a file descriptor: the usual socket(), accept(), connect(),
  * close() calls work on it.  The control codes are carried over the
  * socket options of <sockredir.h> (SOL_SOCKREDIR); see there for the model.

@@ -1,17 +1,19 @@
 /*
- * fuzz_parse.c - libFuzzer target for libsockredir's parsers: addresses,
- * context blobs, rule words (the CLI's and rule files'), and the rule index
- * compiler.  make fuzz && build/fuzz/fuzz_parse -max_total_time=60
+ * fuzz_parse.c - libFuzzer target for the parsers: libsockredir's
+ * addresses and context blobs, the CLI's rule words (cli/rulewords.c, also
+ * rule files'), and the rule index compiler.  make fuzz && build/fuzz/fuzz_parse -max_total_time=60
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "rulewords.h"
 
 static void words(const uint8_t *data, size_t size)
 {
-	char buf[512], *w[32], err[256];
+	char buf[512], *w[32], err[256] = "";
+	struct rule_spec spec;
 	struct sockredir_rule r;
 	size_t n = size < sizeof(buf) - 1 ? size : sizeof(buf) - 1;
 	int nw = 0;
@@ -20,11 +22,17 @@ static void words(const uint8_t *data, size_t size)
 	buf[n] = '\0';
 	for (char *p = strtok(buf, " \t\n"); p && nw < 32; p = strtok(NULL, " \t\n"))
 		w[nw++] = p;
-	if (sockredir_rule_parse(nw, w, &r, err, sizeof(err)) == 0) {
+	if (rule_words_parse(nw, w, &spec, err, sizeof(err)) == 0) {
 		struct sr_rule k;
 
+		r = spec.r;
+		if (r.action == SOCKREDIR_ACTION_REDIRECT) {
+			if (!spec.service[0])
+				abort();	/* a redirect names its service */
+			r.service_id = 1;
+		}
 		/* What parses must convert, and stay within its own limits. */
-		if (sr_rule_from_public(&r, &k) < 0 && r.action != SOCKREDIR_ACTION_REDIRECT)
+		if (sr_rule_from_public(&r, &k) < 0)
 			abort();
 		if (r.dport_lo > r.dport_hi)
 			abort();

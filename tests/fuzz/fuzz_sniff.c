@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../relay/sniff.c"
+#include "../../relay/policy.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -69,7 +69,36 @@ relay D 7004 --drain-timeout 500
 client() { in_cg app $PEER client "$@"; }
 last() { jfield "$1" -1 "$2"; }	# last LOG EXPR: EXPR over the last flow
 is() { [ "$1" = "$2" ] || { echo "got '$1', want '$2'"; return 1; }; }
-srv_last() { tail -n 1 "$TMPD/srv-$1.log"; }
+# srv_mark PORT: note how many flows PORT's server has logged; srv_next PORT:
+# wait for the next one (it logs once its side is over) and print it.
+srv_mark() { eval "mark_$1=$(lines "$TMPD/srv-$1.log")"; }
+srv_next() {
+	local m; eval "m=\$mark_$1"
+	wait_lines "$TMPD/srv-$1.log" $((m + 1)) && sed -n "$((m + 1))p" "$TMPD/srv-$1.log"
+}
+# log_mark LOG / log_next LOG: the same for a relay's flow log.
+log_mark() { LOG_MARK=$(lines "$1"); }
+log_next() { wait_lines "$1" $((LOG_MARK + 1)); }
+# wait_conn FILTER: poll ss until a live connection (also half-closed)
+# matches FILTER.
+wait_conn() {
+	local i
+	for i in $(seq 200); do
+		nsenter --net=/run/netns/$NS ss -Htn state established state fin-wait-1 \
+			state fin-wait-2 state close-wait "$@" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "# no connection matches $*" >&2; return 1
+}
+# wait_unlisten PORT: poll ss until nothing listens on PORT.
+wait_unlisten() {
+	local i
+	for i in $(seq 200); do
+		nsenter --net=/run/netns/$NS ss -Hltn "sport = :$1" | grep -q . || return 0
+		sleep 0.05
+	done
+	echo "# port $1 still listens" >&2; return 1
+}
 
 # Compound checks, as functions to keep the quoting sane.
 field_is() { is "$(last "$1" "$2")" "$3"; }	# field_is LOG EXPR WANT
@@ -78,8 +107,9 @@ up_ok() {	# up_ok IP PORT FILE SHA: the sink's reply names what was sent
 		is "$(cat "$TMPD/reply")" "$(stat -c %s "$3") $4"
 }
 both_ok() {
-	is "$(client $1:8003 --send "$TMPD/up.bin")" "eof 52428800 $DOWN" && sleep 0.2 &&
-		is "$(srv_last 8003)" "eof 52428800 $UP"
+	srv_mark 8003
+	is "$(client $1:8003 --send "$TMPD/up.bin")" "eof 52428800 $DOWN" &&
+		is "$(srv_next 8003)" "eof 52428800 $UP"
 }
 sha_of() { printf "$1" | sha256sum | cut -d' ' -f1; }
 first() { cut -d' ' -f1; }
@@ -101,14 +131,16 @@ check "log: byte counts of the 50 MiB both-ways flow, A and B agree" -- eval '
 check "client half-close: the reply comes back after the client's EOF" -- \
 	is "$(client 127.0.0.2:8001 --text 'ping\n')" "eof 67 $(sha_of "5 $(sha_of 'ping\n')\n")"
 late_ok() {
+	srv_mark 8004
 	is "$(client 127.0.0.3:8004 --text late --after-eof)" "eof 12 $(sha_of '220 banner\r\n')" &&
-		sleep 0.2 && is "$(srv_last 8004)" "eof 4 $(sha_of late)"
+		is "$(srv_next 8004)" "eof 4 $(sha_of late)"
 }
 check "server half-close: client reads EOF, then its data still arrives" -- late_ok
 n=$(lines "$TMPD/A.log")
 rst_ok() {
+	srv_mark 8001
 	client 127.0.0.2:8001 --text 'hi\n' --rst-after 0.3 >/dev/null &&
-		sleep 0.2 && is "$(srv_last 8001 | first)" reset
+		is "$(srv_next 8001 | first)" reset
 }
 check "client reset: the server sees a reset" -- rst_ok
 wait_lines "$TMPD/A.log" $((n + 1))
@@ -149,19 +181,20 @@ check "deny: SNI logged denied" -- \
 	field_is "$TMPD/A.log" "(end, host)" "('denied', 'api.blocked.test')"
 check "deny: B never saw the denied flow" -- eval '! grep -q blocked "$TMPD/B.log"'
 sni_ok() {
+	srv_mark 8001
 	client 127.0.0.2:8001 --hello fine.test >/dev/null && wait_lines "$TMPD/A.log" $((n + 5)) &&
 		field_is "$TMPD/A.log" "(end, host, bytes_up)" \
-			"('closed', 'fine.test', $(srv_last 8001 | cut -d' ' -f2))"
+			"('closed', 'fine.test', $(srv_next 8001 | cut -d' ' -f2))"
 }
 check "deny: other SNI relayed, every byte" -- sni_ok
 check "server speaks first, client silent: banner arrives" -- \
 	is "$(client 127.0.0.2:8004 --no-shut | cut -d' ' -f1,2)" "eof 12"
 
 # --- every field of the flow log ---------------------------------------------
-check "curl through A and B" -- eval 'get http://127.0.0.3:8080/blob | cmp -s - "$TMPD/www/blob"'
-wait_lines "$TMPD/B.log" 1
-sleep 0.2
 A=$TMPD/A.log B=$TMPD/B.log
+log_mark $A
+check "curl through A and B" -- eval 'get http://127.0.0.3:8080/blob | cmp -s - "$TMPD/www/blob"'
+wait_lines $B 1; log_next $A
 check "log A: flow_id, service, chain [A]" -- \
 	field_is $A "(flow_id > 0, service, chain)" "(True, 'A', [$ID_A])"
 check "log B: same flow_id, service, chain [A, B]" -- \
@@ -179,13 +212,14 @@ check "log: duration_ms and end" -- field_is $A \
 	"(type(duration_ms) is int and 0 <= duration_ms < 5000, end)" "(True, 'closed')"
 check "log: exactly the documented keys" -- field_is $B "sorted(locals())" \
 	"['app', 'bytes_down', 'bytes_up', 'chain', 'dst', 'duration_ms', 'end', 'flow_id', 'host', 'service']"
-v6_ok() { is "$(get "http://[::1]:8080/hello.txt")" hello && sleep 0.2 && field_is $A dst "[::1]:8080"; }
+v6_ok() { log_mark $A; is "$(get "http://[::1]:8080/hello.txt")" hello && log_next $A && field_is $A dst "[::1]:8080"; }
 check "v6: curl [::1]:8080 through A, dst logged as [::1]:8080" -- v6_ok
 
 # --- not redirected, layer missing -------------------------------------------
+log_mark $A
 check "not redirected: a direct connection to the relay is reset" -- \
 	is "$(client 127.0.0.1:7001 --text 'hi\n' | first)" reset
-sleep 0.2
+log_next $A
 check "not redirected: logged not_redirected, no context" -- \
 	field_is $A "(end, flow_id, app, dst)" "('not_redirected', None, None, None)"
 # A relay outside the attached cgroup gets ENOPROTOOPT from the kernel.
@@ -210,25 +244,31 @@ fds() { ls /proc/$(relay_pid $1)/fd | wc -l; }
 fa=$(fds A) fb=$(fds B)
 check "1000 concurrent flows, 64 KiB each way, through two relays: all intact" -- \
 	is "$(in_cg app "$LOAD" run 127.0.0.3:8007 1000 65536)" "1000 ok, 0 failed"
-wait_lines $A $((na + 1000)); wait_lines $B $((nb + 1000)); sleep 0.2
+wait_lines $A $((na + 1000)); wait_lines $B $((nb + 1000))
+# A flow closes its sockets just after logging: poll for the count.
+fds_are() {
+	local i
+	for i in $(seq 100); do [ "$(fds A) $(fds B)" = "$1 $2" ] && return 0; sleep 0.05; done
+	echo "fds: $(fds A) $(fds B), before: $1 $2"; return 1
+}
 check "1000 flows: each logged closed once on each relay" -- eval '
 	is "$(tail -n 1000 $A | grep -c "\"end\":\"closed\"")" 1000 &&
 	is "$(tail -n 1000 $B | grep -c "\"bytes_up\":65536,\"bytes_down\":65536,.*closed")" 1000'
-check "1000 flows: no descriptor left behind" -- eval 'is "$(fds A) $(fds B)" "$fa $fb"'
+check "1000 flows: no descriptor left behind" -- fds_are $fa $fb
 
 # --- SIGHUP reopens the log ---------------------------------------------------
 mv $A "$A.1"
 kill -HUP "$(relay_pid A)"
-sleep 0.2
+for i in $(seq 200); do [ -e $A ] && break; sleep 0.05; done	# reopened
 client 127.0.0.2:8001 --text 'hi\n' >/dev/null
 check "SIGHUP: a new A.log, with the next flow in it" -- eval 'wait_lines $A 1 && is "$(lines $A)" 1'
 
 # --- SIGTERM: drain ----------------------------------------------------------
 client 127.0.0.2:8006 > "$TMPD/slow.out" &
 SLOW=$!
-sleep 0.5
+wait_conn "dport = :8006"
 kill -TERM "$(relay_pid A)"
-sleep 0.2
+wait_unlisten 7001
 # A draining relay has closed its claimed listener: new connections skip
 # service A (it fails open) instead of being refused.
 drain_out=$(client 127.0.0.2:8001 --text 'hi\n')
@@ -243,7 +283,7 @@ check "drain: the relay exits 0 after it" -- wait $BG_A
 check "drain: the flow was logged closed" -- field_is $A "(end, bytes_down)" "('closed', 1048576)"
 client 127.0.0.4:8001 --text 'hi\n' --no-shut > "$TMPD/stuck.out" &
 STUCK=$!
-sleep 0.3
+wait_conn "dst 127.0.0.4 and dport = :8001"
 start=$(date +%s%N)
 kill -TERM "$(relay_pid D)"
 check "drain deadline: the relay exits 0" -- wait $BG_D

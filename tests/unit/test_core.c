@@ -1,7 +1,7 @@
 /*
  * test_core - the pure parts of libsockredir and the BPF headers, without
- * privilege: the records' MAC and state, addresses, contexts, rule words,
- * and the rule index compiler.
+ * privilege: the records' MAC and state, addresses, contexts, and the rule
+ * index compiler.  (The CLI's rule words are in test_cli.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -134,46 +134,6 @@ static void test_context(void)
 	   "context: hop beyond the records' limit is refused");
 }
 
-static int parse(const char *line, struct sockredir_rule *r, char *err)
-{
-	char buf[256], *words[16];
-	int n = 0;
-
-	strcpy(buf, line);
-	for (char *p = strtok(buf, " "); p; p = strtok(NULL, " "))
-		words[n++] = p;
-	return sockredir_rule_parse(n, words, r, err, 128);
-}
-
-static void test_rule_words(void)
-{
-	struct sockredir_rule r;
-	char err[128];
-	const char *bad[] = { "", "--permit --permit", "--dport 80",
-			      "--permit --dst 1.2.3.4/33", "--permit --dport 0",
-			      "--permit --dport 5-3", "--permit --dport 70000",
-			      "--permit --uid x", "--permit --weight -1",
-			      "--permit --proto icmp", "--permit --dst",
-			      "--permit extra", "--permit --dst ::/129",
-			      "--permit --colour red" };
-	size_t i;
-
-	ok(parse("--permit --dst 10.1.2.3/8 --dport 80-90 --uid 7 --weight 5",
-		 &r, err) == 0 && r.family == AF_INET && r.prefix_len == 8 &&
-		   r.dst[0] == 10 && r.dst[1] == 0 && r.dport_lo == 80 &&
-		   r.dport_hi == 90 && r.uid == 7 && r.weight == 5 &&
-		   r.action == SOCKREDIR_ACTION_PERMIT,
-	   "rule words: a full permit rule, prefix masked");
-	ok(parse("--permit --dst 2001:db8::1 --proto tcp", &r, err) == 0 &&
-		   r.family == AF_INET6 && r.prefix_len == 128 &&
-		   r.protocol == IPPROTO_TCP, "rule words: IPv6 host, tcp");
-	ok(parse("--block --proto udp", &r, err) < 0 && strstr(err, "UDP"),
-	   "rule words: udp is refused until UDP is redirected");
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ok(parse(bad[i], &r, err) < 0 && err[0],
-		   "rule words: '%s' is refused (%s)", bad[i], err);
-}
-
 static struct sr_rule_slot rule(uint32_t id, uint32_t weight, int family,
 				const char *dst, int plen)
 {
@@ -247,7 +207,6 @@ int main(void)
 	test_records();
 	test_addr();
 	test_context();
-	test_rule_words();
 	test_index();
 	return done();
 }

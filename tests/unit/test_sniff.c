@@ -4,6 +4,7 @@
 
 #include "tap.h"
 #include "../../relay/sniff.c"
+#include "../../relay/policy.c"
 #include "clienthello.h"
 
 static enum sniff_result run(const char *s, char *host)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * winsock_event.c - WSAEVENTs, alertable waits and the per-thread queue of
+ * event.c - WSAEVENTs, alertable waits and the per-thread queue of
  * completion routines, as <sockredir/winsock.h> describes them.
  *
  * All events share one mutex and one condition variable: a wait on several
@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "sockredir/winsock.h"
-#include "winsock_internal.h"
+#include "internal.h"
 
 #define EVENT_MAGIC	0x57534145u	/* "WSAE" */
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* winsock_internal.h - what winsock.c and winsock_event.c share. */
+/* internal.h - what winsock.c and event.c share. */
 #ifndef SOCKREDIR_WINSOCK_INTERNAL_H
 #define SOCKREDIR_WINSOCK_INTERNAL_H
 

@@ -11,7 +11,7 @@
 #include <netinet/tcp.h>
 
 #include "sockredir/winsock.h"
-#include "winsock_internal.h"
+#include "internal.h"
 
 #define ADDRS_ONLY ((DWORD)(2 * sizeof(SOCKADDR_STORAGE)))
 
