@@ -146,10 +146,9 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 
 		if (sockredir_cgroup_lookup(val, &r->cgroup_id, &level))
 			FAIL(-ENOENT, "no cgroup '%s'", val);
-		/* = SR_CG_LEVELS: the records carry that many ancestors. */
-		if (level > 16)
+		if (level > SOCKREDIR_CGROUP_LEVELS)
 			FAIL(-EINVAL, "cgroup '%s' is at level %u; rules can name cgroups down to level %d",
-			     val, level, 16);
+			     val, level, SOCKREDIR_CGROUP_LEVELS);
 		r->cgroup_level = level;
 	} else if (!strcmp(key, "uid")) {
 		uint32_t uid;

@@ -90,6 +90,9 @@ extern "C" {
 
 /* Longest chain the records can carry (the hop limit is at most this). */
 #define SOCKREDIR_MAX_HOPS	16
+/* Rules may name cgroups down to this level (the records carry the
+ * application's ancestors that far, so such rules hold through proxies). */
+#define SOCKREDIR_CGROUP_LEVELS	16
 
 /*
  * WFP's FWPS_CONNECTION_REDIRECT_STATE, as the connect hook computes it for
