@@ -6,12 +6,17 @@
  * verdict.
  *
  *   connect4/6      classify, rewrite to a service's listener, extend the
- *                   records (redirect.h, classify.h, records.h)
+ *                   records (redirect.h, classify.h, records.h); UDP meets
+ *                   permit and block rules
+ *   sendmsg4/6      unconnected UDP meets permit and block rules
  *   sockops         publish the flow by 4-tuple; hand it to the proxy's
  *                   accepted socket (handoff.h)
  *   getpeername4/6  the application still sees its original peer
+ *   post_bind4/6    a service's listen address is its owner's, and its
+ *                   owner's socket there is its listener (claim.h)
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
  *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM (sockopt.h, claim.h)
+ *   syscall         sr_make_key, run once at up (records.h)
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -26,6 +31,7 @@
 #define AF_INET6 10
 #endif
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define SOL_IP 0
 #define SOL_IPV6 41
 #define PAGE_SIZE 4096
@@ -71,6 +77,22 @@ int sr_connect6(struct bpf_sock_addr *ctx)
 	return err ? sr_refuse(err) : 1;
 }
 
+SEC("cgroup/sendmsg4")
+int sr_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	int err = sr_sendmsg(ctx, AF_INET);
+
+	return err ? sr_refuse(err) : 1;
+}
+
+SEC("cgroup/sendmsg6")
+int sr_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	int err = sr_sendmsg(ctx, AF_INET6);
+
+	return err ? sr_refuse(err) : 1;
+}
+
 SEC("cgroup/getpeername4")
 int sr_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -82,6 +104,32 @@ SEC("cgroup/getpeername6")
 int sr_getpeername6(struct bpf_sock_addr *ctx)
 {
 	sr_getpeername(ctx, AF_INET6);
+	return 1;
+}
+
+/*
+ * Binding a service's listen address: root and its owner only; the
+ * owner's socket there is the service's listener (claim by owner).
+ */
+SEC("cgroup/post_bind4")
+int sr_post_bind4(struct bpf_sock *sk)
+{
+	int err = sr_bind_check(sk, AF_INET);
+
+	if (err)
+		return sr_refuse(err);
+	sr_holder_bound(sk, sr_claim_bound(sk, AF_INET), AF_INET);
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int sr_post_bind6(struct bpf_sock *sk)
+{
+	int err = sr_bind_check(sk, AF_INET6);
+
+	if (err)
+		return sr_refuse(err);
+	sr_holder_bound(sk, sr_claim_bound(sk, AF_INET6), AF_INET6);
 	return 1;
 }
 
@@ -102,10 +150,18 @@ int sr_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		sr_holder_closed(skops);
+		sr_onward_closed(skops);
 		sr_forget(skops);
 		break;
 	}
 	return 1;
+}
+
+/* Run once by the loader at up, never attached: draws the records' key. */
+SEC("syscall")
+int sr_make_key(void *ctx)
+{
+	return sr_key_make() ? 1 : 0;
 }
 
 SEC("cgroup/getsockopt")

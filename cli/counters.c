@@ -17,6 +17,14 @@ const struct counter_desc counter_descs[] = {
 	C(pending_busy, "pending-busy", "Flows not tracked: their 4-tuple was already pending."),
 	C(overloaded, "overloaded",
 	  "Listener accept queue full: skipped (fail open) or refused (fail closed)."),
+	C(untracked, "untracked",
+	  "Connects refused because their flow state could not be made (option memory full)."),
+	C(pending_full, "pending-full",
+	  "Connects refused because their uid (or the layer) had too many flows pending."),
+	C(onward_recorded, "onward-recorded",
+	  "Owner connects without records that the layer gave a flow's records."),
+	C(onward_ambiguous, "onward-ambiguous",
+	  "Owner connects refused: the flows they could carry are judged differently."),
 };
 #undef C
 const size_t ncounter_descs = sizeof(counter_descs) / sizeof(counter_descs[0]);

@@ -88,7 +88,8 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 			struct bpf_link *link;
 			int err;
 
-			if ((strncmp(name, "sr_connect", 10) == 0) != pass)
+			if ((strncmp(name, "sr_connect", 10) == 0) != pass ||
+			    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
 				continue;
 			link = bpf_program__attach_cgroup(prog, cgfd);
 			if (!link)
@@ -100,6 +101,28 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 				return err;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The records' signing key: drawn in the kernel (sr_make_key), never seen
+ * here; then its map is frozen and unpinned, so nothing in user space holds
+ * it or can replace it.
+ */
+static int make_key(struct sockredir_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run);
+	int err;
+
+	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.sr_make_key), &run);
+	if (err)
+		return -errno;
+	if (run.retval)
+		return -EIO;
+	if (bpf_map_freeze(bpf_map__fd(skel->maps.sr_key)))
+		return -errno;
+	if (unlink(PIN("sr_key")) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -133,10 +156,9 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 		goto out;
 	}
 	strcpy(cfg.cgroup_path, cgpath);
-	if (getrandom(cfg.key, sizeof(cfg.key), 0) != sizeof(cfg.key)) {
-		err = -EIO;
+	err = make_key(skel);
+	if (err)
 		goto out;
-	}
 	err = sr_maps_open(&m);
 	if (!err)
 		err = sr_config_write(&m, &cfg);

@@ -147,7 +147,8 @@ done < "$TMPD/probe.out"
 check "sockopt: the probe ran its checks" -- grep -q "^ok issued records" "$TMPD/probe.out"
 check "sockopt: nobody (uid 65534) setting records gets EACCES" -- \
 	test "$(in_cg app $PROBE set "$TMPD/rec" 65534)" = EACCES
-check "sockopt: root may set records" -- test "$(in_cg app $PROBE set "$TMPD/rec")" = OK
+check "sockopt: once their flow has ended, not even root may set them (ESTALE)" -- \
+	test "$(in_cg app $PROBE set "$TMPD/rec")" = ESTALE
 check "sockopt: a socket that was not redirected gives ENOENT" -- \
 	test "$(in_cg app $PROBE query)" = ENOENT
 check "sockopt: outside the attached cgroup, the kernel's own EOPNOTSUPP" -- \
