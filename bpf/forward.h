@@ -275,6 +275,29 @@ static __always_inline void sr_onward_closed(struct bpf_sock_ops *skops)
 		bpf_map_delete_elem(&sr_onward, &key);
 }
 
+/*
+ * getsockopt SOCKREDIR_RECORDS on accepted socket @s: its proxy passes the
+ * records on itself, so the flow counts as forwarded (no grace after its
+ * close, and no lending to a later unrecorded connect in preference to a
+ * flow still waiting).
+ */
+static __always_inline void sr_onward_taken(struct bpf_sockopt *ctx,
+					    struct sr_sock *s)
+{
+	struct sr_onward_key key = {};
+	struct sr_onward *o;
+
+	if (!s->onward || s->onward == SR_ONWARD_OVERFLOW)
+		return;
+	key.netns = bpf_get_netns_cookie(ctx);
+	key.dst = s->flow.rec.dst;
+	key.service = s->flow.service_id;
+	key.slot = s->onward - 1;
+	o = bpf_map_lookup_elem(&sr_onward, &key);
+	if (o)
+		o->b.forwarded = 1;
+}
+
 /* What the scan of one (netns, service, D) found. */
 struct sr_onward_pick {
 	__u32 n;		/* flows noted */

@@ -25,7 +25,7 @@ the cgroup it chooses; nothing here decides whether an attack worked.
   records BLOBFILE ADDR PORT     give a new socket records, connect
   forge NAME PORT KEYHEX         be NAME's proxy for one flow; re-sign its
                                  records with KEYHEX as another user's; try
-  hold NAME PORT FILE            claim NAME's listener, backlog 1, and never
+  hold NAME PORT FILE            claim NAME's listener, a deep backlog, and never
                                  accept (a stopped proxy) until FILE appears
   flood ADDR PORT N FILE         start N connects at once; print how many
                                  started and how each other one failed; keep
@@ -256,7 +256,7 @@ def hold(name, port, stop):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", int(port)))
-    s.listen(1)
+    s.listen(4096)
     s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
     while not os.path.exists(stop):
         time.sleep(0.05)

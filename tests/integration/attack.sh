@@ -251,6 +251,11 @@ check "key: records re-signed with what the maps show are refused ($(sed -n 's/^
 "$SR" rule add --service P --dst 127.0.0.100 --dport 8080 >/dev/null
 bg p-P python3 "$ATTACK" hold P 7409 "$PUB/stop-P"
 wait_port 7409
+# The listener has room (a full queue would make P "overloaded" and send
+# connects around it), but its SYNs are lost, so the flows stay pending.
+nsenter --net=/run/netns/$NS nft -f - <<'NFT'
+table inet sr_attack { chain out { type filter hook output priority 0; tcp dport 7409 tcp flags syn drop; } }
+NFT
 full=$(status_counter pending_full)
 in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 "$ATTACK" \
 	flood 127.0.0.100 8080 4300 "$PUB/stop-P" > "$PUB/flood.out" &
@@ -268,5 +273,6 @@ check "flood: meanwhile another user's flow goes through M, with its context" --
 check "flood: M logged it" -- wait_lines "$TMPD/M.log" 2
 touch "$PUB/stop-P"
 wait $FLOOD
+nsenter --net=/run/netns/$NS nft delete table inet sr_attack
 
 done_testing
