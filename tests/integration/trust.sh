@@ -92,13 +92,13 @@ try:
         if t and time.time() - t > 5:
             print("hang"); break
 except OSError as e:
-    # The mark goes just before the kill: an error that comes before the
-    # client saw it gone is fast if the mark is gone now, and came before
-    # the kill (a failure) if not.
+    # The reset can beat the next look at the file: then it is gone now.
     if t is None and not os.path.exists(sys.argv[2]):
         t = time.time()
-    print(errno.errorcode.get(e.errno), "before the kill" if t is None else
-          "fast" if time.time() - t < 3 else "slow %.1fs" % (time.time() - t))' \
+    if t is None:
+        print(errno.errorcode.get(e.errno), "before the kill")
+    else:
+        print(errno.errorcode.get(e.errno), "fast" if time.time() - t < 3 else "slow %.1fs" % (time.time() - t))' \
 		"$2" "$TMPD/streaming" &
 	local pid=$!
 	for _ in $(seq 100); do [ -e "$TMPD/streaming" ] && break; sleep 0.05; done
@@ -109,7 +109,7 @@ except OSError as e:
 			grep -q 'bytes_acked:[1-9]' && break
 		sleep 0.05
 	done
-	rm -f "$TMPD/streaming"	# the mark the client times from
+	rm -f "$TMPD/streaming"	# the clock starts here, just before the kill
 	kill -9 "$1"
 	wait $pid
 }
