@@ -254,7 +254,12 @@ wait_port 7409
 # The listener has room (a full queue would make P "overloaded" and send
 # connects around it), but its SYNs are lost, so the flows stay pending.
 nsenter --net=/run/netns/$NS nft -f - <<'NFT'
-table inet sr_attack { chain out { type filter hook output priority 0; tcp dport 7409 tcp flags syn drop; } }
+table inet sr_attack {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport 7409 tcp flags syn drop
+	}
+}
 NFT
 full=$(status_counter pending_full)
 in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 "$ATTACK" \
