@@ -61,6 +61,14 @@ static int measure(struct bpf_object *obj)
 	if (err) {
 		fprintf(stderr, "verifier: load %s: %s\n", bpf_object__name(obj),
 			strerror(-err));
+		/* The last 4 KB of each program's log: where it stopped. */
+		for (int j = 0; j < i; j++) {
+			size_t n = strlen(logs[j]);
+
+			if (n)
+				fprintf(stderr, "---- program %d\n%s\n", j,
+					logs[j] + (n > 4096 ? n - 4096 : 0));
+		}
 		return 1;
 	}
 	i = 0;

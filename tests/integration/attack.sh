@@ -244,7 +244,9 @@ check "key: records re-signed with what the maps show are refused ($(sed -n 's/^
 	grep -q "^forged set:EINVAL" "$PUB/forge.out"
 
 # --- 10. flooding the pending table -------------------------------------------------
-# Connects to a stopped proxy stay pending.  One uid may hold only so many
+# Connects whose SYN the proxy never answers stay pending (a stopped proxy's
+# full queue is the fail mode's now; here the SYNs are dropped on the way,
+# so the claimed listener looks fine).  One uid may hold only so many
 # (4096); the rest are refused at connect, counted, and nobody's flood
 # takes no one else's room.
 "$SR" service add P --listen 127.0.0.1:7409 --owner-cgroup "$CG/p-P" >/dev/null
