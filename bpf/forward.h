@@ -29,11 +29,14 @@
  *    be a sibling's.  A flow whose onward connect was refused (blocked)
  *    stays noted, so each retry (haproxy: 3, about 1 s apart) carries its
  *    records again;
- *  - they are not all judged alike, or more flows wait than there are
- *    slots: the connect fails with ECONNREFUSED, counted as
+ *  - they are not all judged alike, or more such flows are open than there
+ *    are slots (their identities are unknown): the connect fails with ECONNREFUSED, counted as
  *    onward_ambiguous.  Choosing one could hand a blocked application's
  *    flow another's looser identity, so it is never chosen; the proxy sees
- *    a failed connect (haproxy retries, squid answers 503).
+ *    a failed connect (haproxy retries, squid answers 503).  Flows already
+ *    forwarded stay noted while open: a keep-alive client's next request
+ *    makes a new onward connect (squid, server_persistent_connections off),
+ *    which must carry the flow's records too.
  *
  * Otherwise (no flow noted for D: the proxy's own traffic, redsocks'
  * connect to its SOCKS server, an onward connect to somewhere else than D
@@ -57,7 +60,7 @@
 #include "records.h"
 #include "sock.h"
 
-#define SR_ONWARD_SLOTS		32
+#define SR_ONWARD_SLOTS		64
 #define SR_ONWARD_OVERFLOW	0xff	/* sr_sock.onward: counted, no slot */
 #define SR_ONWARD_GRACE_NS	(5ULL * 1000000000ULL)
 #ifndef CLOCK_MONOTONIC
