@@ -26,7 +26,7 @@
  *    the proxy had set them.  Which of those flows it really is changes no
  *    decision of any rule, now or at any later hop (every hop connects to
  *    the same D); only the pid, comm and flow id the next service reads may
- *    be a sibling's.  A flow whose onward connect was refused (blocked)
+ *    be a sibling's.  (An open flow before one whose socket has closed.)  A flow whose onward connect was refused (blocked)
  *    stays noted, so each retry (haproxy: 3, about 1 s apart) carries its
  *    records again;
  *  - they are not all judged alike, or more such flows are open than there
@@ -283,7 +283,7 @@ struct sr_onward_pick {
 	__u32 n;		/* flows noted */
 	__u32 mixed;		/* not all judged alike */
 	__u32 best;		/* slot to take */
-	__u32 best_waiting;	/* best is not forwarded yet */
+	__u32 best_rank;	/* 2 open, not forwarded; 1 open; 0 closed */
 	__u64 best_since;
 	__u32 setid;		/* D's set now ... */
 	__u32 epoch;		/* ... and the rules' epoch now */
@@ -307,7 +307,7 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 	const struct sr_onward *o;
 	struct sr_chain c;
 	__u64 now;
-	int waiting, alike;
+	int rank, alike;
 
 	if (!key || !p)
 		return 0;
@@ -319,7 +319,9 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 	if (o->b.closed && now - o->b.closed > SR_ONWARD_GRACE_NS)
 		return 0;	/* its timer is about to end it */
 	c = sr_records_chain(&o->b.rec);
-	waiting = !o->b.forwarded;
+	/* Rather an open flow not forwarded yet, then an open one; a closed
+	 * one (its hop over: its records would be refused) only to decide. */
+	rank = o->b.closed ? 0 : o->b.forwarded ? 1 : 2;
 	if (!p->n) {
 		p->sig = o->b.sig;
 		p->cgroup = o->b.rec.app_cgroup;
@@ -342,10 +344,10 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 		if (!alike)
 			p->mixed = 1;
 	}
-	if (!p->n || (waiting && !p->best_waiting) ||
-	    (waiting == (int)p->best_waiting && o->b.since < p->best_since)) {
+	if (!p->n || rank > (int)p->best_rank ||
+	    (rank == (int)p->best_rank && o->b.since < p->best_since)) {
 		p->best = slot;
-		p->best_waiting = waiting;
+		p->best_rank = rank;
 		p->best_since = o->b.since;
 	}
 	p->n++;
