@@ -196,14 +196,15 @@ static __always_inline int sr_bind_check(struct bpf_sock *sk, int family)
  * claims nothing (restart it, or claim explicitly).  Only the owner's own
  * sockets get it: anyone else's bind on the address (a squatter after the
  * proxy exits) leaves its socket unclaimed, and no flow goes to it.
+ * Returns the service claimed, or 0.
  */
-static __always_inline void sr_claim_bound(struct bpf_sock *sk, int family)
+static __always_inline __u32 sr_claim_bound(struct bpf_sock *sk, int family)
 {
 	__u32 uid = (__u32)bpf_get_current_uid_gid(), i;
 	struct sr_claim *c;
 
 	if (sk->type != SOCK_STREAM || !sk->src_port)
-		return;
+		return 0;
 	for (i = 1; i < SR_MAX_SERVICES; i++) {
 		const struct sr_service *svc = sr_service_get(i);
 
@@ -213,44 +214,13 @@ static __always_inline void sr_claim_bound(struct bpf_sock *sk, int family)
 		c = bpf_sk_storage_get(&sr_claims, sk, 0,
 				       BPF_SK_STORAGE_GET_F_CREATE);
 		if (!c)
-			return;
+			return 0;
 		c->service_id = svc->id;
 		c->how = SR_CLAIM_BY_OWNER;
 		c->gen = svc->gen;
-		return;
+		return svc->id;
 	}
-}
-
-/*
- * Does the socket that would receive a connect to @svc's listener in
- * @family carry @svc's claim?  Returns 1 or 0.
- */
-static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
-					       const struct sr_service *svc,
-					       int family)
-{
-	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	struct sr_claim *c;
-	int claimed;
-
-	if (family == AF_INET) {
-		t.ipv4.daddr = svc->addr4;
-		t.ipv4.dport = svc->port4;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
-	} else {
-		__builtin_memcpy(t.ipv6.daddr, svc->addr6, 16);
-		t.ipv6.dport = svc->port6;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6),
-				       BPF_F_CURRENT_NETNS, 0);
-	}
-	if (!sk)
-		return 0;
-	c = bpf_sk_storage_get(&sr_claims, sk, 0, 0);
-	claimed = sr_claim_is(c, svc);
-	bpf_sk_release(sk);
-	return claimed;
+	return 0;
 }
 
 #endif

@@ -42,6 +42,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * SR_BUILD_TAG: the upgrade test builds the layer a second time with other
+ * code and the same maps; this store is all that differs.
+ */
+#ifdef SR_BUILD_TAG
+#define SR_BUILD_MARK() do { volatile __u32 b = SR_BUILD_TAG; (void)b; } while (0)
+#else
+#define SR_BUILD_MARK() do { } while (0)
+#endif
+
 /* A failed connect: the caller's connect() returns @err. */
 static __always_inline int sr_refuse(int err)
 {
@@ -54,6 +64,7 @@ int sr_connect4(struct bpf_sock_addr *ctx)
 {
 	int err = sr_connect(ctx, AF_INET);
 
+	SR_BUILD_MARK();
 	return err ? sr_refuse(err) : 1;
 }
 
@@ -62,6 +73,7 @@ int sr_connect6(struct bpf_sock_addr *ctx)
 {
 	int err = sr_connect(ctx, AF_INET6);
 
+	SR_BUILD_MARK();
 	return err ? sr_refuse(err) : 1;
 }
 
@@ -104,9 +116,13 @@ int sr_post_bind4(struct bpf_sock *sk)
 {
 	int err = sr_bind_check(sk, AF_INET);
 
+	__u32 sid;
+
 	if (err)
 		return sr_refuse(err);
-	sr_claim_bound(sk, AF_INET);
+	sid = sr_claim_bound(sk, AF_INET);
+	if (sid)
+		sr_holder_bound(sk, sid);
 	return 1;
 }
 
@@ -115,9 +131,13 @@ int sr_post_bind6(struct bpf_sock *sk)
 {
 	int err = sr_bind_check(sk, AF_INET6);
 
+	__u32 sid;
+
 	if (err)
 		return sr_refuse(err);
-	sr_claim_bound(sk, AF_INET6);
+	sid = sr_claim_bound(sk, AF_INET6);
+	if (sid)
+		sr_holder_bound(sk, sid);
 	return 1;
 }
 
@@ -125,6 +145,7 @@ int sr_post_bind6(struct bpf_sock *sk)
 SEC("sockops")
 int sr_sockops(struct bpf_sock_ops *skops)
 {
+	SR_BUILD_MARK();
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		sr_publish(skops);
@@ -132,7 +153,11 @@ int sr_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sr_adopt(skops);
 		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		sr_holder_listen(skops);
+		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		sr_holder_closed(skops);
 		sr_onward_closed(skops);
 		sr_forget(skops);
 		break;

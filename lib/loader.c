@@ -106,22 +106,24 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 
 /*
  * The records' signing key: drawn in the kernel (sr_make_key), never seen
- * here; then its map is frozen and unpinned, so nothing in user space holds
- * it or can replace it.
+ * here; then its map is frozen, and the caller leaves it unpinned, so
+ * nothing in user space holds it or can replace it.  0 or -errno.
  */
-static int make_key(struct sockredir_bpf *skel)
+int sr_records_key_make(struct bpf_object *obj)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, run);
-	int err;
+	struct bpf_program *prog;
+	struct bpf_map *map;
 
-	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.sr_make_key), &run);
-	if (err)
+	prog = bpf_object__find_program_by_name(obj, "sr_make_key");
+	map = bpf_object__find_map_by_name(obj, "sr_key");
+	if (!prog || !map)
+		return -ENOENT;
+	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &run))
 		return -errno;
 	if (run.retval)
 		return -EIO;
-	if (bpf_map_freeze(bpf_map__fd(skel->maps.sr_key)))
-		return -errno;
-	if (unlink(PIN("sr_key")) < 0)
+	if (bpf_map_freeze(bpf_map__fd(map)))
 		return -errno;
 	return 0;
 }
@@ -156,7 +158,9 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 		goto out;
 	}
 	strcpy(cfg.cgroup_path, cgpath);
-	err = make_key(skel);
+	err = sr_records_key_make(skel->obj);
+	if (!err && unlink(PIN("sr_key")) < 0)
+		err = -errno;
 	if (err)
 		goto out;
 	err = sr_maps_open(&m);

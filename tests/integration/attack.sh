@@ -244,13 +244,19 @@ check "key: records re-signed with what the maps show are refused ($(sed -n 's/^
 	grep -q "^forged set:EINVAL" "$PUB/forge.out"
 
 # --- 10. flooding the pending table -------------------------------------------------
-# Connects to a stopped proxy stay pending.  One uid may hold only so many
+# Connects whose SYN the proxy never answers stay pending (a stopped proxy's
+# full queue is the fail mode's now; here the SYNs are dropped on the way,
+# so the claimed listener looks fine).  One uid may hold only so many
 # (4096); the rest are refused at connect, counted, and nobody's flood
 # takes no one else's room.
 "$SR" service add P --listen 127.0.0.1:7409 --owner-cgroup "$CG/p-P" >/dev/null
 "$SR" rule add --service P --dst 127.0.0.100 --dport 8080 >/dev/null
 bg p-P python3 "$ATTACK" hold P 7409 "$PUB/stop-P"
 wait_port 7409
+nft_ns() { nsenter --net=/run/netns/$NS nft "$@"; }
+nft_ns add table inet srtest
+nft_ns add chain inet srtest in '{ type filter hook input priority 0; }'
+nft_ns add rule inet srtest in tcp dport 7409 tcp flags syn drop
 full=$(status_counter pending_full)
 in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 "$ATTACK" \
 	flood 127.0.0.100 8080 4300 "$PUB/stop-P" > "$PUB/flood.out" &

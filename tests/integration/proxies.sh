@@ -93,6 +93,13 @@ through squid mapped 'http://[::ffff:127.0.0.2]:8080' ::ffff:127.0.0.2:8080
 check "squid: no connect went around it (listener_gone $(counter squid listener_gone))" -- \
 	test "$(counter squid listener_gone)" = 0
 
+# service list says who holds the listeners: squid's, claimed by its owner.
+check "squid: service list shows both listeners claimed by owner, with a pid" -- \
+	test "$("$SR" -j service list | python3 -c 'import json,sys
+s = next(s for s in json.load(sys.stdin) if s["name"] == "squid")
+print(" ".join("%s:%s:%s" % (l["claimed"], l["how"], l["pid"] is not None)
+               for l in s["listeners"]))')" = "True:owner:True True:owner:True"
+
 # haproxy asks SO_ORIGINAL_DST on AF_INET sockets only: IPv4 and mapped.
 service haproxy
 "$SR" rule add --service haproxy --dst 127.0.0.4 --dport 8080 >/dev/null
