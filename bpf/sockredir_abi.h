@@ -98,7 +98,6 @@ struct sr_flow {
 	__u16 pad;
 	__u32 quota_uid;	/* whose pending-flow quota it counts against */
 	__u32 pad2;
-	__u64 started;		/* CLOCK_BOOTTIME ns of this hop's redirect */
 };
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
@@ -114,6 +113,8 @@ struct sr_sock {
 	struct sr_flow flow;
 	struct sr_records given_rec; /* as the proxy set them; a retried
 				      * connect starts from them again */
+	__u64 started;		/* REDIRECTED: CLOCK_BOOTTIME ns of its
+				 * redirect, for `flow list`'s age */
 };
 
 /* sk_storage of a service's claimed listener (a map of its own: small). */
