@@ -197,6 +197,7 @@ static __always_inline int sr_bind_check(struct bpf_sock *sk, int family)
  * claimed, or 0.  Only the owner's own
  * sockets get it: anyone else's bind on the address (a squatter after the
  * proxy exits) leaves its socket unclaimed, and no flow goes to it.
+ * Returns the service claimed, or 0.
  */
 static __always_inline __u32 sr_claim_bound(struct bpf_sock *sk, int family)
 {

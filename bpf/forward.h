@@ -26,14 +26,17 @@
  *    the proxy had set them.  Which of those flows it really is changes no
  *    decision of any rule, now or at any later hop (every hop connects to
  *    the same D); only the pid, comm and flow id the next service reads may
- *    be a sibling's.  A flow whose onward connect was refused (blocked)
+ *    be a sibling's.  (An open flow before one whose socket has closed.)  A flow whose onward connect was refused (blocked)
  *    stays noted, so each retry (haproxy: 3, about 1 s apart) carries its
  *    records again;
- *  - they are not all judged alike, or more flows wait than there are
- *    slots: the connect fails with ECONNREFUSED, counted as
+ *  - they are not all judged alike, or more such flows are open than there
+ *    are slots (their identities are unknown): the connect fails with ECONNREFUSED, counted as
  *    onward_ambiguous.  Choosing one could hand a blocked application's
  *    flow another's looser identity, so it is never chosen; the proxy sees
- *    a failed connect (haproxy retries, squid answers 503).
+ *    a failed connect (haproxy retries, squid answers 503).  Flows already
+ *    forwarded stay noted while open: a keep-alive client's next request
+ *    makes a new onward connect (squid, server_persistent_connections off),
+ *    which must carry the flow's records too.
  *
  * Otherwise (no flow noted for D: the proxy's own traffic, redsocks'
  * connect to its SOCKS server, an onward connect to somewhere else than D
@@ -57,7 +60,7 @@
 #include "records.h"
 #include "sock.h"
 
-#define SR_ONWARD_SLOTS		32
+#define SR_ONWARD_SLOTS		64
 #define SR_ONWARD_OVERFLOW	0xff	/* sr_sock.onward: counted, no slot */
 #define SR_ONWARD_GRACE_NS	(5ULL * 1000000000ULL)
 #ifndef CLOCK_MONOTONIC
@@ -303,7 +306,7 @@ struct sr_onward_pick {
 	__u32 n;		/* flows noted */
 	__u32 mixed;		/* not all judged alike */
 	__u32 best;		/* slot to take */
-	__u32 best_waiting;	/* best is not forwarded yet */
+	__u32 best_rank;	/* 2 open, not forwarded; 1 open; 0 closed */
 	__u64 best_since;
 	__u32 setid;		/* D's set now ... */
 	__u32 epoch;		/* ... and the rules' epoch now */
@@ -327,7 +330,7 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 	const struct sr_onward *o;
 	struct sr_chain c;
 	__u64 now;
-	int waiting, alike;
+	int rank, alike;
 
 	if (!key || !p)
 		return 0;
@@ -339,7 +342,9 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 	if (o->b.closed && now - o->b.closed > SR_ONWARD_GRACE_NS)
 		return 0;	/* its timer is about to end it */
 	c = sr_records_chain(&o->b.rec);
-	waiting = !o->b.forwarded;
+	/* Rather an open flow not forwarded yet, then an open one; a closed
+	 * one (its hop over: its records would be refused) only to decide. */
+	rank = o->b.closed ? 0 : o->b.forwarded ? 1 : 2;
 	if (!p->n) {
 		p->sig = o->b.sig;
 		p->cgroup = o->b.rec.app_cgroup;
@@ -362,10 +367,10 @@ __noinline int sr_onward_look(struct sr_onward_key *key, __u32 slot,
 		if (!alike)
 			p->mixed = 1;
 	}
-	if (!p->n || (waiting && !p->best_waiting) ||
-	    (waiting == (int)p->best_waiting && o->b.since < p->best_since)) {
+	if (!p->n || rank > (int)p->best_rank ||
+	    (rank == (int)p->best_rank && o->b.since < p->best_since)) {
 		p->best = slot;
-		p->best_waiting = waiting;
+		p->best_rank = rank;
 		p->best_since = o->b.since;
 	}
 	p->n++;

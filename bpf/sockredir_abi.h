@@ -124,7 +124,7 @@ struct sr_claim {
 	__u8 pad;
 	__u32 gen;		/* the service generation claimed */
 };
-/* How a listener came to be claimed (sr_claim.how). */
+/* How a listener came to be claimed (sr_claim.how, sr_holder.how). */
 #define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
 #define SR_CLAIM_BY_OWNER	2	/* bound by the owner on the service's
 					 * address (bpf/claim.h) */
@@ -137,9 +137,7 @@ enum {
 	SR_LSN_SQUATTED = 3,	/* a socket without the claim would get it */
 	SR_LSN_OVERLOADED = 4,	/* the claimed listener's queue is full */
 };
-/* How a listener came to be claimed (sr_holder.how). */
-#define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
-#define SR_CLAIM_BY_OWNER	2	/* a listener of the owner's (issue 12) */
+/* sr_holder.how: SR_CLAIM_* as in sr_claim.how. */
 
 /* Service @id's listener in one family: slot id * 2 + (family is IPv6). */
 struct sr_holder {

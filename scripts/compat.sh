@@ -10,9 +10,11 @@
 #       '--> server :8080 (python3 http.server)
 #
 # A cell is "yes" when the body arrived and the proxy logged the flow, "no"
-# when the request failed or went around the proxy.  The last group claims
-# each proxy's listeners for it from outside (claim_from_outside.py, root's
-# pidfd_getfd): what "claim by owner" should give, before it is built.
+# when the request failed or went around the proxy.  Behind sockredir the
+# proxy is only started in its owner cgroup: its listener is claimed by its
+# owner (bpf/claim.h), no call.  COMPAT_OUTSIDE_CLAIM=1 adds a group that
+# also claims it from outside (claim_from_outside.py, root's pidfd_getfd),
+# as before claim by owner existed.
 # The same configurations (tests/helpers/proxyconf.sh) are used every way.
 #   sh scripts/compat.sh [NAME...]     default: all eight
 #   COMPAT_KEEP=DIR                    copy every config and log to DIR
@@ -92,7 +94,8 @@ via_sockredir() {
 			"$1" $PC_PORT >/dev/null
 		three "$1" "$d"
 		echo "# $1 via sockredir${2:+ ($2)}: listener_gone $(counter "$1" listener_gone)," \
-			"unrecorded_egress $(counter "$1" unrecorded_egress)" >&2
+			"unrecorded_egress $(counter "$1" unrecorded_egress)," \
+			"onward_recorded $(counter "$1" onward_recorded)" >&2
 	else
 		echo "# $1 did not start" >&2; echo "no no no"
 	fi
@@ -104,16 +107,24 @@ rows=""
 for n in $names; do
 	r=$(via_redirect "$n")
 	s=$(via_sockredir "$n")
-	c=$(via_sockredir "$n" claim)
+	c=
+	[ -n "${COMPAT_OUTSIDE_CLAIM:-}" ] && c=$(via_sockredir "$n" claim)
 	rows="$rows$n $r $s $c
 "
 done
 echo "sockredir compat: $(uname -r), $(date -u +%Y-%m-%d)"
-printf '%s\n' "$rows" | awk '
-	BEGIN { f = "%-10s | %-4s %-4s %-6s | %-4s %-4s %-6s | %-4s %-4s %-6s\n"
-		printf "%-10s | %-16s | %-16s | %s\n", "", "iptables REDIRECT",
-			"sockredir", "sockredir, claimed from outside"
-		printf f, "proxy", "IPv4", "IPv6", "mapped", "IPv4", "IPv6", "mapped",
-			"IPv4", "IPv6", "mapped"
-		printf "-----------+------------------+------------------+-----------------\n" }
-	NF == 10 { printf f, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+printf '%s\n' "$rows" | awk -v outside="${COMPAT_OUTSIDE_CLAIM:-}" '
+	BEGIN { f = "%-10s | %-4s %-4s %-6s | %-4s %-4s %-6s"
+		if (outside == "") {
+			printf "%-10s | %-16s | %s\n", "", "iptables REDIRECT", "sockredir"
+			printf f "\n", "proxy", "IPv4", "IPv6", "mapped", "IPv4", "IPv6", "mapped"
+			printf "-----------+------------------+-----------------\n"
+		} else {
+			printf "%-10s | %-16s | %-16s | %s\n", "", "iptables REDIRECT",
+				"sockredir", "sockredir, claimed from outside"
+			printf f " | %-4s %-4s %-6s\n", "proxy", "IPv4", "IPv6", "mapped",
+				"IPv4", "IPv6", "mapped", "IPv4", "IPv6", "mapped"
+			printf "-----------+------------------+------------------+-----------------\n"
+		} }
+	NF == 7 { printf f "\n", $1, $2, $3, $4, $5, $6, $7 }
+	NF == 10 { printf f " | %-4s %-4s %-6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'

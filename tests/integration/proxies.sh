@@ -93,6 +93,13 @@ through squid mapped 'http://[::ffff:127.0.0.2]:8080' ::ffff:127.0.0.2:8080
 check "squid: no connect went around it (listener_gone $(counter squid listener_gone))" -- \
 	test "$(counter squid listener_gone)" = 0
 
+# service list says who holds the listeners: squid's, claimed by its owner.
+check "squid: service list shows both listeners claimed by owner, with a pid" -- \
+	test "$("$SR" -j service list | python3 -c 'import json,sys
+s = next(s for s in json.load(sys.stdin) if s["name"] == "squid")
+print(" ".join("%s:%s:%s" % (l["claimed"], l["how"], l["pid"] is not None)
+               for l in s["listeners"]))')" = "True:owner:True True:owner:True"
+
 # haproxy asks SO_ORIGINAL_DST on AF_INET sockets only: IPv4 and mapped.
 service haproxy
 "$SR" rule add --service haproxy --dst 127.0.0.4 --dport 8080 >/dev/null
@@ -152,6 +159,26 @@ check "block through haproxy: counted as blocked" -- test "$(blocked)" -gt "$b0"
 check "block through haproxy: another application gets through haproxy" -- \
 	test "$(get http://127.0.0.6:8080/hello.txt?app2 app2)" = hello
 check "block through haproxy: ... and haproxy saw that one" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 2)) 2
+
+# --- attack: send and reset, so the flow is gone before squid connects on ------
+# nobody in app (blocked from 127.0.0.7 behind squid) sends a whole request
+# and resets the connection at once.  squid may still read it and connect
+# onward after the reset: that connect must still be the blocked flow's.
+"$SR" rule add --service squid --dst 127.0.0.7 --dport 8080 --weight 200 >/dev/null
+"$SR" rule add --block --cgroup "$CG/app" --dst 127.0.0.7 --weight 100 >/dev/null
+s0=$(pc_seen squid "$TMPD/squid")
+for i in 1 2 3 4 5; do
+	as_nobody app /usr/bin/python3 -c '
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.7", 8080), timeout=5)
+s.sendall(b"GET /hello.txt?reset-%s HTTP/1.1\r\nHost: 127.0.0.7:8080\r\n\r\n" % sys.argv[1].encode())
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()' $i
+done
+# squid logs each request it handled; wait for all five (or 5 s).
+wait_seen squid "$TMPD/squid" $((s0 + 5)) 5
+check "send and reset through squid: the server saw none of 5 ($(pc_seen squid "$TMPD/squid") squid log lines, was $s0)" -- \
+	test "$(grep -c 'GET /hello.txt?reset-' "$TMPD/server.log")" -eq 0
 
 # --- attack: decoys to make the blocked flow's onward connect ambiguous ------
 # nobody in app2 (not blocked) holds 16 flows to the blocked destination open
