@@ -15,7 +15,7 @@ LDLIBS   := -lbpf -lelf -lz
 BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_HDR  := $(wildcard bpf/*.h)
 LIB_SRC  := $(wildcard lib/*.c)
-LIB_HDR  := $(wildcard lib/*.h) $(wildcard include/*.h)
+LIB_HDR  := $(wildcard lib/*.h) $(wildcard include/*.h) $(wildcard include/sockredir/*.h)
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
 WSA_SRC  := $(wildcard winsock/*.c)
 WSA_HDR  := $(wildcard winsock/*.h) $(wildcard include/sockredir/*.h) include/sockredir.h
@@ -27,6 +27,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(HELPER_SRC))
+ALT_BPF  := $(B)/tests/sockredir-alt.bpf.o $(B)/tests/sockredir-size.bpf.o \
+	    $(B)/tests/sockredir-btf.bpf.o	# for the upgrade test
 
 PROGS := $(B)/sockredir
 ifneq ($(RELAY_SRC),)
@@ -40,19 +42,34 @@ LIBS  := $(B)/libsockredir.so $(B)/libsockredir.a $(B)/sockredir.pc \
 # What programs link: the Winsock layer before the core it sits on.
 STATIC := $(B)/libsockredir-winsock.a $(B)/libsockredir.a $(COMMON_OBJ)
 
-all: $(PROGS) $(LIBS) $(UNIT_BIN) $(HELPER_BIN)
+all: $(PROGS) $(LIBS) $(UNIT_BIN) $(HELPER_BIN) $(ALT_BPF)
 
 deps:
 	@sh scripts/deps.sh
 
 # The skeleton embeds the BPF object, so binaries need no .o at run time.
-$(B)/sockredir.bpf.o: $(BPF_SRC) $(BPF_HDR) include/sockredir.h | $(B)
+$(B)/sockredir.bpf.o: bpf/sockredir.bpf.c $(BPF_HDR) include/sockredir.h | $(B)
 	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
 		-I/usr/include/x86_64-linux-gnu -c bpf/sockredir.bpf.c -o $@
+# Other builds of the layer for the upgrade test: other code with the same
+# maps, and maps whose value size or field layout differ.
+$(B)/tests/sockredir-alt.bpf.o:  ALT_DEF := -DSR_BUILD_TAG=2
+$(B)/tests/sockredir-size.bpf.o: ALT_DEF := -DSR_TEST_SIZE_CHANGE
+$(B)/tests/sockredir-btf.bpf.o:  ALT_DEF := -DSR_TEST_BTF_CHANGE
+$(ALT_BPF): $(BPF_SRC) $(BPF_HDR) include/sockredir.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
+		-I/usr/include/x86_64-linux-gnu $(ALT_DEF) -c bpf/sockredir.bpf.c -o $@
 $(B)/sockredir.skel.h: $(B)/sockredir.bpf.o
 	$(BPFTOOL) gen skeleton $< name sockredir_bpf > $@
+# The flow iterator: its own object, loaded on demand by lib/flow.c.
+$(B)/flows.bpf.o: bpf/flows.bpf.c $(BPF_HDR) | $(B)
+	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
+		-I/usr/include/x86_64-linux-gnu -c $< -o $@
+$(B)/flows.skel.h: $(B)/flows.bpf.o
+	$(BPFTOOL) gen skeleton $< name sockredir_flows > $@
 
-$(B)/lib/%.o: lib/%.c $(LIB_HDR) $(BPF_HDR) $(B)/sockredir.skel.h | $(B)
+$(B)/lib/%.o: lib/%.c $(LIB_HDR) $(BPF_HDR) $(B)/sockredir.skel.h $(B)/flows.skel.h | $(B)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fvisibility=hidden -Ilib -Ibpf -c $< -o $@
 $(B)/winsock/%.o: winsock/%.c $(WSA_HDR) | $(B)

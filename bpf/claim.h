@@ -87,36 +87,4 @@ static __noinline int sr_claim_set(struct bpf_sockopt *ctx)
 	return 0;
 }
 
-/*
- * Does the socket that would receive a connect to @svc's listener in
- * @family carry @svc's claim?  Returns 1 or 0.
- */
-static __always_inline int sr_listener_claimed(struct bpf_sock_addr *ctx,
-					       const struct sr_service *svc,
-					       int family)
-{
-	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	struct sr_claim *c;
-	int claimed;
-
-	if (family == AF_INET) {
-		t.ipv4.daddr = svc->addr4;
-		t.ipv4.dport = svc->port4;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
-	} else {
-		__builtin_memcpy(t.ipv6.daddr, svc->addr6, 16);
-		t.ipv6.dport = svc->port6;
-		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6),
-				       BPF_F_CURRENT_NETNS, 0);
-	}
-	if (!sk)
-		return 0;
-	c = bpf_sk_storage_get(&sr_claims, sk, 0, 0);
-	claimed = c && c->service_id == svc->id && c->gen == svc->gen;
-	bpf_sk_release(sk);
-	return claimed;
-}
-
 #endif

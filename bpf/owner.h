@@ -10,6 +10,14 @@
 
 #include "maps.h"
 
+/* By service id; the hooks never read it (see struct sr_owner_path). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SR_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sr_owner_path);
+} sr_owner_paths SEC(".maps");
+
 /*
  * The service whose proxy the current task (uid @uid) runs, or 0; with
  * @only, that service or 0.  Each service's owner has a fixed slot in the

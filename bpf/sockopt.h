@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "claim.h"
+#include "listener.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -198,8 +199,13 @@ static __always_inline int sr_sockopt_set(struct bpf_sockopt *ctx)
 	cfg = sr_get_config();
 	if (!cfg)
 		return -ENOPROTOOPT;
-	if (ctx->optname == SR_OPT_CLAIM)
-		return sr_claim_set(ctx);
+	if (ctx->optname == SR_OPT_CLAIM) {
+		int err = sr_claim_set(ctx);
+
+		if (!err)
+			sr_holder_claimed(ctx);
+		return err;
+	}
 	if (ctx->optname == SR_OPT_RECORDS)
 		return sr_records_set(ctx, cfg);
 	return -ENOPROTOOPT;

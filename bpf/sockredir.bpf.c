@@ -36,6 +36,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * SR_BUILD_TAG: the upgrade test builds the layer a second time with other
+ * code and the same maps; this store is all that differs.
+ */
+#ifdef SR_BUILD_TAG
+#define SR_BUILD_MARK() do { volatile __u32 b = SR_BUILD_TAG; (void)b; } while (0)
+#else
+#define SR_BUILD_MARK() do { } while (0)
+#endif
+
 /* A failed connect: the caller's connect() returns @err. */
 static __always_inline int sr_refuse(int err)
 {
@@ -48,6 +58,7 @@ int sr_connect4(struct bpf_sock_addr *ctx)
 {
 	int err = sr_connect(ctx, AF_INET);
 
+	SR_BUILD_MARK();
 	return err ? sr_refuse(err) : 1;
 }
 
@@ -56,6 +67,7 @@ int sr_connect6(struct bpf_sock_addr *ctx)
 {
 	int err = sr_connect(ctx, AF_INET6);
 
+	SR_BUILD_MARK();
 	return err ? sr_refuse(err) : 1;
 }
 
@@ -77,6 +89,7 @@ int sr_getpeername6(struct bpf_sock_addr *ctx)
 SEC("sockops")
 int sr_sockops(struct bpf_sock_ops *skops)
 {
+	SR_BUILD_MARK();
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		sr_publish(skops);
@@ -84,7 +97,11 @@ int sr_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sr_adopt(skops);
 		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		sr_holder_listen(skops);
+		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		sr_holder_closed(skops);
 		sr_forget(skops);
 		break;
 	}

@@ -77,6 +77,7 @@ struct sr_flow {
 	__u32 rule_id;
 	__u16 service_id;
 	__u16 pad;
+	__u64 started;		/* CLOCK_BOOTTIME ns of this hop's redirect */
 };
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
@@ -96,6 +97,33 @@ struct sr_claim {
 	__u16 service_id;
 	__u16 pad;
 	__u32 gen;		/* the service generation claimed */
+};
+
+/* What a connect found at a service's listener (sr_holder.state). */
+enum {
+	SR_LSN_NONE = 0,	/* nothing seen yet */
+	SR_LSN_OK = 1,		/* the claimed listener, with room */
+	SR_LSN_GONE = 2,	/* nothing listens there */
+	SR_LSN_SQUATTED = 3,	/* a socket without the claim would get it */
+	SR_LSN_OVERLOADED = 4,	/* the claimed listener's queue is full */
+};
+/* How a listener came to be claimed (sr_holder.how). */
+#define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
+#define SR_CLAIM_BY_OWNER	2	/* a listener of the owner's (issue 12) */
+
+/* Service @id's listener in one family: slot id * 2 + (family is IPv6). */
+struct sr_holder {
+	__u32 gen;		/* service generation claimed; 0: none */
+	__u32 pid;		/* tgid that claimed it */
+	__u32 uid;
+	__u8 how;		/* SR_CLAIM_*; 0: not claimed */
+	__u8 state;		/* SR_LSN_*, as last seen */
+	__u16 port;		/* host order, the claimed socket's */
+	__u32 backlog;		/* accept queue at the last look ... */
+	__u32 max_backlog;	/* ... and its limit */
+	__u64 netns;		/* netns cookie of the claimer */
+	__u64 claimed_ns;	/* CLOCK_BOOTTIME */
+	__u64 seen_ns;		/* when state was last set */
 };
 
 /* Pending map key: netns and 4-tuple, client first, ports in host order. */
@@ -151,6 +179,16 @@ struct sr_service {
 	char name[32];
 };
 
+/*
+ * Service i's owner cgroup as a path, as it was when the service was added:
+ * only the control plane reads it, to tell a removed (or removed and
+ * recreated) owner cgroup from a live one.
+ */
+#define SR_PATH_MAX		512
+struct sr_owner_path {
+	char path[SR_PATH_MAX];	/* absolute; "" none (or too long) */
+};
+
 /* The processes that run service i's proxy: owners[i] in the config. */
 struct sr_owner {
 	__u32 uid;		/* SR_ANY_UID: not by uid */
@@ -177,8 +215,13 @@ struct sr_config {
 
 /* Per-CPU, per service (index 0: not tied to a service). */
 struct sr_counters {
+#ifndef SR_TEST_BTF_CHANGE
 	__u64 redirected;
 	__u64 unrecorded_egress;
+#else	/* the upgrade test's build whose maps differ in layout only */
+	__u64 unrecorded_egress;
+	__u64 redirected;
+#endif
 	__u64 hop_limit;
 	__u64 bad_records;
 	__u64 denied;
@@ -188,6 +231,11 @@ struct sr_counters {
 	__u64 listener_gone;	/* fail-open: skipped, no claimed listener */
 	__u64 refused;		/* fail-closed: refused, no claimed listener */
 	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
+	__u64 overloaded;	/* claimed listener's accept queue full: skipped
+				 * (fail open) or refused (fail closed) */
+#ifdef SR_TEST_SIZE_CHANGE
+	__u64 test_extra;	/* the upgrade test's build whose maps differ */
+#endif
 };
 
 /* struct sockredir_context as the getsockopt program writes it. */

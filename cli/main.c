@@ -14,6 +14,8 @@ static const char usage[] =
 "  up [--cgroup PATH] [--max-hops N]   load and attach the redirect layer\n"
 "  down [--cgroup PATH]                detach and remove everything\n"
 "  status                              where it is attached, counts\n"
+"  upgrade [--check] [--object FILE]   swap this build's programs in, keeping\n"
+"                                      services, rules, claims and flows\n"
 "\n"
 "  service add NAME --listen ADDR:PORT [--listen [ADDR6]:PORT]\n"
 "              [--owner-uid N] [--owner-cgroup PATH] [--fail open|closed]\n"
@@ -36,6 +38,8 @@ static const char usage[] =
 "  show                                print the running configuration\n"
 "  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
 "                                      --listen serves them on /metrics\n"
+"  flow list [--service NAME]          live redirected flows and their chains\n"
+"  monitor [--service NAME] [--time]   the layer's decisions as they happen\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -49,6 +53,8 @@ static const struct {
 	{ "status", status_main }, { "service", service_main },
 	{ "rule", rule_main },	   { "apply", apply_main },
 	{ "show", show_main },	   { "metrics", metrics_main },
+	{ "upgrade", upgrade_main },
+	{ "flow", flow_main },	   { "monitor", monitor_main },
 };
 
 int fail(int err, const char *fmt, ...)
@@ -59,7 +65,11 @@ int fail(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	if (err)
+	if (err == -EPROTO)
+		fprintf(stderr, ": the running layer's maps are laid out as "
+			"another build of sockredir wrote them (run this build's "
+			"'sockredir upgrade', or the tool that matches the layer)");
+	else if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
 	if (err == EPERM || err == -EPERM || err == EACCES || err == -EACCES)
 		fprintf(stderr, " (the redirect layer needs root: CAP_BPF and "

@@ -1,4 +1,4 @@
-/* service.c - sockredir service add | del | list. */
+/* service.c - sockredir service add | del | list (servicelist.c). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -161,89 +161,6 @@ static int service_del(int argc, char **argv)
 		return fail(ret, "cannot delete service '%s'", argv[0]);
 	printf("deleted service %s and %d rule%s\n", argv[0], ret,
 	       ret == 1 ? "" : "s");
-	return EXIT_OK;
-}
-
-static int service_list(int argc, char **argv)
-{
-	struct sockredir_service *list;
-	int n, i;
-
-	if (argc)
-		return usage_error("unexpected word '%s'", argv[0]);
-	n = sockredir_service_list(&list);
-	if (n == -ENOENT)
-		return fail(0, "sockredir is not up");
-	if (n < 0)
-		return fail(n, "cannot list services");
-	if (json_output)
-		printf("[");
-	else if (n)
-		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
-		       "LISTEN4", "LISTEN6", "OWNER", "FAIL", "COUNTERS");
-	for (i = 0; i < n; i++) {
-		struct sockredir_service *s = &list[i];
-		const struct sockredir_counters *c = &s->stats;
-		char cg[PATH_MAX] = "-";
-
-		if (s->owner_cgroup_id &&
-		    sockredir_cgroup_path(s->owner_cgroup_id, cg, sizeof(cg)))
-			snprintf(cg, sizeof(cg), "(gone: id %llu)",
-				 (unsigned long long)s->owner_cgroup_id);
-		if (json_output) {
-			printf("%s{\"id\":%u,\"name\":", i ? "," : "", s->id);
-			json_string(stdout, s->name);
-			printf(",\"listen\":[");
-			if (s->listen4.sin_port)
-				print_addr(stdout, (void *)&s->listen4);
-			if (s->listen6.sin6_port) {
-				printf(s->listen4.sin_port ? "," : "");
-				print_addr(stdout, (void *)&s->listen6);
-			}
-			printf("],\"owner_cgroup\":");
-			json_string(stdout, s->owner_cgroup_id ? cg : NULL);
-			printf(",\"owner_uid\":%lld,\"owner_cgroup_id\":%llu,"
-			       "\"fail\":\"%s\",\"skip_inspected\":%s,"
-			       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
-			       "\"listener_gone\":%llu,\"refused\":%llu}",
-			       (long long)s->owner_uid,
-			       (unsigned long long)s->owner_cgroup_id,
-			       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
-			       s->flags & SOCKREDIR_SKIP_INSPECTED ? "true" : "false",
-			       (unsigned long long)c->redirected,
-			       (unsigned long long)c->unrecorded_egress,
-			       (unsigned long long)c->listener_gone,
-			       (unsigned long long)c->refused);
-			continue;
-		}
-		char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",
-		     own[PATH_MAX + 32] = "-";
-
-		if (s->listen4.sin_port)
-			sockredir_format_addr((void *)&s->listen4, a4, sizeof(a4));
-		if (s->listen6.sin6_port)
-			sockredir_format_addr((void *)&s->listen6, a6, sizeof(a6));
-		/* The owner: a uid, a cgroup (by its path), or both. */
-		if (s->owner_uid >= 0 && s->owner_cgroup_id)
-			snprintf(own, sizeof(own), "uid %lld,%s", (long long)s->owner_uid, cg);
-		else if (s->owner_uid >= 0)
-			snprintf(own, sizeof(own), "uid %lld", (long long)s->owner_uid);
-		else if (s->owner_cgroup_id)
-			snprintf(own, sizeof(own), "%s", cg);
-		printf("%-3u %-16s %-22s %-28s %-10s %-12s redirected %llu, "
-		       "unrecorded-egress %llu, listener-gone %llu, refused %llu\n",
-		       s->id, s->name, a4, a6, own,
-		       s->flags & SOCKREDIR_SKIP_INSPECTED ?
-			       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
-			       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
-		       (unsigned long long)c->redirected,
-		       (unsigned long long)c->unrecorded_egress,
-		       (unsigned long long)c->listener_gone,
-		       (unsigned long long)c->refused);
-	}
-	if (json_output)
-		printf("]\n");
-	free(list);
 	return EXIT_OK;
 }
 

@@ -129,6 +129,7 @@ int status_main(int argc, char **argv)
 			       (unsigned long long)st.cgroup_id, st.max_hops,
 			       st.services, st.rules, (long long)st.live_flows);
 			print_counters(&st.total);
+			status_services();
 		}
 		printf("}\n");
 		return EXIT_OK;
@@ -143,5 +144,6 @@ int status_main(int argc, char **argv)
 	       st.rules, (long long)st.live_flows);
 	print_counters(&st.total);
 	printf("\n");
+	status_services();
 	return EXIT_OK;
 }

@@ -82,7 +82,9 @@ extern "C" {
  *   ELOOP        the flow's chain of services reached the hop limit.
  *   EPERM        a block rule matched (the application, directly or
  *                through a proxy acting for it).
- *   ECONNREFUSED the service chosen fails closed and no listener claims it.
+ *   ECONNREFUSED the service chosen fails closed and no listener claims it,
+ *                or its claimed listener's accept queue is full (the proxy
+ *                is stopped, hung or saturated).
  */
 
 /* Records are opaque; this bounds their size. */
@@ -243,6 +245,37 @@ SOCKREDIR_API int sockredir_up(const struct sockredir_up_opts *opts);
  */
 SOCKREDIR_API int sockredir_down(const char *cgroup);
 
+struct sockredir_upgrade_opts {
+	size_t sz;		/* sizeof(struct sockredir_upgrade_opts) */
+	const char *object;	/* NULL: this build's programs; else a BPF
+				 * object file of another build */
+	int check;		/* 1: only say whether it would work */
+};
+
+struct sockredir_upgrade_result {
+	size_t sz;
+	unsigned int maps_kept;		/* pinned maps the new programs use */
+	unsigned int maps_new;		/* maps new in this build, made empty */
+	unsigned int programs_replaced;	/* links now running the new build */
+	unsigned int programs_added;	/* programs new in this build */
+	char why[256];			/* on failure, what stood in the way */
+};
+
+/*
+ * sockredir_upgrade - replace the attached programs with this build's (or
+ * @opts->object's), keeping every map: services, rules, claims, live flows,
+ * counters and the records key stay, and no hook is ever without a program
+ * (each link's program is swapped in one step).  Maps new in the build are
+ * made empty.  A pinned map whose type, sizes, flags or BTF layout differ
+ * from the build's, or an attached program the build lacks, makes it
+ * refuse with -EPROTO and change nothing (@res->why says what).  Returns
+ * 0, -ENOENT (not up), -EPROTO, -ENOEXEC (@opts->object cannot be read as
+ * a BPF object), or another -errno (then every link that was swapped is
+ * put back).
+ */
+SOCKREDIR_API int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
+				    struct sockredir_upgrade_result *res);
+
 struct sockredir_counters {
 	uint64_t redirected;	  /* connects sent to a service */
 	uint64_t unrecorded_egress; /* owner connects without records */
@@ -254,6 +287,8 @@ struct sockredir_counters {
 	uint64_t listener_gone;	  /* fail open: skipped, listener not claimed */
 	uint64_t refused;	  /* fail closed: refused, listener not claimed */
 	uint64_t pending_busy;	  /* 4-tuple already pending: not tracked */
+	uint64_t overloaded;	  /* claimed listener's accept queue full:
+				   * skipped (fail open) or refused (closed) */
 };
 
 struct sockredir_status {
@@ -269,6 +304,43 @@ struct sockredir_status {
 
 SOCKREDIR_API int sockredir_status_get(struct sockredir_status *st);
 
+/*
+ * What a service's listener in one family is, as sockredir_service_list()
+ * reports it.  The claim is recorded when it is made; the state is what the
+ * last connect sent to the service found (a claimed listener that closes
+ * is seen at once, the other states at the next connect).
+ */
+enum sockredir_listener_state {
+	SOCKREDIR_LISTENER_UNSEEN = 0,	/* no connect has looked yet */
+	SOCKREDIR_LISTENER_OK = 1,	/* its claimed listener, with room */
+	SOCKREDIR_LISTENER_GONE = 2,	/* nothing listens there */
+	SOCKREDIR_LISTENER_SQUATTED = 3,/* another, unclaimed socket gets it */
+	SOCKREDIR_LISTENER_OVERLOADED = 4, /* the accept queue is full */
+};
+#define SOCKREDIR_CLAIM_EXPLICIT	1	/* by SOCKREDIR_CLAIM */
+#define SOCKREDIR_CLAIM_BY_OWNER	2	/* a socket of the owner's */
+
+struct sockredir_listener {
+	uint8_t claimed;		/* 1: claimed for this service */
+	uint8_t how;			/* SOCKREDIR_CLAIM_*, if claimed */
+	uint8_t state;			/* enum sockredir_listener_state */
+	uint8_t pad;
+	uint32_t pid;			/* who claimed it (tgid), or last had it
+					 * (not claimed now); 0: nobody */
+	uint32_t uid;
+	uint32_t backlog, max_backlog;	/* accept queue when last seen */
+	uint64_t claimed_ns;		/* when, CLOCK_BOOTTIME; 0: never */
+	uint64_t seen_ns;		/* when state was last set; 0: never */
+};
+
+/* Owner cgroup, as list finds it now. */
+enum sockredir_owner_state {
+	SOCKREDIR_OWNER_OK = 0,		/* none, or it exists */
+	SOCKREDIR_OWNER_REMOVED = 1,	/* its cgroup no longer exists */
+	SOCKREDIR_OWNER_STALE = 2,	/* removed, and another made at its
+					 * path: that one is not the owner */
+};
+
 struct sockredir_service {
 	char name[SOCKREDIR_NAME_MAX];
 	uint16_t id;			/* set by sockredir_service_add() */
@@ -279,6 +351,11 @@ struct sockredir_service {
 	uint32_t flags;			/* SOCKREDIR_FAIL_CLOSED, ... */
 	struct sockredir_counters stats; /* filled in by list */
 	int64_t live_flows;		/* filled in by list: open now */
+	/* Filled in by list, too. */
+	struct sockredir_listener listener4, listener6;
+	char owner_cgroup[512];		/* its path ("" none or unknown) */
+	uint32_t owner_cgroup_state;	/* enum sockredir_owner_state */
+	uint64_t owner_cgroup_now;	/* STALE: the id at the path now */
 };
 
 /*

@@ -28,9 +28,11 @@ struct sr_maps {
 	int service_names;	/* name -> id, for SOCKREDIR_CLAIM */
 	int rule_names;		/* rule id -> name; the library's own, made
 				 * when first needed (-1: none yet) */
+	int holders;		/* sr_holder by service and family */
+	int owner_paths;	/* sr_owner_path by service id */
 };
 
-#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1 }
+#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 #define SR_RULE_NAMES_PIN "sr_rule_names"
 
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
@@ -66,6 +68,12 @@ int sr_service_remove(struct sr_txn *t, uint32_t id);
 int sr_service_same(const struct sr_service *a, const struct sr_service *b);
 int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s);
 int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s);
+
+/* Listeners and owners (listener.c): note service @s's owner path within
+ * @t; fill in what list shows of service @s's listeners and owner. */
+int sr_owner_path_save(struct sr_txn *t, const struct sr_service *s);
+void sr_service_state(const struct sr_maps *m, const struct sr_config *cfg,
+		      const struct sr_service *s, struct sockredir_service *out);
 
 int sr_services_read(const struct sr_maps *m, struct sr_service *out);
 int sr_service_find(const struct sr_maps *m, const char *name,

@@ -22,22 +22,50 @@ static int open_pin(const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Is pinned map @fd laid out as this build reads it?  A layer loaded by
+ * another build (the package was upgraded, `sockredir upgrade` not run
+ * yet) may not be: then -EPROTO, rather than misreading it.
+ */
+static int sizes_ok(int fd, uint32_t ksz, uint32_t vsz)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	return info.key_size == ksz && info.value_size == vsz ? 0 : -EPROTO;
+}
+
 int sr_maps_open(struct sr_maps *m)
 {
-	struct { int *fd; const char *name; } pins[] = {
-		{ &m->config, "sr_config" },	 { &m->services, "sr_services" },
-		{ &m->rules, "sr_rules" },	 { &m->rule_index, "sr_rule_index" },
-		{ &m->counters, "sr_stats" },	 { &m->service_names, "sr_service_names" },
+#define P(fd, name, k, v) { &m->fd, name, sizeof(k), sizeof(v) }
+	struct { int *fd; const char *name; uint32_t ksz, vsz; } pins[] = {
+		P(config, "sr_config", uint32_t, struct sr_config),
+		P(services, "sr_services", uint32_t, struct sr_service),
+		P(rules, "sr_rules", uint32_t, struct sr_rule),
+		P(rule_index, "sr_rule_index", struct sr_lpm_key, struct sr_ruleset),
+		P(counters, "sr_stats", uint32_t, struct sr_counters),
+		P(service_names, "sr_service_names", char[SR_NAME_MAX], uint32_t),
+		P(holders, "sr_holders", uint32_t, struct sr_holder),
+		P(owner_paths, "sr_owner_paths", uint32_t, struct sr_owner_path),
 	};
+#undef P
 	size_t i;
+	int err;
 
 	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		*pins[i].fd = open_pin(pins[i].name);
-		if (*pins[i].fd < 0) {
-			int err = *pins[i].fd;
-
+		err = *pins[i].fd;
+		if (err < 0) {
 			sr_maps_close(m);
 			return err == -EPERM || err == -EACCES ? err : -ENOENT;
+		}
+		err = sizes_ok(*pins[i].fd, pins[i].ksz, pins[i].vsz);
+		if (err) {
+			sr_maps_close(m);
+			return err;
 		}
 	}
 	m->rule_names = open_pin(SR_RULE_NAMES_PIN);	/* optional */
@@ -49,7 +77,8 @@ int sr_maps_open(struct sr_maps *m)
 void sr_maps_close(struct sr_maps *m)
 {
 	int *fds[] = { &m->config, &m->services, &m->rules, &m->rule_index,
-		       &m->counters, &m->service_names, &m->rule_names };
+		       &m->counters, &m->service_names, &m->rule_names,
+		       &m->holders, &m->owner_paths };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -174,6 +203,7 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->listener_gone += pc[i].listener_gone;
 		out->refused += pc[i].refused;
 		out->pending_busy += pc[i].pending_busy;
+		out->overloaded += pc[i].overloaded;
 		if (live)
 			*live += pc[i].live;
 	}

@@ -120,6 +120,8 @@ int sr_service_insert(struct sr_txn *t, struct sr_service *s)
 	sr_owner_fill(&t->cfg, id, s);
 	err = zero_counters(t, id);
 	if (!err)
+		err = sr_owner_path_save(t, s);
+	if (!err)
 		err = sr_txn_update(t, t->m.services, &id, s);
 	if (!err)
 		err = sr_txn_update(t, t->m.service_names, key, &id);
@@ -285,6 +287,7 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
 		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
+		sr_service_state(&t.m, &t.cfg, &all[i], p);
 		n++;
 	}
 	*out = list;

@@ -19,6 +19,7 @@
 #include <linux/bpf.h>
 
 #include "sockredir_abi.h"
+#include "observe_abi.h"
 
 #define SHIM static __attribute__((unused))
 
@@ -29,6 +30,7 @@
 #define SEC(name)
 #define __uint(name, val) int (*name)[val]
 #define __type(name, val) __typeof__(val) *name
+#define __array(name, val) __typeof__(val) *name[]
 #define bpf_htonl htonl
 #define bpf_htons htons
 #define bpf_ntohl ntohl
@@ -49,6 +51,9 @@ struct shim_listener {
 	__u16 port;		/* network order */
 	int up;
 	struct sr_claim claim;	/* service_id 0: not claimed */
+	struct {		/* what bpf_skc_to_tcp_sock shows of it */
+		__u32 ack_backlog, max_ack_backlog;
+	} queue;
 };
 #define SHIM_LISTENERS 8
 static struct shim_listener shim_listeners[SHIM_LISTENERS];
@@ -124,6 +129,23 @@ SHIM struct bpf_sock *bpf_sk_lookup_tcp(void *ctx, struct bpf_sock_tuple *t,
 			return &shim_listeners[i].sk;
 	return NULL;
 }
+/* The listener's queue, laid out as listener.h reads struct sock. */
+SHIM struct tcp_sock *bpf_skc_to_tcp_sock(void *sk)
+{
+	return sk ? (struct tcp_sock *)&((struct shim_listener *)sk)->queue : NULL;
+}
+SHIM __u64 bpf_get_netns_cookie(void *ctx)
+{
+	return 1;
+}
+SHIM __u64 bpf_ktime_get_boot_ns(void)
+{
+	return 0;
+}
+SHIM long bpf_sock_ops_cb_flags_set(void *skops, int flags)
+{
+	return 0;
+}
 SHIM long bpf_sk_release(void *sk)
 {
 	return 0;
@@ -136,6 +158,21 @@ SHIM void *bpf_sk_storage_get(const void *map, void *sk, void *value,
 	struct shim_listener *l = sk;
 
 	return l && l->claim.service_id ? &l->claim : NULL;
+}
+
+/*
+ * The ring buffers (events.h): output copies into shim_events; nothing is
+ * emitted unless the test binds sr_watch and sr_events.
+ */
+#define SHIM_EVENTS 16
+static struct sr_event shim_events[SHIM_EVENTS];
+static int shim_nevents;
+SHIM long bpf_ringbuf_output(void *rb, void *data, __u64 size, __u64 flags)
+{
+	if (shim_nevents >= SHIM_EVENTS || size != sizeof(struct sr_event))
+		return -EAGAIN;
+	memcpy(&shim_events[shim_nevents++], data, size);
+	return 0;
 }
 
 #endif

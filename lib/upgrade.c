@@ -1,0 +1,478 @@
+/*
+ * upgrade.c - sockredir upgrade: put this build's programs in place of the
+ * attached ones without detaching anything.
+ *
+ * The pinned state is the contract between builds: the maps under
+ * SOCKREDIR_PIN_DIR (config, key, services, rules, claims, flows, counters)
+ * and one pinned link per program, link_<program>.  A new build takes the
+ * layer over by loading its programs against the pinned maps themselves
+ * (bpf_map__reuse_fd) and swapping each link's program (bpf_link_update:
+ * the kernel replaces it in the cgroup's program array in one step, so a
+ * hook never runs with no program and never with half a layer's state).
+ * Services, rules, claims, live flows and the records key stay as they
+ * are.  That works only if the new programs read the maps as the old ones
+ * wrote them: every pinned map the build knows must have the same type,
+ * key and value size, entries, flags and BTF layout; otherwise nothing is
+ * touched and the caller is told which map differs.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "internal.h"
+#include "sockredir.skel.h"
+
+#define MAX_PROGS 32
+#define MAX_MAPS 64
+
+static void why(struct sockredir_upgrade_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!res || res->why[0])
+		return;		/* the first reason is the one to give */
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
+}
+
+/* A growing string. */
+struct text {
+	char *s;
+	size_t n, cap;
+};
+
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0,
+			      fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->s && t->n + n < t->cap) {
+			t->n += n;
+			return;
+		}
+		t->cap = (t->cap + n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		if (!t->s) {
+			t->n = t->cap = 0;
+			return;
+		}
+	}
+}
+
+/*
+ * The memory layout of BTF type @id as text: sizes, member names and bit
+ * offsets, array lengths, integer sizes; typedefs and qualifiers looked
+ * through.  Two builds whose maps give the same text read them alike.
+ */
+static void layout(const struct btf *btf, __u32 id, struct text *out, int depth)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	int i;
+
+	while (t && (btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t) ||
+		     btf_is_restrict(t) || btf_is_type_tag(t)))
+		t = btf__type_by_id(btf, t->type);
+	if (!t || depth > 16) {
+		put(out, "?");
+		return;
+	}
+	if (btf_is_int(t)) {
+		put(out, "i%u", t->size);
+	} else if (btf_is_enum(t) || btf_is_enum64(t)) {
+		put(out, "e%u", t->size);
+	} else if (btf_is_ptr(t)) {
+		put(out, "p");
+	} else if (btf_is_array(t)) {
+		put(out, "[%u]", btf_array(t)->nelems);
+		layout(btf, btf_array(t)->type, out, depth + 1);
+	} else if (btf_is_composite(t)) {
+		const struct btf_member *m = btf_members(t);
+
+		put(out, "%c%u{", btf_is_struct(t) ? 's' : 'u', t->size);
+		for (i = 0; i < btf_vlen(t); i++, m++) {
+			put(out, "%s@%u:", btf__name_by_offset(btf, m->name_off),
+			    btf_member_bit_offset(t, i));
+			layout(btf, m->type, out, depth + 1);
+			put(out, ",");
+		}
+		put(out, "}");
+	} else {
+		put(out, "k%u", btf_kind(t));
+	}
+}
+
+/* Key and value layout of @map in the new object, as text. */
+static char *obj_layout(const struct bpf_object *obj, const struct bpf_map *map)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	struct text t = {};
+
+	if (!btf || !bpf_map__btf_value_type_id(map))
+		return strdup("");
+	layout(btf, bpf_map__btf_key_type_id(map), &t, 0);
+	put(&t, "=");
+	layout(btf, bpf_map__btf_value_type_id(map), &t, 0);
+	return t.s ? t.s : strdup("");
+}
+
+/* The same for a pinned map, from the BTF the kernel holds for it. */
+static char *pinned_layout(const struct bpf_map_info *info)
+{
+	struct text t = {};
+	struct btf *btf;
+
+	if (!info->btf_id || !info->btf_value_type_id)
+		return strdup("");
+	btf = btf__load_from_kernel_by_id(info->btf_id);
+	if (!btf)
+		return NULL;
+	layout(btf, info->btf_key_type_id, &t, 0);
+	put(&t, "=");
+	layout(btf, info->btf_value_type_id, &t, 0);
+	btf__free(btf);
+	return t.s ? t.s : strdup("");
+}
+
+/*
+ * Can @map of the new object take over pinned map @fd as it is?  Returns
+ * 0, or -EPROTO with the reason in @res.
+ */
+static int map_compatible(const struct bpf_object *obj,
+			  const struct bpf_map *map, int fd,
+			  struct sockredir_upgrade_result *res)
+{
+	const char *name = bpf_map__name(map);
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	char *a = NULL, *b = NULL;
+	int err = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != bpf_map__type(map)) {
+		why(res, "map %s: type %u running, %u in this build", name,
+		    info.type, bpf_map__type(map));
+		return -EPROTO;
+	}
+	if (info.key_size != bpf_map__key_size(map) ||
+	    info.value_size != bpf_map__value_size(map)) {
+		why(res, "map %s: key/value size %u/%u running, %u/%u in this build",
+		    name, info.key_size, info.value_size, bpf_map__key_size(map),
+		    bpf_map__value_size(map));
+		return -EPROTO;
+	}
+	if (info.max_entries != bpf_map__max_entries(map) ||
+	    info.map_flags != bpf_map__map_flags(map)) {
+		why(res, "map %s: %u entries, flags %#x running, %u, %#x in this build",
+		    name, info.max_entries, info.map_flags,
+		    bpf_map__max_entries(map), bpf_map__map_flags(map));
+		return -EPROTO;
+	}
+	a = pinned_layout(&info);
+	b = obj_layout(obj, map);
+	if (!a || !b)
+		err = -ENOMEM;
+	else if (strcmp(a, b)) {
+		why(res, "map %s: the layout of its entries differs (same sizes, "
+		    "other fields)", name);
+		err = -EPROTO;
+	}
+	free(a);
+	free(b);
+	return err;
+}
+
+/* The program a pinned link runs now, as an fd (to put back on failure). */
+static int link_prog_fd(int link)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	int fd;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(link, &info, &len))
+		return -errno;
+	fd = bpf_prog_get_fd_by_id(info.prog_id);
+	return fd < 0 ? -errno : fd;
+}
+
+struct swap {
+	struct bpf_program *prog;
+	int link;		/* pinned link, or -1: a new program to attach */
+	int old;		/* the program it ran before */
+	int done;
+};
+
+static struct bpf_object *open_object(const char *path)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, o, .object_name = "sockredir_bpf");
+	const void *elf;
+	size_t sz;
+
+	libbpf_print_fn_t old = libbpf_set_print(NULL);
+	struct bpf_object *obj;
+
+	if (path) {
+		obj = bpf_object__open_file(path, &o);
+	} else {
+		elf = sockredir_bpf__elf_bytes(&sz);
+		obj = bpf_object__open_mem(elf, sz, &o);
+	}
+	libbpf_set_print(old);
+	return obj;
+}
+
+/* Every pinned link's program must be in the new build. */
+static int check_links(struct bpf_object *obj,
+		       struct sockredir_upgrade_result *res)
+{
+	DIR *d = opendir(SOCKREDIR_PIN_DIR);
+	struct dirent *e;
+	int err = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "link_", 5))
+			continue;
+		if (!bpf_object__find_program_by_name(obj, e->d_name + 5)) {
+			why(res, "program %s is attached, but this build has no "
+			    "such program", e->d_name + 5);
+			err = -EPROTO;
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+/* Where the layer is attached: the cgroup of its connect4 link. */
+static int attached_cgroup(void)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int link, err;
+
+	link = bpf_obj_get(SOCKREDIR_PIN_DIR "/link_sr_connect4");
+	if (link < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	err = bpf_obj_get_info_by_fd(link, &info, &len) ? -errno : 0;
+	close(link);
+	if (!err)
+		err = sr_cgroup_path(info.cgroup.cgroup_id, NULL, path, sizeof(path));
+	if (err)
+		return err;
+	err = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return err < 0 ? -errno : err;
+}
+
+static int do_upgrade(const struct sockredir_upgrade_opts *opts,
+		      struct sockredir_upgrade_result *res)
+{
+	struct swap sw[MAX_PROGS];
+	struct bpf_map *newmaps[MAX_MAPS];
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int nsw = 0, nnew = 0, i, pass, err = 0, cgfd = -1;
+
+	obj = open_object(opts ? opts->object : NULL);
+	if (!obj) {
+		why(res, "%s is not a BPF object of sockredir's (%s)",
+		    opts && opts->object ? opts->object : "this build's object",
+		    strerror(errno));
+		return -ENOEXEC;
+	}
+	/* Take the pinned maps over, or say why not, before changing anything. */
+	bpf_object__for_each_map(map, obj) {
+		int fd;
+
+		if (bpf_map__is_internal(map))
+			continue;	/* .rodata and the like: the build's own */
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s",
+			 bpf_map__name(map));
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			if (nnew < MAX_MAPS)
+				newmaps[nnew++] = map;	/* new in this build */
+			continue;
+		}
+		err = map_compatible(obj, map, fd, res);
+		if (!err && bpf_map__reuse_fd(map, fd))
+			err = -errno;
+		close(fd);
+		if (err)
+			goto out;
+		res->maps_kept++;
+	}
+	err = check_links(obj, res);
+	if (err)
+		goto out;
+	if (opts && opts->check) {
+		res->maps_new = nnew;
+		bpf_object__for_each_program(prog, obj) {
+			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+				 bpf_program__name(prog));
+			if (access(path, F_OK) == 0)
+				res->programs_replaced++;
+			else
+				res->programs_added++;
+		}
+		goto out;
+	}
+	{
+		libbpf_print_fn_t old = libbpf_set_print(NULL);
+
+		err = bpf_object__load(obj);
+		libbpf_set_print(old);
+	}
+	if (err) {
+		why(res, "this build's programs do not load on this kernel");
+		goto out;
+	}
+	/* New maps start empty; pin them so the next build finds them. */
+	for (i = 0; i < nnew; i++) {
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s",
+			 bpf_map__name(newmaps[i]));
+		err = bpf_map__pin(newmaps[i], path);
+		if (err)
+			goto out;
+		res->maps_new++;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		if (nsw == MAX_PROGS) {
+			err = -E2BIG;
+			goto out;
+		}
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+			 bpf_program__name(prog));
+		sw[nsw] = (struct swap){ prog, bpf_obj_get(path), -1, 0 };
+		if (sw[nsw].link < 0 && errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		if (sw[nsw].link >= 0) {
+			sw[nsw].old = link_prog_fd(sw[nsw].link);
+			if (sw[nsw].old < 0) {
+				err = sw[nsw].old;
+				close(sw[nsw].link);
+				goto out;
+			}
+		}
+		nsw++;
+	}
+	/* The connect hooks last, as at up: by the time the new ones decide,
+	 * the hooks that carry their flows on are the new ones too. */
+	for (pass = 0; pass < 2 && !err; pass++) {
+		for (i = 0; i < nsw && !err; i++) {
+			const char *name = bpf_program__name(sw[i].prog);
+
+			if ((strncmp(name, "sr_connect", 10) == 0) != pass ||
+			    sw[i].link < 0)
+				continue;
+			if (bpf_link_update(sw[i].link, bpf_program__fd(sw[i].prog),
+					    NULL)) {
+				err = -errno;
+				why(res, "cannot replace program %s", name);
+				break;
+			}
+			sw[i].done = 1;
+			res->programs_replaced++;
+		}
+	}
+	/* Programs the running layer did not have: attach them now. */
+	for (i = 0; i < nsw && !err; i++) {
+		struct bpf_link *link;
+
+		if (sw[i].link >= 0)
+			continue;
+		if (cgfd < 0)
+			cgfd = attached_cgroup();
+		if (cgfd < 0) {
+			err = cgfd;
+			break;
+		}
+		link = bpf_program__attach_cgroup(sw[i].prog, cgfd);
+		if (!link) {
+			err = -errno;
+			why(res, "cannot attach new program %s",
+			    bpf_program__name(sw[i].prog));
+			break;
+		}
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+			 bpf_program__name(sw[i].prog));
+		err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);
+		if (!err)
+			res->programs_added++;
+	}
+	if (err) {
+		/* Put the old programs back, newest first. */
+		for (i = nsw - 1; i >= 0; i--)
+			if (sw[i].done)
+				bpf_link_update(sw[i].link, sw[i].old, NULL);
+		res->programs_replaced = 0;
+	}
+	for (i = 0; i < nsw; i++) {
+		if (sw[i].link >= 0)
+			close(sw[i].link);
+		if (sw[i].old >= 0)
+			close(sw[i].old);
+	}
+out:
+	if (cgfd >= 0)
+		close(cgfd);
+	bpf_object__close(obj);	/* the links and pins hold what is in use */
+	return err;
+}
+
+int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
+		      struct sockredir_upgrade_result *res)
+{
+	struct sockredir_upgrade_result none;
+	char path[PATH_MAX];
+	int lock, err;
+
+	if (opts && opts->sz < sizeof(*opts))
+		return sr_err(-EINVAL);
+	if (!res)
+		res = &none;
+	memset(res, 0, sizeof(*res));
+	res->sz = sizeof(*res);
+	/* The lock keeps other control-plane changes out meanwhile.  The maps
+	 * are not read through a transaction: their layout is what is in
+	 * question, and only the new build's view of them matters. */
+	lock = sr_lock();
+	if (lock < 0)
+		return sr_err(lock);
+	snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_sr_connect4");
+	if (access(path, F_OK))
+		err = -ENOENT;		/* not up */
+	else
+		err = do_upgrade(opts, res);
+	sr_unlock(lock);
+	return sr_err(err);
+}
