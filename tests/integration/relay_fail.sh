@@ -80,5 +80,7 @@ check "flood: a silent flow costs the relay 2 descriptors" -- \
 check "flood: the relay never stopped accepting" -- eval '! grep -q "not accepting" "$TMPD/F.err"'
 kill_pid $FLOOD_PID
 echo "# flood to outcome: $(( (t2 - t0) / 1000000 )) ms"
+# Let F's flows of the flood end (each is logged) before the next test.
+wait_lines "$TMPD/F.log" $((FLOOD + 100))
 
 done_testing
