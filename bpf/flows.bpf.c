@@ -64,6 +64,7 @@ int sr_flows(struct bpf_iter__tcp *ctx)
 	if (row.state == TCP_CLOSE)
 		return 0;
 	row.role = s->role;
+	row.started = s->role == SR_ROLE_REDIRECTED ? s->started : 0;
 	if (s->role == SR_ROLE_REDIRECTED || s->role == SR_ROLE_ACCEPTED)
 		__builtin_memcpy(&row.flow, &s->flow, sizeof(row.flow));
 	else if (s->has_given)	/* a last hop, to the destination */

@@ -88,7 +88,7 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	sr_rewrite(ctx, family, mapped, s, svc);
 	s->flow.rule_id = m->rule_id;
 	s->flow.service_id = svc->id;
-	s->flow.started = bpf_ktime_get_boot_ns();
+	s->started = bpf_ktime_get_boot_ns();
 	s->role = SR_ROLE_REDIRECTED;
 	s->published = 0;
 	SR_COUNT(svc->id, redirected, 1);

@@ -77,7 +77,6 @@ struct sr_flow {
 	__u32 rule_id;
 	__u16 service_id;
 	__u16 pad;
-	__u64 started;		/* CLOCK_BOOTTIME ns of this hop's redirect */
 };
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
@@ -90,6 +89,8 @@ struct sr_sock {
 	struct sr_flow flow;
 	struct sr_records given_rec; /* as the proxy set them; a retried
 				      * connect starts from them again */
+	__u64 started;		/* REDIRECTED: CLOCK_BOOTTIME ns of its
+				 * redirect, for `flow list`'s age */
 };
 
 /* sk_storage of a service's claimed listener (a map of its own: small). */

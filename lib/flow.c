@@ -259,9 +259,8 @@ static void add_row(struct sockredir_flow *f, const struct sr_flow_row *r,
 	}
 	if (!r->role)
 		f->at_destination = 1;
-	if (r->flow.started && r->flow.started <= now &&
-	    now - r->flow.started > f->age_ns)
-		f->age_ns = now - r->flow.started;
+	if (r->started && r->started <= now && now - r->started > f->age_ns)
+		f->age_ns = now - r->started;
 }
 
 static int older_first(const void *a, const void *b)
