@@ -35,7 +35,7 @@ ifneq ($(RELAY_SRC),)
 PROGS += $(B)/sockredir-relay
 endif
 
-.PHONY: all deps demo check test unit install uninstall deb clean bench bench-smoke
+.PHONY: all deps demo check test unit install uninstall deb clean bench bench-smoke compat
 LIBS  := $(B)/libsockredir.so $(B)/libsockredir.a $(B)/sockredir.pc \
 	 $(B)/libsockredir-winsock.so $(B)/libsockredir-winsock.a \
 	 $(B)/sockredir-winsock.pc
@@ -127,6 +127,14 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	@sh bench/run.sh full
+
+# Eight transparent proxies from Debian, behind iptables REDIRECT and
+# behind sockredir: installs the five that `check` does not need, prints a table.
+COMPAT_PKGS := mitmproxy sslsplit tinyproxy shadowsocks-libev v2ray
+compat:
+	@sh scripts/deps.sh $(COMPAT_PKGS)
+	$(MAKE) all
+	@bash scripts/compat.sh
 
 bench-smoke: all
 	@sh bench/run.sh smoke

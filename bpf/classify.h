@@ -17,6 +17,7 @@
 #include "owner.h"
 #include "records.h"
 #include "service.h"
+#include "sock.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -34,44 +35,37 @@ struct {
 	__type(value, struct sr_ruleset);
 } sr_rule_index SEC(".maps");
 
-/* The rules covering @ctx's destination, or NULL (almost every connect). */
+/* The rules covering destination @d (sr_dst_of), or NULL (almost always). */
 static __always_inline const struct sr_ruleset *
-sr_rules_for(struct bpf_sock_addr *ctx, int family, int mapped)
+sr_rules_for(const struct sr_addr *d)
 {
 	struct sr_lpm_key key = {};
 
-	if (family == AF_INET || mapped) {
-		key.family = AF_INET;
-		key.prefixlen = 8 + 32;
-		*(__u32 *)key.addr = mapped ? ctx->user_ip6[3] : ctx->user_ip4;
-	} else {
-		key.family = AF_INET6;
-		key.prefixlen = 8 + 128;
-		__builtin_memcpy(key.addr, &ctx->user_ip6[0], 4);
-		__builtin_memcpy(key.addr + 4, &ctx->user_ip6[1], 4);
-		__builtin_memcpy(key.addr + 8, &ctx->user_ip6[2], 4);
-		__builtin_memcpy(key.addr + 12, &ctx->user_ip6[3], 4);
-	}
+	key.family = d->family;
+	key.prefixlen = 8 + (d->family == AF_INET ? 32 : 128);
+	__builtin_memcpy(key.addr, d->addr, 16);
 	return bpf_map_lookup_elem(&sr_rule_index, &key);
 }
 
 /*
  * What the rules see of one connect, built once and handed to each rule.
- * Only scalars and arrays: it is the argument of a global function.  The
- * application is the current task, or on a proxy's onward connect the one
- * named in the records it was given (WFP's original app id), so a rule
- * written for an application holds along the chain.
+ * Only scalars: it is the argument of a global function.  The application
+ * is the current task, or on a proxy's onward connect the one named in the
+ * records it was given (WFP's original app id), so a rule written for an
+ * application holds along the chain.
+ *
+ * Verifier: kept small (it lives on the connect hook's stack, next to the
+ * 512-byte limit); the recorded application's cgroups are read from the
+ * socket's records when a rule asks, not copied here.
  */
 struct sr_match {
 	__u16 dport;		/* host order */
-	__u8 protocol;
+	__u8 protocol;		/* IPPROTO_TCP, IPPROTO_UDP, ... */
 	__u8 family;		/* the rule family: AF_INET for IPv4-mapped */
 	__u32 uid;		/* the application's */
 	__u32 recorded;		/* 1: the connect carries given records */
 	__u32 nhops;		/* hops in them */
 	struct sr_chain chain;
-	__u64 app_cgroup;	/* recorded: the application's cgroup ... */
-	__u64 app_cgroup_up[SR_CG_LEVELS]; /* ... and its ancestors */
 	/* Filled in by the rules. */
 	__s32 owner;		/* the task's service as an owner; -1: not yet
 				 * looked up */
@@ -91,8 +85,6 @@ static __always_inline void sr_match_init(struct sr_match *m,
 					  const struct sr_records *rec,
 					  __u8 protocol, __u16 dport, int family)
 {
-	int i;
-
 	/* Zeroed whole, padding too: a global function reads all of it. */
 	__builtin_memset(m, 0, sizeof(*m));
 	m->dport = dport;
@@ -107,26 +99,32 @@ static __always_inline void sr_match_init(struct sr_match *m,
 	m->recorded = 1;
 	m->nhops = rec->nhops;
 	m->chain = sr_records_chain(rec);
-	m->app_cgroup = rec->app_cgroup;
-	for (i = 0; i < SR_CG_LEVELS; i++)
-		m->app_cgroup_up[i] = rec->app_cgroup_up[i];
 }
 
 /* Is the application in cgroup @id (at @level) or below it? */
-static __always_inline int sr_app_in_cgroup(const struct sr_match *m,
+static __always_inline int sr_app_in_cgroup(struct bpf_sock_addr *ctx,
+					    const struct sr_match *m,
 					    __u64 id, __u32 level)
 {
+	const struct sr_records *rec;
+	const struct sr_sock *s;
+
 	if (!m->recorded)
 		return bpf_get_current_ancestor_cgroup_id(level) == id;
-	if (m->app_cgroup == id || level == 0)
+	s = sr_sock_get(ctx->sk);
+	if (!s || !s->has_given)
+		return 0;
+	rec = &s->given_rec;
+	if (rec->app_cgroup == id || level == 0)
 		return 1;
 	/* The mask only shows the verifier the index is in bounds. */
 	if (level <= SR_CG_LEVELS)
-		return m->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
+		return rec->app_cgroup_up[(level - 1) & (SR_CG_LEVELS - 1)] == id;
 	return 0;
 }
 
-static __always_inline int sr_rule_matches(const struct sr_rule *r,
+static __always_inline int sr_rule_matches(struct bpf_sock_addr *ctx,
+					   const struct sr_rule *r,
 					   const struct sr_match *m)
 {
 	if (r->protocol && r->protocol != m->protocol)
@@ -135,7 +133,8 @@ static __always_inline int sr_rule_matches(const struct sr_rule *r,
 		return 0;
 	if (r->uid != SR_ANY_UID && r->uid != m->uid)
 		return 0;
-	if (r->cgroup_id && !sr_app_in_cgroup(m, r->cgroup_id, r->cgroup_level))
+	if (r->cgroup_id &&
+	    !sr_app_in_cgroup(ctx, m, r->cgroup_id, r->cgroup_level))
 		return 0;
 	return 1;
 }
@@ -169,7 +168,7 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 	if (!m)
 		return SR_NEXT;
 	r = bpf_map_lookup_elem(&sr_rules, &slot);
-	if (!r || !r->id || !sr_rule_matches(r, m))
+	if (!r || !r->id || !sr_rule_matches(ctx, r, m))
 		return SR_NEXT;
 	if (r->action == SR_ACT_PERMIT) {
 		SR_EMIT(ctx, m, SR_EV_PERMITTED, 0, r->id);
@@ -179,6 +178,10 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 		SR_EMIT(ctx, m, SR_EV_BLOCKED, 0, r->id);
 		return -EPERM;
 	}
+	/* TCP and UDP are redirected; other protocols meet permit and block
+	 * rules alone. */
+	if (m->protocol != IPPROTO_TCP && m->protocol != IPPROTO_UDP)
+		return SR_NEXT;
 	svc = sr_service_get(r->service);
 	if (!svc || !sr_service_serves(svc, m->family))
 		return SR_NEXT;

@@ -4,25 +4,137 @@
  * proxy accepts.  At connect the client port is not known yet; when the SYN
  * is about to leave (sockops) the flow is published under its 4-tuple, and
  * when the proxy's side of the handshake completes the accepted socket
- * adopts it.  A client that closes first takes its entry back.
+ * adopts it.  A client that closes first takes its entry back.  While an
+ * accepted socket is open its hop is live: only then may the proxy give
+ * that hop's records to an onward socket.
  */
 #ifndef SOCKREDIR_HANDOFF_H
 #define SOCKREDIR_HANDOFF_H
 
 #include "addr.h"
+#include "claim.h"
+#include "forward.h"
 #include "maps.h"
 #include "sock.h"
 
 /*
  * Flows on their way to a proxy, by 4-tuple, until the proxy's accept (or
- * the client's close) takes them out.  LRU bounds it if neither comes.
+ * the client's close) takes them out.  Not an LRU: nobody's flood may evict
+ * another's flow.  Instead each uid may hold SR_PENDING_PER_UID of them, and
+ * the connect hook stops admitting SR_PENDING_SPARE short of the table's
+ * size (the spare covers connects between admission and publishing), so a
+ * flow is refused at connect, visibly, rather than lost on the way.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SR_PENDING_MAX);
 	__type(key, struct sr_tuple);
 	__type(value, struct sr_flow);
 } sr_pending SEC(".maps");
+
+#define SR_PENDING_SPARE	1024
+
+/* Pending flows per uid (uids without any may have no entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} sr_pending_uids SEC(".maps");
+
+/* Pending flows in all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} sr_pending_count SEC(".maps");
+
+/* May @uid start one more flow towards a proxy?  0, or -ENOBUFS. */
+static __always_inline int sr_pending_admit(__u32 uid)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&sr_pending_uids, &uid);
+	__s64 *all = bpf_map_lookup_elem(&sr_pending_count, &zero);
+
+	if (n && *n >= SR_PENDING_PER_UID)
+		return -ENOBUFS;
+	if (all && *all >= SR_PENDING_MAX - SR_PENDING_SPARE)
+		return -ENOBUFS;
+	return 0;
+}
+
+/* One more (@d 1) or one fewer (-1) pending flow of @uid's. */
+static __always_inline void sr_pending_charge(__u32 uid, int d)
+{
+	__u32 zero = 0, one = 1, *n;
+	__s64 *all = bpf_map_lookup_elem(&sr_pending_count, &zero);
+
+	if (all)
+		__sync_fetch_and_add(all, d);
+	n = bpf_map_lookup_elem(&sr_pending_uids, &uid);
+	if (n) {
+		__sync_fetch_and_add(n, d);
+		return;
+	}
+	if (d > 0 && bpf_map_update_elem(&sr_pending_uids, &uid, &one, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(&sr_pending_uids, &uid);
+		if (n)
+			__sync_fetch_and_add(n, d);
+	}
+}
+
+/* A hop of a flow: the records' flow id and hop count at that hop. */
+struct sr_hop {
+	__u64 flow_id;
+	__u32 hop;
+	__u32 pad;
+};
+#define SR_LIVE_HOPS_MAX	262144
+
+/* Live hops -> how many accepted sockets hold them (a proxy may fork a
+ * flow onward twice). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SR_LIVE_HOPS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sr_hop);
+	__type(value, __u32);
+} sr_live_hops SEC(".maps");
+
+/* Is the hop @r was issued for still open?  0, or -ESTALE (it ended). */
+static __always_inline int sr_hop_live(const struct sr_records *r)
+{
+	struct sr_hop h = { .flow_id = r->flow_id, .hop = r->nhops };
+
+	return bpf_map_lookup_elem(&sr_live_hops, &h) ? 0 : -ESTALE;
+}
+
+static __always_inline int sr_hop_hold(const struct sr_records *r)
+{
+	struct sr_hop h = { .flow_id = r->flow_id, .hop = r->nhops };
+	__u32 one = 1, *n;
+
+	n = bpf_map_lookup_elem(&sr_live_hops, &h);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	return bpf_map_update_elem(&sr_live_hops, &h, &one, BPF_NOEXIST) ? -ENOMEM : 0;
+}
+
+static __always_inline void sr_hop_release(const struct sr_records *r)
+{
+	struct sr_hop h = { .flow_id = r->flow_id, .hop = r->nhops };
+	__u32 *n = bpf_map_lookup_elem(&sr_live_hops, &h);
+
+	if (!n)
+		return;
+	/* Compiler: a fetching atomic needs -mcpu=v3, so add, then read; two
+	 * closes at once may both delete, which is harmless. */
+	__sync_fetch_and_add(n, -1);
+	if (*n == 0 || *n > SR_LIVE_HOPS_MAX)
+		bpf_map_delete_elem(&sr_live_hops, &h);
+}
 
 /* The 4-tuple of a sockops socket, client first. */
 static __always_inline void sr_tuple(struct bpf_sock_ops *skops, int client,
@@ -96,6 +208,7 @@ static __always_inline int sr_publish(struct bpf_sock_ops *skops)
 		SR_COUNT(0, pending_busy, 1);
 		return -EEXIST;
 	}
+	sr_pending_charge(s->flow.quota_uid, 1);
 	s->published = 1;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 					 BPF_SOCK_OPS_STATE_CB_FLAG);
@@ -105,30 +218,55 @@ static __always_inline int sr_publish(struct bpf_sock_ops *skops)
 
 /*
  * Proxy side, handshake done: move the flow onto the accepted socket.
- * Returns 0, -ENOENT (no flow pending on this 4-tuple), -ENOMEM.
+ * Returns 0, -ENOENT (no flow pending on this 4-tuple), -EACCES (not
+ * accepted by the service's claimed listener), -ENOMEM.
  */
 static __always_inline int sr_adopt(struct bpf_sock_ops *skops)
 {
+	struct bpf_sock *sk = skops->sk;
 	struct sr_tuple t = {};
 	struct sr_flow *f;
 	struct sr_sock *s;
+	__u16 sid;
 
-	if (!skops->sk)
+	if (!sk)
 		return -ENOENT;
 	sr_tuple(skops, 0, &t);
 	f = bpf_map_lookup_elem(&sr_pending, &t);
 	if (!f)
 		return -ENOENT;
-	s = sr_sock_make(skops->sk);
+	sid = f->service_id;
+	sr_pending_charge(f->quota_uid, -1);
+	if (!sr_accepted_by(sk, sid)) {
+		/* Accepted by a socket without the service's claim (one that
+		 * joined the listener's SO_REUSEPORT group from outside the
+		 * cgroup): it learns nothing of the flow. */
+		bpf_map_delete_elem(&sr_pending, &t);
+		SR_COUNT(sid, denied, 1);
+		return -EACCES;
+	}
+	s = sr_sock_make(sk);
 	if (s) {
 		__builtin_memcpy(&s->flow, f, sizeof(*f));
 		s->role = SR_ROLE_ACCEPTED;
+		s->live = sr_hop_hold(&s->flow.rec) == 0;
+		/* Note it for its proxy's onward connect; its close ends it. */
+		sr_onward_note(skops, s);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
 	}
 	bpf_map_delete_elem(&sr_pending, &t);
-	return s ? 0 : -ENOMEM;
+	if (!s || !s->live) {
+		SR_COUNT(sid, untracked, 1);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-/* Client side closed: take its pending entry back if no proxy took it. */
+/*
+ * A socket closed.  A proxy's accepted one: its hop ends.  A client's:
+ * take its pending entry back if no proxy took it.
+ */
 static __always_inline int sr_forget(struct bpf_sock_ops *skops)
 {
 	struct sr_tuple t = {};
@@ -137,12 +275,19 @@ static __always_inline int sr_forget(struct bpf_sock_ops *skops)
 	if (skops->args[1] != BPF_TCP_CLOSE)
 		return 0;
 	s = sr_sock_get(skops->sk);
+	if (s && s->role == SR_ROLE_ACCEPTED && s->live) {
+		s->live = 0;
+		sr_hop_release(&s->flow.rec);
+		return 0;
+	}
 	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
 		return -ENOENT;
 	s->published = 0;
 	sr_tuple(skops, 1, &t);
-	if (bpf_map_delete_elem(&sr_pending, &t) == 0)
+	if (bpf_map_delete_elem(&sr_pending, &t) == 0) {
+		sr_pending_charge(s->flow.quota_uid, -1);
 		SR_COUNT(s->flow.service_id, pending_lost, 1);
+	}
 	SR_COUNT(0, live, -1);
 	return 0;
 }

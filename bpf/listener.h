@@ -46,35 +46,53 @@ struct {
 	__type(value, struct sr_holder);
 } sr_holders SEC(".maps");
 
+/* Note that @svc's listener in @family (port @port) was just claimed, @how. */
+static __always_inline void sr_holder_note(const struct sr_service *svc,
+					   int family, __u16 port, __u8 how,
+					   __u64 netns)
+{
+	__u32 slot = sr_holder_slot(svc->id, family);
+	struct sr_holder *h = bpf_map_lookup_elem(&sr_holders, &slot);
+
+	if (!h)
+		return;
+	h->gen = svc->gen;
+	h->pid = bpf_get_current_pid_tgid() >> 32;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->how = how;
+	h->state = SR_LSN_OK;
+	h->port = port;
+	h->netns = netns;
+	h->claimed_ns = bpf_ktime_get_boot_ns();
+	h->seen_ns = h->claimed_ns;
+	h->backlog = h->max_backlog = 0;
+}
+
 /* SOCKREDIR_CLAIM on @ctx's socket succeeded: note who made it. */
 static __always_inline void sr_holder_claimed(struct bpf_sockopt *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	const struct sr_service *svc;
 	const struct sr_claim *c;
-	struct sr_holder *h;
-	__u32 slot;
 
 	if (!sk)
 		return;
 	c = bpf_sk_storage_get(&sr_claims, sk, 0, 0);
 	svc = c ? sr_service_get(c->service_id) : 0;
-	if (!svc)
-		return;
-	slot = sr_holder_slot(svc->id, sk->family);
-	h = bpf_map_lookup_elem(&sr_holders, &slot);
-	if (!h)
-		return;
-	h->gen = svc->gen;
-	h->pid = bpf_get_current_pid_tgid() >> 32;
-	h->uid = (__u32)bpf_get_current_uid_gid();
-	h->how = SR_CLAIM_EXPLICIT;
-	h->state = SR_LSN_OK;
-	h->port = sk->src_port;
-	h->netns = bpf_get_netns_cookie(ctx);
-	h->claimed_ns = bpf_ktime_get_boot_ns();
-	h->seen_ns = h->claimed_ns;
-	h->backlog = h->max_backlog = 0;
+	if (svc)
+		sr_holder_note(svc, sk->family, sk->src_port, SR_CLAIM_EXPLICIT,
+			       bpf_get_netns_cookie(ctx));
+}
+
+/* post_bind: the owner's socket @sk became service @sid's listener. */
+static __always_inline void sr_holder_bound(struct bpf_sock *sk, __u32 sid,
+					    int family)
+{
+	const struct sr_service *svc = sid ? sr_service_get(sid) : 0;
+
+	if (svc)
+		sr_holder_note(svc, family, sk->src_port, SR_CLAIM_BY_OWNER,
+			       bpf_get_netns_cookie(sk));
 }
 
 /*

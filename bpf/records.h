@@ -8,30 +8,72 @@
 #ifndef SOCKREDIR_RECORDS_H
 #define SOCKREDIR_RECORDS_H
 
+#include "addr.h"
 #include "sockredir_abi.h"
 #include "siphash.h"
 
-static __always_inline __u64 sr_records_mac(const struct sr_records *r,
-					     const struct sr_config *cfg)
+/*
+ * The signing key.  Drawn in the kernel at up by sr_make_key (a syscall
+ * program the loader runs once: bpf_get_prandom_u32 is get_random_u32, the
+ * kernel's CSPRNG), then the map is frozen and left unpinned: no file
+ * holds it, the config map does not carry it, and no control-plane command
+ * reads it.  (BPF_F_WRONLY would not do: it limits only the creating file
+ * descriptor, and a pin or an id gives a new one that reads.)  Root with
+ * CAP_SYS_ADMIN can still open any map by id, or read kernel memory.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_key);
+} sr_key SEC(".maps");
+
+/* Fill the key once; 0, or -EEXIST if it was filled already. */
+static __always_inline int sr_key_make(void)
 {
-	return sr_siphash((const __u64 *)r, SR_REC_WORDS, cfg->key[0],
-			  cfg->key[1]);
+	struct sr_key *key;
+	__u32 zero = 0;
+
+	key = bpf_map_lookup_elem(&sr_key, &zero);
+	if (!key)
+		return -ENOENT;
+	if (key->k[0] | key->k[1])
+		return -EEXIST;
+	key->k[0] = (__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32();
+	key->k[1] = (__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32();
+	return 0;
+}
+
+/* The key, or NULL before it was made (nothing can be signed then). */
+static __always_inline const struct sr_key *sr_get_key(void)
+{
+	const struct sr_key *key;
+	__u32 zero = 0;
+
+	key = bpf_map_lookup_elem(&sr_key, &zero);
+	return key && (key->k[0] | key->k[1]) ? key : 0;
+}
+
+static __always_inline __u64 sr_records_mac(const struct sr_records *r,
+					     const struct sr_key *key)
+{
+	return sr_siphash((const __u64 *)r, SR_REC_WORDS, key->k[0], key->k[1]);
 }
 
 static __always_inline void sr_records_sign(struct sr_records *r,
-					    const struct sr_config *cfg)
+					    const struct sr_key *key)
 {
-	r->mac = sr_records_mac(r, cfg);
+	r->mac = sr_records_mac(r, key);
 }
 
 /* Returns 0 if the layer issued @r, -EINVAL otherwise. */
 static __always_inline int sr_records_check(const struct sr_records *r,
-					    const struct sr_config *cfg)
+					    const struct sr_key *key)
 {
 	if (r->magic != SR_REC_MAGIC || r->version != SR_REC_VERSION ||
 	    r->size != sizeof(*r) || r->nhops == 0 || r->nhops > SR_MAX_HOPS)
 		return -EINVAL;
-	if (r->mac != sr_records_mac(r, cfg))
+	if (r->mac != sr_records_mac(r, key))
 		return -EINVAL;
 	return 0;
 }
@@ -64,8 +106,29 @@ static __always_inline void sr_current_comm(char comm[16])
 		bpf_probe_read_kernel(comm, 16, &leader->comm);
 }
 
-/* Fresh records for the current task's connect on @ctx: no hops yet. */
+/* The service whose hop @r (checked) is: the last one. */
+static __always_inline __u16 sr_records_last(const struct sr_records *r)
+{
+	return r->hops[(r->nhops - 1) & (SR_MAX_HOPS - 1)];
+}
+
+/*
+ * May a socket given @r connect to @dst (sr_dst_of)?  Only to the
+ * destination the application connected to: records are not a pass to
+ * anywhere else.  Returns 0 or -EPERM.
+ */
+static __always_inline int sr_records_bound(const struct sr_records *r,
+					    const struct sr_addr *dst)
+{
+	return sr_addr_eq(&r->dst, dst) ? 0 : -EPERM;
+}
+
+/*
+ * Fresh records for the current task's connect on @ctx to @dst
+ * (sr_dst_of): no hops yet.
+ */
 static __always_inline void sr_records_start(struct bpf_sock_addr *ctx,
+					     const struct sr_addr *dst,
 					     struct sr_records *rec)
 {
 	__u64 id = bpf_get_current_uid_gid();
@@ -84,12 +147,13 @@ static __always_inline void sr_records_start(struct bpf_sock_addr *ctx,
 	for (i = 0; i < SR_CG_LEVELS; i++)
 		rec->app_cgroup_up[i] = bpf_get_current_ancestor_cgroup_id(i + 1);
 	sr_current_comm(rec->app_comm);
+	rec->dst = *dst;
 }
 
 /* Add hop @service to @rec and sign it.  Returns 0 or -ELOOP (full). */
 static __always_inline int sr_records_extend(struct sr_records *rec,
 					     __u16 service,
-					     const struct sr_config *cfg)
+					     const struct sr_key *key)
 {
 	__u32 n = rec->nhops;
 
@@ -97,8 +161,24 @@ static __always_inline int sr_records_extend(struct sr_records *rec,
 		return -ELOOP;
 	rec->hops[n] = service;
 	rec->nhops = n + 1;
-	sr_records_sign(rec, cfg);
+	sr_records_sign(rec, key);
 	return 0;
+}
+
+/*
+ * Add hop @service to @rec and sign it with the layer's key.  Returns 0,
+ * -ELOOP (full), -ENOKEY (no key yet).
+ *
+ * Verifier: a global function, so its SipHash is checked once and its
+ * frame is not the connect hook's.
+ */
+__noinline int sr_records_add_hop(struct sr_records *rec, __u32 service)
+{
+	const struct sr_key *key = sr_get_key();
+
+	if (!rec || !key)
+		return -ENOKEY;
+	return sr_records_extend(rec, service, key);
 }
 
 /*

@@ -11,10 +11,40 @@
 #include "addr.h"
 #include "classify.h"
 #include "events.h"
+#include "forward.h"
+#include "handoff.h"
 #include "maps.h"
 #include "records.h"
 #include "service.h"
 #include "sock.h"
+
+/*
+ * Records a proxy gave the connecting socket: bound to their flow, they
+ * serve only a connect to the destination signed in, while the hop they
+ * were issued for is open.  Anything else is refused rather than taken as
+ * unrecorded, so a failure shows.  Checked here, where they are used: the
+ * check at setsockopt could race with another thread's blob.  Returns 0,
+ * -EINVAL (not the layer's), -EPERM (another destination), -ESTALE.
+ *
+ * Verifier: a global function, checked once (its SipHash is long), with a
+ * frame of its own off the connect hook's stack.
+ */
+__noinline int sr_given_check(struct bpf_sock_addr *ctx,
+			      const struct sr_addr *dst)
+{
+	const struct sr_key *key = sr_get_key();
+	const struct sr_sock *s = sr_sock_get(ctx->sk);
+	int err;
+
+	if (!dst || !key || !s || !s->has_given)
+		return -EINVAL;
+	err = sr_records_check(&s->given_rec, key);
+	if (!err)
+		err = sr_records_bound(&s->given_rec, dst);
+	if (!err)
+		err = sr_hop_live(&s->given_rec);
+	return err;
+}
 
 /* Point @ctx at @svc's listener; remember where it was going in @s. */
 static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
@@ -60,35 +90,49 @@ static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
 /*
  * Redirect the connect on @ctx as @m decided: start the flow (or continue
  * the one whose records the proxy gave), add the hop, rewrite the address.
- * Returns 0 (also when the connect goes on unredirected) or -errno.
+ * Returns 0 or -errno.
  */
 static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
-				       int mapped, struct sr_sock *s,
-				       const struct sr_match *m,
-				       const struct sr_config *cfg)
+				       const struct sr_addr *dst,
+				       struct sr_sock *s, const struct sr_match *m)
 {
+	int mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
 	const struct sr_service *svc = sr_service_get(m->service_id);
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct sr_records *rec;
 	int err;
 
 	if (!svc)
 		return -ECONNREFUSED;
+	err = sr_pending_admit(uid);
+	if (err) {
+		SR_COUNT(svc->id, pending_full, 1);
+		return err;
+	}
 	if (!s)
 		s = sr_sock_make(ctx->sk);
-	if (!s)		/* cannot track it */
-		return svc->flags & SR_SVC_FAIL_CLOSED ? -ECONNREFUSED : 0;
+	if (!s) {
+		/*
+		 * A flow the layer must redirect but cannot track is refused
+		 * in either fail mode: its state is charged to the socket's
+		 * option memory, which the application can fill on purpose.
+		 */
+		SR_COUNT(svc->id, untracked, 1);
+		return -ENOMEM;
+	}
 	rec = &s->flow.rec;
 	if (s->has_given)
 		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
 	else
-		sr_records_start(ctx, rec);
-	err = sr_records_extend(rec, svc->id, cfg);
+		sr_records_start(ctx, dst, rec);
+	err = sr_records_add_hop(rec, svc->id);
 	if (err)
 		return err;
 	sr_rewrite(ctx, family, mapped, s, svc);
 	s->flow.rule_id = m->rule_id;
 	s->flow.service_id = svc->id;
 	s->started = bpf_ktime_get_boot_ns();
+	s->flow.quota_uid = uid;
 	s->role = SR_ROLE_REDIRECTED;
 	s->published = 0;
 	SR_COUNT(svc->id, redirected, 1);
@@ -96,33 +140,54 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	return 0;
 }
 
-/* A TCP connect in @family: 0 (go on, maybe rewritten) or -errno. */
+/*
+ * A TCP connect in @family: 0 (go on, maybe rewritten) or -errno.  A
+ * datagram socket's connect is udp.h's.
+ */
 static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 {
 	const struct sr_ruleset *set;
 	struct sr_config *cfg;
+	struct sr_addr dst;
 	struct sr_match m;
-	struct sr_sock *s;
-	int mapped, ret;
+	struct sr_sock *s = 0;
+	int ret, tcp = ctx->type == SOCK_STREAM;
 
-	if (ctx->type != SOCK_STREAM)
+	if (!tcp)
 		return 0;
-	mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
-	set = sr_rules_for(ctx, family, mapped);
+	sr_dst_of(ctx, family, &dst);
+	set = sr_rules_for(&dst);
 	if (!set)
 		return 0;	/* the path almost every connect takes */
 	cfg = sr_get_config();
 	if (!cfg || !ctx->sk)
 		return 0;
 
-	s = sr_sock_get(ctx->sk);
-	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_TCP,
-		      bpf_ntohs((__u16)ctx->user_port),
-		      mapped ? AF_INET : family);
+	if (tcp)
+		s = sr_sock_get(ctx->sk);
+	if (tcp && (!s || !s->has_given)) {
+		/* A proxy's onward connect without records: maybe ours to
+		 * give (forward.h). */
+		ret = sr_onward_attach(ctx, sr_onward_begin(&dst));
+		if (ret < 0)
+			return ret;
+		if (ret)
+			s = sr_sock_get(ctx->sk);
+	}
+	if (s && s->has_given) {
+		ret = sr_given_check(ctx, &dst);
+		if (ret) {
+			SR_COUNT(0, bad_records, 1);
+			return ret;
+		}
+	}
+	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0,
+		      tcp ? IPPROTO_TCP : ctx->protocol, bpf_ntohs(dst.port),
+		      dst.family);
 	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_classify(ctx, set, &m);
 	if (ret == SR_REDIRECT)
-		ret = sr_redirect(ctx, family, mapped, s, &m, cfg);
+		ret = sr_redirect(ctx, family, &dst, s, &m);
 	if (ret >= 0) {
 		if (m.egress_of && !m.service_id) {
 			SR_COUNT(m.egress_of, unrecorded_egress, 1);
@@ -134,9 +199,10 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		SR_COUNT(0, hop_limit, 1);
 	else if (ret == -EPERM)
 		SR_COUNT(0, blocked, 1);
-	else if (m.service_id && m.listener == SR_LSN_OVERLOADED)
+	else if (ret == -ECONNREFUSED && m.service_id &&
+		 m.listener == SR_LSN_OVERLOADED)
 		SR_COUNT(m.service_id, overloaded, 1);
-	else if (m.service_id)
+	else if (ret == -ECONNREFUSED && m.service_id)
 		SR_COUNT(m.service_id, refused, 1);
 	if (ret == -ECONNREFUSED)
 		SR_EMIT(ctx, &m, SR_EV_REFUSED, m.service_id, m.rule_id);

@@ -10,7 +10,9 @@
 
 #include "addr.h"
 #include "claim.h"
+#include "forward.h"
 #include "listener.h"
+#include "handoff.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -113,18 +115,20 @@ struct {
 } sr_records_scratch SEC(".maps");
 
 /*
- * SOCKREDIR_RECORDS on a proxy's new socket, before connect: root, or an
- * owner of a registered service, may give it records the layer issued.
- * Returns 0 or -errno.
+ * SOCKREDIR_RECORDS on a proxy's new socket, before connect: root, or the
+ * owner of the service whose hop they are, may give it records the layer
+ * issued, while that hop's accepted socket is open.  Returns 0, -EACCES,
+ * -EINVAL (not records the layer issued), -ESTALE (the hop has ended),
+ * -EISCONN, -EOPNOTSUPP, -ENOMEM.
  *
  * Verifier: the blob is copied into a per-CPU scratch value, not onto the
  * stack, which kept this frame at 472 of the 512 bytes a program may use;
  * it goes to the socket's storage only once it checks, so a bad blob
  * allocates nothing.
  */
-static __noinline int sr_records_set(struct bpf_sockopt *ctx,
-				     const struct sr_config *cfg)
+static __noinline int sr_records_set(struct bpf_sockopt *ctx)
 {
+	const struct sr_key *key = sr_get_key();
 	struct bpf_sock *sk = ctx->sk;
 	struct sr_records *rec;
 	struct sr_sock *s;
@@ -140,15 +144,24 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx,
 	if (sk->state != BPF_TCP_CLOSE)
 		return -EISCONN;
 	rec = bpf_map_lookup_elem(&sr_records_scratch, &zero);
-	if (!rec)
+	if (!rec || !key)
 		return -ENOMEM;
 	if (ctx->optlen != sizeof(*rec) ||
 	    ctx->optval + sizeof(*rec) > ctx->optval_end)
 		err = -EINVAL;
 	if (!err) {
 		__builtin_memcpy(rec, ctx->optval, sizeof(*rec));
-		err = sr_records_check(rec, cfg);
+		err = sr_records_check(rec, key);
 	}
+	if (err) {
+		SR_COUNT(0, bad_records, 1);
+		return err;
+	}
+	if (uid != 0 && !sr_owner_of(uid, sr_records_last(rec))) {
+		SR_COUNT(0, denied, 1);
+		return -EACCES;		/* another service's hop */
+	}
+	err = sr_hop_live(rec);
 	if (err) {
 		SR_COUNT(0, bad_records, 1);
 		return err;
@@ -183,8 +196,10 @@ static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 		s = sr_sock_get(ctx->sk);
 		if (!s || s->role != SR_ROLE_ACCEPTED)
 			return -ENOENT;
-		if (ctx->optname == SR_OPT_RECORDS)
+		if (ctx->optname == SR_OPT_RECORDS) {
+			sr_onward_taken(ctx, s);
 			return sr_get_records(ctx, &s->flow);
+		}
 		return sr_get_context(ctx, &s->flow);
 	}
 	if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
@@ -214,7 +229,7 @@ static __always_inline int sr_sockopt_set(struct bpf_sockopt *ctx)
 		return err;
 	}
 	if (ctx->optname == SR_OPT_RECORDS)
-		return sr_records_set(ctx, cfg);
+		return sr_records_set(ctx);
 	if (ctx->optname == SR_OPT_FLOW)
 		return sr_udp_select(ctx);
 	return -ENOPROTOOPT;

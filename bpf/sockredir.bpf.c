@@ -6,16 +6,20 @@
  * verdict.
  *
  *   connect4/6      classify, rewrite to a service's listener, extend the
- *                   records (redirect.h, classify.h, records.h)
+ *                   records (redirect.h, classify.h, records.h); on a UDP
+ *                   socket a connected datagram flow (udp.h)
+ *   sendmsg4/6      a UDP datagram with an address: its flow, through a
+ *                   per-flow endpoint (udp.h, udpflow.h, endpoint.h)
  *   sockops         publish the flow by 4-tuple; hand it to the proxy's
  *                   accepted socket (handoff.h)
  *   getpeername4/6  the application still sees its original peer
+ *   post_bind4/6    a service's listen address is its owner's, and its
+ *                   owner's socket there is its listener (claim.h)
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
  *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM, SOCKREDIR_FLOW
- *                   (sockopt.h, claim.h, udp.h)
- *   sendmsg4/6, recvmsg4/6, sock_release, and connect4/6 on a UDP socket:
- *                   datagram flows through per-flow endpoints (udp.h,
- *                   udpflow.h, udpsel.h, endpoint.h)
+ *                   (sockopt.h, claim.h, udpsel.h)
+ *   recvmsg4/6, sock_release: the rest of a datagram flow
+ *   syscall         sr_make_key, run once at up (records.h)
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -79,20 +83,6 @@ int sr_connect6(struct bpf_sock_addr *ctx)
 	return err ? sr_refuse(err) : 1;
 }
 
-SEC("cgroup/getpeername4")
-int sr_getpeername4(struct bpf_sock_addr *ctx)
-{
-	sr_getpeername(ctx, AF_INET);
-	return 1;
-}
-
-SEC("cgroup/getpeername6")
-int sr_getpeername6(struct bpf_sock_addr *ctx)
-{
-	sr_getpeername(ctx, AF_INET6);
-	return 1;
-}
-
 /*
  * UDP datagrams with an address (udp.h).  An IPv6 socket's datagram to an
  * IPv4-mapped address comes to sendmsg4: the kernel sends it as IPv4.
@@ -113,6 +103,21 @@ int sr_sendmsg6(struct bpf_sock_addr *ctx)
 	return err ? sr_refuse(err) : 1;
 }
 
+SEC("cgroup/getpeername4")
+int sr_getpeername4(struct bpf_sock_addr *ctx)
+{
+	sr_getpeername(ctx, AF_INET);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int sr_getpeername6(struct bpf_sock_addr *ctx)
+{
+	sr_getpeername(ctx, AF_INET6);
+	return 1;
+}
+
+/* Answers from a flow's endpoint show its original destination (udp.h). */
 SEC("cgroup/recvmsg4")
 int sr_recvmsg4(struct bpf_sock_addr *ctx)
 {
@@ -135,6 +140,32 @@ int sr_sock_release(struct bpf_sock *sk)
 	return 1;
 }
 
+/*
+ * Binding a service's listen address: root and its owner only; the
+ * owner's socket there is the service's listener (claim by owner).
+ */
+SEC("cgroup/post_bind4")
+int sr_post_bind4(struct bpf_sock *sk)
+{
+	int err = sr_bind_check(sk, AF_INET);
+
+	if (err)
+		return sr_refuse(err);
+	sr_holder_bound(sk, sr_claim_bound(sk, AF_INET), AF_INET);
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int sr_post_bind6(struct bpf_sock *sk)
+{
+	int err = sr_bind_check(sk, AF_INET6);
+
+	if (err)
+		return sr_refuse(err);
+	sr_holder_bound(sk, sr_claim_bound(sk, AF_INET6), AF_INET6);
+	return 1;
+}
+
 /* Sockops never refuse: a flow not handed off is counted where it fails. */
 SEC("sockops")
 int sr_sockops(struct bpf_sock_ops *skops)
@@ -152,10 +183,18 @@ int sr_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		sr_holder_closed(skops);
+		sr_onward_closed(skops);
 		sr_forget(skops);
 		break;
 	}
 	return 1;
+}
+
+/* Run once by the loader at up, never attached: draws the records' key. */
+SEC("syscall")
+int sr_make_key(void *ctx)
+{
+	return sr_key_make() ? 1 : 0;
 }
 
 SEC("cgroup/getsockopt")

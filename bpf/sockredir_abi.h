@@ -14,13 +14,14 @@
 #define SR_MAX_SERVICES		64	/* = SOCKREDIR_MAX_SERVICES */
 #define SR_MAX_HOPS		16	/* = SOCKREDIR_MAX_HOPS */
 #define SR_PENDING_MAX		65536	/* connects not yet accepted */
+#define SR_PENDING_PER_UID	4096	/* of those, one uid's */
 #define SR_ANY_UID		0xffffffffu
 #define SR_UDP_FLOWS_MAX	65536	/* UDP flow endpoints: the pool at most */
 #define SR_UDP_UIDS_MAX		4096	/* uids holding UDP flows at once */
 #define SR_UDP_IDLE_DEFAULT	60	/* s; = SOCKREDIR_UDP_IDLE_DEFAULT */
 
 #define SR_REC_MAGIC		0x31525253u	/* "SRR1" */
-#define SR_REC_VERSION		1
+#define SR_REC_VERSION		2
 
 /* Mirrors of include/sockredir.h, which BPF code cannot include. */
 #define SR_SOL			0x5352	/* SOL_SOCKREDIR */
@@ -40,14 +41,28 @@ enum {
 /* sr_service.flags */
 #define SR_SVC_FAIL_CLOSED	1	/* no listener: refuse, don't skip */
 #define SR_SVC_SKIP_INSPECTED	2	/* leave flows others handled */
-#define SR_CG_LEVELS		8	/* app cgroup ancestors carried */
+#define SR_CG_LEVELS		16	/* app cgroup ancestors carried: rules may
+					 * name cgroups down to this level */
 #define SR_NAME_MAX		32	/* = SOCKREDIR_NAME_MAX */
 
+struct sr_addr {
+	__u16 family;
+	__u16 port;		/* network order */
+	__u32 addr[4];		/* network order; IPv4 in addr[0] */
+};
+
 /*
- * The records: the flow's chain of services and its original application,
- * signed with a key that lives only in the kernel (SipHash-2-4), so that
- * they cannot be made up or edited by user space.  A new key is drawn at
- * each `sockredir up`, which also voids records from an earlier load.
+ * The records: the flow's chain of services, its original application and
+ * the destination it connected to, signed with a key that lives only in
+ * the kernel (SipHash-2-4), so that they cannot be made up or edited by
+ * user space.  A new key is drawn at each `sockredir up`, which also voids
+ * records from an earlier load.
+ *
+ * They are bound to the flow and hop they were issued for: only root or
+ * the owner of the last hop's service may give them to a socket, only
+ * while that hop's accepted socket is open, and a socket given them may
+ * connect only to the destination signed in (see bpf/handoff.h and
+ * bpf/redirect.h).
  */
 struct sr_records {
 	__u32 magic;
@@ -60,17 +75,21 @@ struct sr_records {
 	__u32 app_gid;
 	__u32 protocol;
 	__u64 app_cgroup;
-	__u64 app_cgroup_up[SR_CG_LEVELS]; /* its ancestors at levels 1..8 */
+	__u64 app_cgroup_up[SR_CG_LEVELS]; /* its ancestors at levels 1..16 */
 	char app_comm[16];
 	__u16 hops[SR_MAX_HOPS];
+	struct sr_addr dst;	/* where the application connected, as rules
+				 * see it: IPv4-mapped as IPv4, 0.0.0.0 as
+				 * 127.0.0.1 */
+	__u32 pad;
 	__u64 mac;		/* over everything above */
 };
 #define SR_REC_WORDS ((sizeof(struct sr_records) - 8) / 8)
 
-struct sr_addr {
-	__u16 family;
-	__u16 port;		/* network order */
-	__u32 addr[4];		/* network order; IPv4 in addr[0] */
+/* The records' signing key: drawn in the kernel at up, then its map is
+ * frozen and unpinned (bpf/records.h). */
+struct sr_key {
+	__u64 k[2];
 };
 
 /* What travels from the application's socket to the proxy's. */
@@ -81,6 +100,8 @@ struct sr_flow {
 	__u32 rule_id;
 	__u16 service_id;
 	__u16 pad;
+	__u32 quota_uid;	/* whose pending-flow quota it counts against */
+	__u32 pad2;
 };
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
@@ -88,7 +109,10 @@ struct sr_sock {
 	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
 	__u8 published;		/* REDIRECTED: in the pending map */
 	__u8 has_given;		/* a proxy set records on it (given_rec) */
-	__u8 pad;
+	__u8 live;		/* ACCEPTED: its hop is in the live-hops map */
+	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward, for
+				 * its proxy's onward connect (forward.h) */
+	__u8 pad[3];
 	struct sr_addr target;	/* REDIRECTED: the listener it was sent to */
 	struct sr_flow flow;
 	struct sr_records given_rec; /* as the proxy set them; a retried
@@ -100,9 +124,14 @@ struct sr_sock {
 /* sk_storage of a service's claimed listener (a map of its own: small). */
 struct sr_claim {
 	__u16 service_id;
-	__u16 pad;
+	__u8 how;		/* SR_CLAIM_* */
+	__u8 pad;
 	__u32 gen;		/* the service generation claimed */
 };
+/* How a listener came to be claimed (sr_claim.how, sr_holder.how). */
+#define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
+#define SR_CLAIM_BY_OWNER	2	/* bound by the owner on the service's
+					 * address (bpf/claim.h) */
 
 /* What a connect found at a service's listener (sr_holder.state). */
 enum {
@@ -112,9 +141,7 @@ enum {
 	SR_LSN_SQUATTED = 3,	/* a socket without the claim would get it */
 	SR_LSN_OVERLOADED = 4,	/* the claimed listener's queue is full */
 };
-/* How a listener came to be claimed (sr_holder.how). */
-#define SR_CLAIM_EXPLICIT	1	/* SOCKREDIR_CLAIM */
-#define SR_CLAIM_BY_OWNER	2	/* a listener of the owner's (issue 12) */
+/* sr_holder.how: SR_CLAIM_* as in sr_claim.how. */
 
 /* Service @id's listener in one family: slot id * 2 + (family is IPv6). */
 struct sr_holder {
@@ -211,7 +238,6 @@ struct sr_owner {
 struct sr_config {
 	__u32 max_hops;
 	__u32 last_id;		/* ids are handed out round-robin */
-	__u64 key[2];
 	__u64 cgroup_id;	/* where the layer is attached */
 	__u64 owners_mask;	/* bit i: service i has an owner */
 	__u32 next_gen;
@@ -246,6 +272,11 @@ struct sr_counters {
 	__u64 pending_busy;	/* 4-tuple already pending: flow not tracked */
 	__u64 overloaded;	/* claimed listener's accept queue full: skipped
 				 * (fail open) or refused (fail closed) */
+	__u64 untracked;	/* refused: its flow state could not be made */
+	__u64 pending_full;	/* refused: too many flows pending (per uid) */
+	__u64 onward_recorded;	/* owner connects given a flow's records by
+				 * the layer (forward.h) */
+	__u64 onward_ambiguous;	/* ... refused: flows judged differently */
 	__s64 udp_flows;	/* UDP flows live now */
 	__u64 udp_expired;	/* UDP flows ended idle */
 	__u64 udp_no_endpoint;	/* new UDP flows refused: share or pool used up */

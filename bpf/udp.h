@@ -8,28 +8,9 @@
 #ifndef SOCKREDIR_UDP_H
 #define SOCKREDIR_UDP_H
 
+#include "events.h"
+#include "redirect.h"
 #include "udpflow.h"
-
-/* @ctx's destination as an sr_addr (IPv4-mapped taken as IPv4). */
-static __always_inline void sr_udp_dst(struct bpf_sock_addr *ctx, int family,
-				       struct sr_addr *d)
-{
-	__builtin_memset(d, 0, sizeof(*d));
-	d->port = (__u16)ctx->user_port;
-	if (family == AF_INET) {
-		d->family = AF_INET;
-		d->addr[0] = ctx->user_ip4;
-	} else if (sr_mapped(ctx->user_ip6)) {
-		d->family = AF_INET;
-		d->addr[0] = ctx->user_ip6[3];
-	} else {
-		d->family = AF_INET6;
-		d->addr[0] = ctx->user_ip6[0];
-		d->addr[1] = ctx->user_ip6[1];
-		d->addr[2] = ctx->user_ip6[2];
-		d->addr[3] = ctx->user_ip6[3];
-	}
-}
 
 /* Is @d an endpoint address (of any flow, or none)? */
 static __always_inline int sr_udp_is_endpoint(const struct sr_config *cfg,
@@ -115,15 +96,34 @@ static __always_inline int sr_udp_classify(struct bpf_sock_addr *ctx,
 {
 	int ret = sr_classify(ctx, set, m);
 
-	if (ret >= 0 && m->egress_of && !m->service_id)
+	if (ret >= 0 && m->egress_of && !m->service_id) {
 		SR_COUNT(m->egress_of, unrecorded_egress, 1);
+		SR_EMIT(ctx, m, SR_EV_UNRECORDED_EGRESS, m->egress_of, 0);
+	}
 	if (ret == -ELOOP)
 		SR_COUNT(0, hop_limit, 1);
 	else if (ret == -EPERM)
 		SR_COUNT(0, blocked, 1);
 	else if (ret < 0 && m->service_id)
 		SR_COUNT(m->service_id, refused, 1);
+	if (ret == -ECONNREFUSED)
+		SR_EMIT(ctx, m, SR_EV_REFUSED, m->service_id, m->rule_id);
 	return ret;
+}
+
+/*
+ * Records a proxy gave the socket serve only datagrams to the destination
+ * signed in, while the hop they were issued for is live (redirect.h's
+ * sr_given_check, as for a TCP connect).  Returns 0 or -errno.
+ */
+static __always_inline int sr_udp_given_ok(struct bpf_sock_addr *ctx,
+					   const struct sr_addr *dst)
+{
+	int err = sr_given_check(ctx, dst);
+
+	if (err)
+		SR_COUNT(0, bad_records, 1);
+	return err;
 }
 
 /*
@@ -166,11 +166,11 @@ static __always_inline int sr_udp_sendmsg(struct bpf_sock_addr *ctx, int family)
 	cfg = sr_get_config();
 	if (!cfg || !ctx->sk)
 		return 0;
-	sr_udp_dst(ctx, family, &key.dst);
+	sr_dst_of(ctx, family, &key.dst);
 	key.cookie = bpf_get_socket_cookie(ctx);
 	if (sr_udp_is_endpoint(cfg, &key.dst))
 		return sr_udp_own_endpoint(cfg, &key.dst, key.cookie);
-	set = sr_rules_for(ctx, family, 0);
+	set = sr_rules_for(&key.dst);
 	if (!set)
 		return 0;
 	key.pad = 0;
@@ -204,10 +204,15 @@ static __always_inline int sr_udp_sendmsg(struct bpf_sock_addr *ctx, int family)
 	}
 
 	s = sr_sock_get(ctx->sk);
-	if (s && s->has_given)
+	if (s && s->has_given) {
+		ret = sr_udp_given_ok(ctx, &key.dst);
+		if (ret)
+			return ret;
 		given = &s->given_rec;
+	}
 	sr_match_init(&m, given, IPPROTO_UDP, bpf_ntohs(key.dst.port),
-		      family);
+		      key.dst.family);
+	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_udp_classify(ctx, set, &m, family);
 	if (ret != SR_REDIRECT)
 		return ret < 0 ? ret : 0;
@@ -268,18 +273,24 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	if (!cfg || !ctx->sk)
 		return 0;
 	mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
-	sr_udp_dst(ctx, family, &dst);
+	sr_dst_of(ctx, family, &dst);
 	sr_udp_disconnect(ctx->sk, bpf_get_socket_cookie(ctx));
 	s = sr_sock_get(ctx->sk);
 	if (sr_udp_is_endpoint(cfg, &dst)) {
 		SR_COUNT(0, blocked, 1);
 		return -EPERM;
 	}
-	set = sr_rules_for(ctx, family, mapped);
+	set = sr_rules_for(&dst);
 	if (!set)
 		return 0;
+	if (s && s->has_given) {
+		ret = sr_udp_given_ok(ctx, &dst);
+		if (ret)
+			return ret;
+	}
 	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_UDP,
-		      bpf_ntohs(dst.port), mapped ? AF_INET : family);
+		      bpf_ntohs(dst.port), dst.family);
+	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_udp_classify(ctx, set, &m, family);
 	if (ret != SR_REDIRECT)
 		return ret < 0 ? ret : 0;

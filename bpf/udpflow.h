@@ -29,6 +29,8 @@
 #include "addr.h"
 #include "classify.h"
 #include "endpoint.h"
+#include "events.h"
+#include "handoff.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -181,6 +183,7 @@ static __always_inline void sr_udp_end(__u32 idx, struct sr_udp_flow *f)
 	if (!f->connected)
 		bpf_map_delete_elem(&sr_udp_socks, &f->key);
 	sr_udp_uncharge(f->uid);
+	sr_hop_release(&f->flow.rec);
 	SR_COUNT(f->flow.service_id, udp_flows, -1);
 	bpf_map_delete_elem(&sr_udp_flows, &idx);
 }
@@ -270,13 +273,17 @@ static __always_inline int sr_udp_open(struct bpf_sock_addr *ctx, int v6,
 	if (given) {
 		__builtin_memcpy(&f->flow.rec, given, sizeof(f->flow.rec));
 	} else {
-		sr_records_start(ctx, &f->flow.rec);
+		sr_records_start(ctx, dst, &f->flow.rec);
 		f->flow.rec.protocol = IPPROTO_UDP;
 		/* Unique per flow, not per socket: one socket has many. */
 		f->flow.rec.flow_id = (1ULL << 63) |
 				      ((now & 0x7fffffffffffULL) << 16) | idx;
 	}
-	err = sr_records_extend(&f->flow.rec, svc->id, cfg);
+	/* The flow holds its hop while it lives: records read from it may be
+	 * given onward until then (handoff.h's live hops). */
+	err = sr_records_add_hop(&f->flow.rec, svc->id);
+	if (!err)
+		err = sr_hop_hold(&f->flow.rec);
 	if (err) {
 		sr_udp_uncharge(m->uid);
 		bpf_map_delete_elem(&sr_udp_flows, &idx);
@@ -298,6 +305,7 @@ static __always_inline int sr_udp_open(struct bpf_sock_addr *ctx, int v6,
 	f->last_used = now;
 	SR_COUNT(svc->id, udp_flows, 1);
 	SR_COUNT(svc->id, redirected, 1);
+	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	sr_udp_sweeper_start();
 	return idx;
 }

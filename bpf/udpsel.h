@@ -35,14 +35,6 @@ static __always_inline int sr_udp_sel_addr(const struct sr_sockaddr *sa,
 	return 0;
 }
 
-static __always_inline int sr_addr_eq(const struct sr_addr *a,
-				      const struct sr_addr *b)
-{
-	return a->family == b->family && a->port == b->port &&
-	       a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] &&
-	       a->addr[2] == b->addr[2] && a->addr[3] == b->addr[3];
-}
-
 /*
  * SOCKREDIR_FLOW: select the flow of (application, endpoint) on this
  * socket for CONTEXT and RECORDS.  The flow's service's owner, or root if

@@ -148,6 +148,9 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 
 		if (sockredir_cgroup_lookup(val, &r->cgroup_id, &level))
 			FAIL(-ENOENT, "no cgroup '%s'", val);
+		if (level > SOCKREDIR_CGROUP_LEVELS)
+			FAIL(-EINVAL, "cgroup '%s' is at level %u; rules can name cgroups down to level %d",
+			     val, level, SOCKREDIR_CGROUP_LEVELS);
 		r->cgroup_level = level;
 	} else if (!strcmp(key, "uid")) {
 		uint32_t uid;

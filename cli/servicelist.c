@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "counters.h"
 
 static const char *state_word(unsigned int state)
 {
@@ -141,6 +142,7 @@ static void print_owner(const struct sockredir_service *s, char *own,
 static void print_json(const struct sockredir_service *s, int first)
 {
 	const struct sockredir_counters *c = &s->stats;
+	size_t i;
 	int n = 0;
 
 	printf("%s{\"id\":%u,\"name\":", first ? "" : ",", s->id);
@@ -158,22 +160,17 @@ static void print_json(const struct sockredir_service *s, int first)
 	json_string(stdout, s->owner_cgroup_id ?
 				    owner_word(s->owner_cgroup_state) : NULL);
 	printf(",\"owner_uid\":%lld,\"owner_cgroup_id\":%llu,"
-	       "\"fail\":\"%s\",\"skip_inspected\":%s,"
-	       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
-	       "\"listener_gone\":%llu,\"refused\":%llu,\"overloaded\":%llu,"
-	       "\"udp_idle\":%u,\"udp_flows\":%lld,\"udp_expired\":%llu,"
-	       "\"udp_no_endpoint\":%llu,\"listeners\":[",
+	       "\"fail\":\"%s\",\"skip_inspected\":%s",
 	       (long long)s->owner_uid, (unsigned long long)s->owner_cgroup_id,
 	       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
-	       s->flags & SOCKREDIR_SKIP_INSPECTED ? "true" : "false",
-	       (unsigned long long)c->redirected,
-	       (unsigned long long)c->unrecorded_egress,
-	       (unsigned long long)c->listener_gone,
-	       (unsigned long long)c->refused,
-	       (unsigned long long)c->overloaded,
+	       s->flags & SOCKREDIR_SKIP_INSPECTED ? "true" : "false");
+	for (i = 0; i < ncounter_descs; i++)
+		printf(",\"%s\":%llu", counter_descs[i].key,
+		       (unsigned long long)counter_value(c, &counter_descs[i]));
+	/* udp_flows is a gauge (signed: per-CPU parts may be negative). */
+	printf(",\"udp_idle\":%u,\"udp_flows\":%lld,\"listeners\":[",
 	       s->udp_idle ? s->udp_idle : SOCKREDIR_UDP_IDLE_DEFAULT,
-	       (long long)c->udp_flows, (unsigned long long)c->udp_expired,
-	       (unsigned long long)c->udp_no_endpoint);
+	       (long long)c->udp_flows);
 	EACH_LISTENER(s, addr, l, {
 		printf(n++ ? "," : "");
 		print_listener(&addr, l);
@@ -183,6 +180,7 @@ static void print_json(const struct sockredir_service *s, int first)
 
 static void print_text(const struct sockredir_service *s)
 {
+	size_t i;
 	const struct sockredir_counters *c = &s->stats;
 	char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",
 	     own[700];
@@ -198,16 +196,11 @@ static void print_text(const struct sockredir_service *s)
 		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
 	       own);
 	EACH_LISTENER(s, addr, l, { print_listener(&addr, l); });
-	printf("    redirected %llu, unrecorded-egress %llu, listener-gone %llu, "
-	       "refused %llu, overloaded %llu\n"
-	       "    udp-flows %lld, udp-expired %llu, udp-no-endpoint %llu\n",
-	       (unsigned long long)c->redirected,
-	       (unsigned long long)c->unrecorded_egress,
-	       (unsigned long long)c->listener_gone,
-	       (unsigned long long)c->refused,
-	       (unsigned long long)c->overloaded,
-	       (long long)c->udp_flows, (unsigned long long)c->udp_expired,
-	       (unsigned long long)c->udp_no_endpoint);
+	for (i = 0; i < ncounter_descs; i++)
+		printf("%s%s %llu", i == 0 ? "    " : i % 6 ? ", " : ",\n    ",
+		       counter_descs[i].label,
+		       (unsigned long long)counter_value(c, &counter_descs[i]));
+	printf("\n    udp-flows %lld\n", (long long)c->udp_flows);
 }
 
 int service_list(int argc, char **argv)

@@ -196,6 +196,9 @@ struct sockredir_flow_sel {
 
 /* Longest chain the records can carry (the hop limit is at most this). */
 #define SOCKREDIR_MAX_HOPS	16
+/* Rules may name cgroups down to this level (the records carry the
+ * application's ancestors that far, so such rules hold through proxies). */
+#define SOCKREDIR_CGROUP_LEVELS	16
 
 /*
  * WFP's FWPS_CONNECTION_REDIRECT_STATE, as the connect hook computes it for
@@ -406,6 +409,10 @@ struct sockredir_counters {
 	uint64_t pending_busy;	  /* 4-tuple already pending: not tracked */
 	uint64_t overloaded;	  /* claimed listener's accept queue full:
 				   * skipped (fail open) or refused (closed) */
+	uint64_t untracked;	  /* refused: flow state could not be made */
+	uint64_t pending_full;	  /* refused: too many flows pending */
+	uint64_t onward_recorded; /* owner connects the layer gave records */
+	uint64_t onward_ambiguous; /* ... refused: flows judged differently */
 	uint64_t udp_expired;	  /* UDP flows ended idle */
 	uint64_t udp_no_endpoint; /* new UDP flows refused (ENOBUFS): the
 				   * uid's share or the pool used up */

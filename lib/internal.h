@@ -36,6 +36,8 @@ struct sr_maps {
 #define SR_RULE_NAMES_PIN "sr_rule_names"
 
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
+struct bpf_object;
+int sr_records_key_make(struct bpf_object *obj);	/* loader.c: the key */
 void sr_maps_close(struct sr_maps *m);
 
 /* Serialises control-plane changes between processes.  Returns an fd. */

@@ -90,7 +90,8 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 			int err;
 
 			if ((!strncmp(name, "sr_connect", 10) ||
-			     !strncmp(name, "sr_sendmsg", 10)) != pass)
+			     !strncmp(name, "sr_sendmsg", 10)) != pass ||
+			    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
 				continue;
 			link = bpf_program__attach_cgroup(prog, cgfd);
 			if (!link)
@@ -178,6 +179,30 @@ static int udp_config_same(const struct sr_config *a, const struct sr_config *b)
 	       a->udp_uid_max == b->udp_uid_max;
 }
 
+/*
+ * The records' signing key: drawn in the kernel (sr_make_key), never seen
+ * here; then its map is frozen, and the caller leaves it unpinned, so
+ * nothing in user space holds it or can replace it.  0 or -errno.
+ */
+int sr_records_key_make(struct bpf_object *obj)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run);
+	struct bpf_program *prog;
+	struct bpf_map *map;
+
+	prog = bpf_object__find_program_by_name(obj, "sr_make_key");
+	map = bpf_object__find_map_by_name(obj, "sr_key");
+	if (!prog || !map)
+		return -ENOENT;
+	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &run))
+		return -errno;
+	if (run.retval)
+		return -EIO;
+	if (bpf_map_freeze(bpf_map__fd(map)))
+		return -errno;
+	return 0;
+}
+
 static int load_and_attach(const char *cgpath, uint64_t cgid,
 			   const struct sr_config *udp, unsigned int max_hops)
 {
@@ -208,10 +233,11 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 		goto out;
 	}
 	strcpy(cfg.cgroup_path, cgpath);
-	if (getrandom(cfg.key, sizeof(cfg.key), 0) != sizeof(cfg.key)) {
-		err = -EIO;
+	err = sr_records_key_make(skel->obj);
+	if (!err && unlink(PIN("sr_key")) < 0)
+		err = -errno;
+	if (err)
 		goto out;
-	}
 	err = sr_maps_open(&m);
 	if (!err)
 		err = sr_config_write(&m, &cfg);

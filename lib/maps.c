@@ -204,6 +204,10 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->refused += pc[i].refused;
 		out->pending_busy += pc[i].pending_busy;
 		out->overloaded += pc[i].overloaded;
+		out->untracked += pc[i].untracked;
+		out->pending_full += pc[i].pending_full;
+		out->onward_recorded += pc[i].onward_recorded;
+		out->onward_ambiguous += pc[i].onward_ambiguous;
 		out->udp_expired += pc[i].udp_expired;
 		out->udp_no_endpoint += pc[i].udp_no_endpoint;
 		out->udp_flows += pc[i].udp_flows;

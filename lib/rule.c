@@ -95,8 +95,10 @@ int sr_rule_from_public(const struct sockredir_rule *in, struct sr_rule *out)
 		return -EINVAL;
 	if (in->dport_lo > in->dport_hi || (in->dport_hi && !in->dport_lo))
 		return -EINVAL;
+	/* Deeper cgroups could not be matched once a proxy carries the flow:
+	 * the records hold the application's ancestors down to SR_CG_LEVELS. */
 	if (in->uid < -1 || in->uid >= (int64_t)UINT32_MAX ||
-	    in->cgroup_level > UINT16_MAX)
+	    in->cgroup_level > SR_CG_LEVELS)
 		return -EINVAL;
 	out->weight = in->weight;
 	out->action = in->action;

@@ -11,6 +11,7 @@ _Static_assert(sizeof(struct sockredir_context) == sizeof(struct sr_context),
 	       "context layout");
 _Static_assert(sizeof(struct sockredir_context_block) == SR_CONTEXT_BLOCK_SIZE,
 	       "context block layout");
+_Static_assert(SOCKREDIR_CGROUP_LEVELS == SR_CG_LEVELS, "cgroup levels");
 _Static_assert(sizeof(struct sr_records) <= SOCKREDIR_RECORDS_MAX,
 	       "records size");
 _Static_assert((int)SOCKREDIR_PREVIOUSLY_REDIRECTED_BY_SELF ==

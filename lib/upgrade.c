@@ -220,6 +220,55 @@ struct swap {
 	int done;
 };
 
+/*
+ * The records' key map of the running layer, as an fd, or -ENOENT: it is
+ * not pinned (bpf/records.h), so it is found through the maps the pinned
+ * connect hook uses.  Taken over like a pinned map, so records issued
+ * before the upgrade still check after it.
+ */
+static int running_key_map(void)
+{
+	struct bpf_prog_info pinfo = {};
+	struct bpf_link_info linfo = {};
+	__u32 len = sizeof(linfo), ids[64], i, n;
+	int link, prog, fd, found = -ENOENT;
+
+	link = bpf_obj_get(SOCKREDIR_PIN_DIR "/link_sr_connect4");
+	if (link < 0)
+		return -ENOENT;
+	if (bpf_obj_get_info_by_fd(link, &linfo, &len)) {
+		close(link);
+		return -errno;
+	}
+	close(link);
+	prog = bpf_prog_get_fd_by_id(linfo.prog_id);
+	if (prog < 0)
+		return -errno;
+	pinfo.nr_map_ids = 64;
+	pinfo.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(pinfo);
+	if (bpf_obj_get_info_by_fd(prog, &pinfo, &len)) {
+		close(prog);
+		return -errno;
+	}
+	close(prog);
+	n = pinfo.nr_map_ids < 64 ? pinfo.nr_map_ids : 64;
+	for (i = 0; i < n && found < 0; i++) {
+		struct bpf_map_info minfo = {};
+
+		len = sizeof(minfo);
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) &&
+		    !strcmp(minfo.name, "sr_key"))
+			found = fd;
+		else
+			close(fd);
+	}
+	return found;
+}
+
 static struct bpf_object *open_object(const char *path)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, o, .object_name = "sockredir_bpf");
@@ -310,7 +359,13 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 			continue;	/* .rodata and the like: the build's own */
 		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s",
 			 bpf_map__name(map));
-		fd = bpf_obj_get(path);
+		if (!strcmp(bpf_map__name(map), "sr_key")) {
+			fd = running_key_map();
+			if (fd < 0)
+				errno = -fd;
+		} else {
+			fd = bpf_obj_get(path);
+		}
 		if (fd < 0) {
 			if (errno != ENOENT) {
 				err = -errno;
@@ -334,6 +389,8 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	if (opts && opts->check) {
 		res->maps_new = nnew;
 		bpf_object__for_each_program(prog, obj) {
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+				continue;	/* run, never attached */
 			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
 				 bpf_program__name(prog));
 			if (access(path, F_OK) == 0)
@@ -353,8 +410,16 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		why(res, "this build's programs do not load on this kernel");
 		goto out;
 	}
-	/* New maps start empty; pin them so the next build finds them. */
+	/* New maps start empty; pin them so the next build finds them.  A new
+	 * key map (the running layer had none) gets its key, never a pin. */
 	for (i = 0; i < nnew; i++) {
+		if (!strcmp(bpf_map__name(newmaps[i]), "sr_key")) {
+			err = sr_records_key_make(obj);
+			if (err)
+				goto out;
+			res->maps_new++;
+			continue;
+		}
 		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s",
 			 bpf_map__name(newmaps[i]));
 		err = bpf_map__pin(newmaps[i], path);
@@ -363,6 +428,8 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		res->maps_new++;
 	}
 	bpf_object__for_each_program(prog, obj) {
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			continue;	/* run, never attached (sr_make_key) */
 		if (nsw == MAX_PROGS) {
 			err = -E2BIG;
 			goto out;

@@ -1,12 +1,13 @@
 /*
  * relay_flood.c - many silent connections from one application.
  *
- *   relay_flood ADDR:PORT N HELD
+ *   relay_flood ADDR:PORT N HELD|any [IN_FLIGHT]
  *
- * Opens N connections to ADDR:PORT (at most 1,000 connecting at once),
- * sends nothing, and watches each one: connected and still open ("held"),
- * or ended (reset, refused, EOF).  Once all N are connected and exactly
- * HELD are still open (or after 30 s), prints
+ * Opens N connections to ADDR:PORT (at most IN_FLIGHT, default 1,000,
+ * connecting at once), sends nothing, and watches each one: connected and
+ * still open ("held"), or ended (reset, refused, EOF).  Once all N are
+ * connected and exactly HELD (or any number) are still open (or after
+ * 30 s), prints
  *   "N opened, R ended, H held in T ms"
  * and keeps the held ones open until it is killed.  Exit 1 if it gave up.
  */
@@ -22,7 +23,6 @@
 
 #include <sockredir.h>
 
-#define IN_FLIGHT	1000
 
 static uint64_t now_ms(void)
 {
@@ -39,14 +39,17 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	struct epoll_event ev, evs[256];
 	int n, want, opened = 0, connecting = 0, held = 0, ended = 0, ep, i, k;
+	int in_flight = 1000;
 	struct rlimit rl;
 	char *state;
 	uint64_t t0, end;
 	socklen_t len;
 
-	if (argc != 4 || sockredir_parse_addr(argv[1], &ss) ||
-	    (n = atoi(argv[2])) <= 0 || (want = atoi(argv[3])) < 0) {
-		fprintf(stderr, "usage: relay_flood ADDR:PORT N HELD\n");
+	if (argc < 4 || argc > 5 || sockredir_parse_addr(argv[1], &ss) ||
+	    (n = atoi(argv[2])) <= 0 ||
+	    (want = strcmp(argv[3], "any") ? atoi(argv[3]) : -1) < -1 ||
+	    (argc == 5 && (in_flight = atoi(argv[4])) <= 0)) {
+		fprintf(stderr, "usage: relay_flood ADDR:PORT N HELD|any [IN_FLIGHT]\n");
 		return 2;
 	}
 	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
 	t0 = now_ms();
 	end = t0 + 30000;
 	while (now_ms() < end) {
-		while (opened < n && connecting < IN_FLIGHT) {
+		while (opened < n && connecting < in_flight) {
 			int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 					SOCK_CLOEXEC, 0);
 
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
 			state[fd] = CONNECTING;
 			connecting++;
 		}
-		if (opened == n && !connecting && held == want)
+		if (opened == n && !connecting && (want < 0 || held == want))
 			break;
 		k = epoll_wait(ep, evs, 256, 100);
 		for (i = 0; i < k; i++) {
@@ -114,7 +117,7 @@ int main(int argc, char **argv)
 	printf("%d opened, %d ended, %d held in %llu ms\n", opened,
 	       ended, held, (unsigned long long)(now_ms() - t0));
 	fflush(stdout);
-	if (opened < n || connecting || held != want)
+	if (opened < n || connecting || (want >= 0 && held != want))
 		return 1;
 	for (;;)
 		pause();

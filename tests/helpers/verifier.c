@@ -3,7 +3,8 @@
  * without attaching or pinning them, and print one line per program: its name, the instructions the
  * verifier processed (bpf_prog_info.verified_insns) and its stack depth
  * (from the verifier's statistics line).  Needs CAP_BPF; leaves nothing
- * behind.  Exit 1 if the object does not load.
+ * behind.  Exit 1 if the object does not load, with the end of each
+ * program's verifier log (VERIFIER_LEVEL=1 or 2 for the whole trace).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -45,20 +46,29 @@ static int stack_depth(const char *log)
 static int measure(struct bpf_object *obj)
 {
 	struct bpf_program *prog;
-	static char logs[MAX_PROGS][4096];
+	static char logs[MAX_PROGS][LOG_SIZE];
+	const char *lv = getenv("VERIFIER_LEVEL");
 	int i = 0, err;
 
 	/* Level 4 (BPF_LOG_STATS): only the totals, including stack depth. */
 	bpf_object__for_each_program(prog, obj) {
 		if (i == MAX_PROGS)
 			break;
-		bpf_program__set_log_level(prog, 4);
+		bpf_program__set_log_level(prog, lv ? atoi(lv) : 4);
 		bpf_program__set_log_buf(prog, logs[i++], sizeof(logs[0]));
 	}
 	err = bpf_object__load(obj);
 	if (err) {
 		fprintf(stderr, "verifier: load %s: %s\n", bpf_object__name(obj),
 			strerror(-err));
+		/* The last 4 KB of each program's log: where it stopped. */
+		for (int j = 0; j < i; j++) {
+			size_t n = strlen(logs[j]);
+
+			if (n)
+				fprintf(stderr, "---- program %d\n%s\n", j,
+					logs[j] + (n > 4096 ? n - 4096 : 0));
+		}
 		return 1;
 	}
 	i = 0;

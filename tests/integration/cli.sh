@@ -80,8 +80,9 @@ check "status -j is JSON" -- sh -c "'$SR' -j status | python3 -m json.tool >/dev
 # --- lifecycle --------------------------------------------------------------
 pins() { ls /sys/fs/bpf/sockredir 2>/dev/null | wc -l; }
 attached() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ' sr_'; }
+NPROGS=$(cat "$top"/bpf/*.bpf.c | grep -c '^SEC("\(cgroup\|sockops\)')	# attached entry points
 check "up twice: harmless, says already up" -- sh -c "'$SR' up --cgroup '$CG' | grep -q 'already up'"
-check "up twice: still 12 programs attached, not 24" -- test "$(attached)" -eq 12
+check "up twice: still $NPROGS programs attached, not $((2 * NPROGS))" -- test "$(attached)" -eq $NPROGS
 mkdir -p "$CG/other"
 check "up on another cgroup while up: refused" -- sh -c "! '$SR' up --cgroup '$CG/other' 2>/dev/null"
 check "down: detaches everything" -- "$SR" down
@@ -93,10 +94,10 @@ check "service list when down: exit 1" -- sh -c "'$SR' service list 2>/dev/null;
 "$SR" up --cgroup "$CG" >/dev/null
 rm -f /sys/fs/bpf/sockredir/sr_config
 check "up over a broken layer: refused, nothing touched" -- \
-	sh -c "! '$SR' up --cgroup '$CG' 2>/dev/null && test \$(ls /sys/fs/bpf/sockredir | wc -l) -ge 7"
+	sh -c "! '$SR' up --cgroup '$CG' 2>/dev/null && test \$(ls /sys/fs/bpf/sockredir | wc -l) -ge $NPROGS"
 check "down, then up: starts clean, and says where programs must run" -- \
 	sh -c "'$SR' down >/dev/null && '$SR' up --cgroup '$CG' | grep -q '$CG/app/cgroup.procs'"
-check "up after a failed run: 12 programs" -- test "$(attached)" -eq 12
+check "up after a failed run: $NPROGS programs" -- test "$(attached)" -eq $NPROGS
 # A deleted and re-added service gets a new id: old records and claims
 # cannot stand for it.
 "$SR" service add R1 --listen 127.0.0.1:7501 >/dev/null

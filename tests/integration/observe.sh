@@ -242,6 +242,27 @@ check "... and the monitor shows it" -- wait_lines "$TMPD/mon2.txt" 1
 kill -INT $M2; wait $M2
 check "the count is 0 again" -- test "$(probe watchers)" = 0
 
+# --service and --time; and a monitor keeps watching across an upgrade
+# (the programs are swapped, the maps and so its ring buffer stay).
+"$SR" monitor --service B --time > "$TMPD/mon4.txt" 2>&1 & M4=$!; PIDS="$PIDS $M4"
+wait_watchers 1
+get http://127.0.0.2:8080/hello.txt > /dev/null
+connects 1 127.0.0.8 9
+wait_lines "$TMPD/mon4.txt" 2
+"$SR" upgrade > "$TMPD/upgrade.out" 2>&1
+check "sockredir upgrade with a monitor running" -- test $? -eq 0
+get http://127.0.0.2:8080/hello.txt > /dev/null
+check "after the upgrade the monitor still gets decisions" -- wait_lines "$TMPD/mon4.txt" 4
+check "... and still runs" -- kill -0 $M4
+check "monitor --service B: only B's decisions (redirected, skip-self for each flow)" -- \
+	test "$(awk '{ print $2, $3 }' "$TMPD/mon4.txt" | tr '\n' ,)" = \
+	"redirected B,skip-self B,redirected B,skip-self B,"
+check "monitor --time: each line starts with its UTC time" -- \
+	test "$(grep -cE '^\[20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\] ' "$TMPD/mon4.txt")" -eq 4
+kill -INT $M4; wait $M4
+"$SR" monitor --service nosuch >/dev/null 2>&1; st=$?
+ok $([ $st -eq 2 ]; echo $?) "monitor --service with no such service: exit 2"
+
 # An unprivileged user in the cgroup can neither watch nor list others'
 # flows, nor make the layer emit (the count is root's to change).
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"

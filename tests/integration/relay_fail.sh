@@ -14,6 +14,22 @@ mkdir -p "$CG/pc" "$CG/pf"
 "$SR" service add C --listen 127.0.0.1:7101 --owner-cgroup "$CG/pc" >/dev/null
 "$SR" rule add --service C --dst 127.0.0.5/32 --dport 9001 >/dev/null
 
+# --- the new limits' options: bad values are usage errors (exit 2) ---------
+usage_ok() {	# usage_ok OPTIONS...: exit 2, a message naming the mistake, no listener
+	"$RELAY" --service C --listen 127.0.0.1:7199 "$@" 2> "$TMPD/usage.err"
+	local st=$?
+	[ $st = 2 ] && grep -q "sockredir-relay: " "$TMPD/usage.err" &&
+		! ss -Hltn "sport = :7199" | grep -q . && return 0
+	echo "exit $st: $(cat "$TMPD/usage.err")"; return 1
+}
+check "options: bad counts, timeouts and words exit 2" -- eval '
+	usage_ok --max-flows 0 && usage_ok --max-flows-per-app x &&
+	usage_ok --first-byte-timeout -5 && usage_ok --idle-timeout 1e3 &&
+	usage_ok --unknown-host maybe && usage_ok --max-flows 3 --max-flows-per-app 5'
+check "options: --help documents them" -- eval '
+	for o in --first-byte-timeout --idle-timeout --max-flows --max-flows-per-app \
+		--unknown-host; do "$RELAY" --help | grep -q -- "$o" || { echo "no $o"; exit 1; }; done'
+
 # --- kill -9 mid-transfer: both ends see a reset, never an end of stream ---
 crash_ok() {
 	in_cg app "$HELPERS/relay_crash" "$CG/pc/cgroup.procs" 127.0.0.5:9001 \
@@ -64,5 +80,7 @@ check "flood: a silent flow costs the relay 2 descriptors" -- \
 check "flood: the relay never stopped accepting" -- eval '! grep -q "not accepting" "$TMPD/F.err"'
 kill_pid $FLOOD_PID
 echo "# flood to outcome: $(( (t2 - t0) / 1000000 )) ms"
+# Let F's flows of the flood end (each is logged) before the next test.
+wait_lines "$TMPD/F.log" $((FLOOD + 100))
 
 done_testing

@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <linux/bpf.h>
@@ -122,6 +123,10 @@ SHIM long bpf_probe_read_kernel(void *dst, __u32 size, const void *src)
 {
 	return -1;
 }
+SHIM __u32 bpf_get_prandom_u32(void)
+{
+	return (__u32)random();
+}
 SHIM __u64 bpf_get_socket_cookie(void *ctx)
 {
 	return shim_task.cookie;
@@ -166,12 +171,21 @@ SHIM long bpf_sk_release(void *sk)
 	return 0;
 }
 
-/* Only the claims map is looked up on a listener. */
+/*
+ * The connecting socket (ctx->sk) is the test's shim_conn: its state is
+ * shim_conn_state.  Any other socket is one of the listeners, whose only
+ * storage is its claim.
+ */
+static struct bpf_sock shim_conn;
+static void *shim_conn_state;
+
 SHIM void *bpf_sk_storage_get(const void *map, void *sk, void *value,
-				__u64 flags)
+			      __u64 flags)
 {
 	struct shim_listener *l = sk;
 
+	if (sk == &shim_conn)
+		return shim_conn_state;
 	return l && l->claim.service_id ? &l->claim : NULL;
 }
 

@@ -20,6 +20,7 @@ static struct sr_config cfg;
 static struct sr_service services[SR_MAX_SERVICES];
 static struct sr_rule rules[64];
 static struct sr_counters counters[SR_MAX_SERVICES];
+static struct sr_claimer claimers[SR_MAX_SERVICES];
 static struct bpf_sock_addr ctx;
 
 static void reset(void)
@@ -28,12 +29,14 @@ static void reset(void)
 	memset(services, 0, sizeof(services));
 	memset(rules, 0, sizeof(rules));
 	memset(counters, 0, sizeof(counters));
+	memset(claimers, 0, sizeof(claimers));
 	memset(shim_listeners, 0, sizeof(shim_listeners));
 	memset(&shim_task, 0, sizeof(shim_task));
 	shim_bind(&sr_config, &cfg, sizeof(cfg), 1);
 	shim_bind(&sr_services, services, sizeof(services[0]), SR_MAX_SERVICES);
 	shim_bind(&sr_rules, rules, sizeof(rules[0]), 64);
 	shim_bind(&sr_stats, counters, sizeof(counters[0]), SR_MAX_SERVICES);
+	shim_bind(&sr_claimers, claimers, sizeof(claimers[0]), SR_MAX_SERVICES);
 	cfg.max_hops = 8;
 	/* The application: uid 1000 in /test(100)/app(200)/deep(300). */
 	shim_task.uid = 1000;
@@ -102,9 +105,19 @@ static struct sr_records *chain(int n, const int *hops)
 
 static struct sr_match m;
 
+/* The rules' decision on a TCP connect to port 80, given @rec or none. */
 static int decide(struct sr_ruleset set, const struct sr_records *rec)
 {
-	sr_match_init(&m, rec, IPPROTO_TCP, 80, AF_INET);
+	static struct sr_sock s;
+
+	memset(&s, 0, sizeof(s));
+	if (rec) {
+		s.has_given = 1;
+		s.given_rec = *rec;
+	}
+	ctx.sk = &shim_conn;
+	shim_conn_state = rec ? &s : NULL;
+	sr_match_init(&m, rec ? &s.given_rec : NULL, IPPROTO_TCP, 80, AF_INET);
 	sr_event_dst(&m.dst, &ctx, AF_INET);
 	return sr_classify(&ctx, &set, &m);
 }
@@ -329,6 +342,91 @@ static void test_owners(void)
 	cfg.owners[A].cgroup_id = 201;
 	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A,
 	   "a task outside the owner cgroup is an application");
+
+	/* A service configured without an owner: its claimer's cgroup is. */
+	cfg.owners_mask = 0;
+	claimers[A].cgroup_id = 300;
+	claimers[A].gen = services[A].gen;
+	ok(decide(SET(1, 2), NULL) == SR_PASS && m.egress_of == A,
+	   "no owner configured: a task in the claimer's cgroup is the proxy");
+	claimers[A].gen = services[A].gen - 1;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A,
+	   "... not the claimer of an earlier service of that id");
+	claimers[A].gen = services[A].gen;
+	claimers[A].cgroup_id = 200;
+	ok(decide(SET(1, 2), NULL) == SR_REDIRECT && m.service_id == A,
+	   "... and only the claimer's own cgroup, not what is below it");
+}
+
+static void test_deep_cgroups(void)
+{
+	struct sr_records *r;
+
+	reset();
+	service(A, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_BLOCK, 0);
+	rules[2].cgroup_id = 1200;
+	rules[2].cgroup_level = 12;
+	r = CHAIN(A);
+	r->app_cgroup_up[11] = 1200;	/* level 12 */
+	ok(decide(SET(1, 2), r) == -EPERM,
+	   "a block rule on a level-12 cgroup holds through a proxy");
+	rules[2].cgroup_level = SR_CG_LEVELS;
+	rules[2].cgroup_id = 1600;
+	r = CHAIN(A);
+	r->app_cgroup_up[SR_CG_LEVELS - 1] = 1600;
+	ok(decide(SET(1, 2), r) == -EPERM,
+	   "... and on one at level %d, the deepest rules may name", SR_CG_LEVELS);
+}
+
+static void test_udp(void)
+{
+	struct sr_ruleset set;
+
+	reset();
+	service(A, 0);
+	rule(1, SR_ACT_REDIRECT, A);
+	rule(2, SR_ACT_BLOCK, 0);
+	rule(3, SR_ACT_BLOCK, 0)->protocol = IPPROTO_TCP;
+	set = SET(1, 2);
+	sr_match_init(&m, NULL, IPPROTO_UDP, 53, AF_INET);
+	ok(sr_classify(&ctx, &set, &m) == -EPERM && m.service_id == 0,
+	   "UDP: a redirect rule with no UDP listener passes it over (fail open), a block rule (any) stops it");
+	set = SET(1, 3);
+	sr_match_init(&m, NULL, IPPROTO_UDP, 53, AF_INET);
+	ok(sr_classify(&ctx, &set, &m) == SR_PASS,
+	   "UDP: a TCP block rule does not cover it");
+	rules[3].protocol = IPPROTO_UDP;
+	sr_match_init(&m, NULL, IPPROTO_UDP, 53, AF_INET);
+	ok(sr_classify(&ctx, &set, &m) == -EPERM, "UDP: a UDP block rule stops it");
+}
+
+/* sr_dst_of on an IPv4 (@v4) or IPv6 connect to @a: "family addr". */
+static int dst_is(int v4, const char *a, int family, const char *want)
+{
+	struct bpf_sock_addr c = { .user_port = htons(80) };
+	struct sr_addr d, w = { .family = family, .port = htons(80) };
+
+	if (v4)
+		inet_pton(AF_INET, a, &c.user_ip4);
+	else
+		inet_pton(AF_INET6, a, c.user_ip6);
+	inet_pton(family, want, w.addr);
+	sr_dst_of(&c, v4 ? AF_INET : AF_INET6, &d);
+	return sr_addr_eq(&d, &w);
+}
+
+static void test_dst(void)
+{
+	ok(dst_is(1, "0.0.0.0", AF_INET, "127.0.0.1"), "dst: 0.0.0.0 is 127.0.0.1");
+	ok(dst_is(0, "::ffff:0.0.0.0", AF_INET, "127.0.0.1"),
+	   "dst: ::ffff:0.0.0.0 is 127.0.0.1");
+	ok(dst_is(0, "::", AF_INET6, "::1"), "dst: :: is ::1");
+	ok(dst_is(0, "::ffff:10.1.2.3", AF_INET, "10.1.2.3"), "dst: mapped is IPv4");
+	ok(dst_is(1, "10.1.2.3", AF_INET, "10.1.2.3") &&
+		   dst_is(0, "2001:db8::1", AF_INET6, "2001:db8::1"),
+	   "dst: other addresses stay as they are");
 }
 
 /* The events the decisions emit (events.h), and none while unwatched. */
@@ -403,5 +501,8 @@ int main(void)
 	test_overloaded();
 	test_owners();
 	test_events();
+	test_deep_cgroups();
+	test_udp();
+	test_dst();
 	return done();
 }

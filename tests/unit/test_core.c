@@ -26,23 +26,41 @@ static void test_siphash(void)
 
 static void test_records(void)
 {
-	struct sr_config cfg = { .key = { 1, 2 } };
+	struct sr_key key = { .k = { 1, 2 } };
 	struct sr_records r = {
 		.magic = SR_REC_MAGIC, .version = SR_REC_VERSION,
 		.size = sizeof(r), .nhops = 2, .hops = { 5, 7 },
 	};
 
-	sr_records_sign(&r, &cfg);
-	ok(sr_records_check(&r, &cfg) == 0, "records: signed records check");
+	sr_records_sign(&r, &key);
+	ok(sr_records_check(&r, &key) == 0, "records: signed records check");
 	r.hops[0] = 6;
-	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: an edited hop fails");
+	ok(sr_records_check(&r, &key) == -EINVAL, "records: an edited hop fails");
 	r.hops[0] = 5;
-	cfg.key[1] = 3;
-	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: another key fails");
-	cfg.key[1] = 2;
+	key.k[1] = 3;
+	ok(sr_records_check(&r, &key) == -EINVAL, "records: another key fails");
+	key.k[1] = 2;
 	r.nhops = 17;
-	ok(sr_records_check(&r, &cfg) == -EINVAL, "records: 17 hops fail");
+	ok(sr_records_check(&r, &key) == -EINVAL, "records: 17 hops fail");
 	r.nhops = 2;
+	r.dst.family = AF_INET;
+	r.dst.port = htons(80);
+	r.dst.addr[0] = htonl(0x0a000001);
+	sr_records_sign(&r, &key);
+	ok(sr_records_check(&r, &key) == 0 && sr_records_last(&r) == 7,
+	   "records: the hop they are for is the last service's (7)");
+	struct sr_addr d = r.dst;
+
+	ok(sr_records_bound(&r, &d) == 0, "records: good for their destination");
+	d.port = htons(81);
+	ok(sr_records_bound(&r, &d) == -EPERM, "records: not for another port");
+	d = r.dst;
+	d.addr[0] = htonl(0x0a000002);
+	ok(sr_records_bound(&r, &d) == -EPERM, "records: not for another address");
+	r.dst.addr[0] = htonl(0x0a000002);
+	ok(sr_records_check(&r, &key) == -EINVAL,
+	   "records: the destination is signed in (edited: refused)");
+	r.dst.addr[0] = htonl(0x0a000001);
 	struct sr_chain none = sr_records_chain(NULL), c = sr_records_chain(&r);
 
 	ok(sr_chain_state(&none, 5) == SR_NOT_REDIRECTED, "state: no records");

@@ -115,6 +115,12 @@ static struct relay_config strict_cfg = {
 	.flow = FLOW_CFG(500, 700),
 	.policy = { .deny = deny_list, .n_deny = 1 },
 };
+/* A deny list with --unknown-host allow. */
+static struct relay_config lenient_cfg = {
+	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
+	.flow = FLOW_CFG(10000, 10000),
+	.policy = { .deny = deny_list, .n_deny = 1, .allow_unknown = true },
+};
 /* Three flows at most. */
 static struct relay_config small_cfg = {
 	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
@@ -656,6 +662,48 @@ static void strict_tests(const char *log, int srv, int srv_b)
 	ok(!pending(srv_b), "deny list: no flow ever reached the denied destination");
 }
 
+/* --unknown-host allow: what names no host passes, a denied name does not. */
+static void lenient_tests(const char *log, int srv)
+{
+	static struct sockaddr_in lenient[5];
+	static const char ambiguous[] = "POST / HTTP/1.1\r\nHost: a.test\r\n"
+		"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+	char buf[256];
+	uint64_t t0, t;
+	int c, s;
+	ssize_t n;
+	pid_t pid;
+
+	pid = start_relay(&lenient_cfg, log, lenient);
+	relay_addr = lenient;
+	c = dial(1);
+	t0 = now_ms();
+	SEND(c, "GET / HTTP/1.1\r\nHo");
+	s = take(srv);
+	n = arrives(s, buf, 18, 3000);
+	t = now_ms() - t0;
+	ok(n == 18 && t >= 250, "--unknown-host allow: a nameless head goes on at the "
+	   "sniff timeout (%llu ms)", (unsigned long long)t);
+	close(s);
+	close(c);
+	c = dial(1);
+	send_all(c, ambiguous, sizeof(ambiguous) - 1);
+	shutdown(c, SHUT_WR);
+	s = take(srv);
+	ok(read_all(s, buf, sizeof(buf)) == sizeof(ambiguous) - 1,
+	   "--unknown-host allow: an ambiguous request goes on unchecked");
+	close(s);
+	close(c);
+	c = dial(4);
+	SEND(c, "GET / HTTP/1.1\r\nHost: a.denied.test\r\n\r\n");
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET,
+	   "--unknown-host allow: a denied host is still reset");
+	close(c);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	relay_addr = plain;
+}
+
 /* At --max-flows the relay stops accepting; the queue is served later. */
 static void small_tests(const char *log, int srv)
 {
@@ -872,6 +920,7 @@ int main(void)
 
 	strict_tests(log2, srv, srv_b);
 	small_tests(log2, srv);
+	lenient_tests(log2, srv);
 	unlink(log);
 	if (!getenv("KEEP_LOG"))
 		unlink(log2);

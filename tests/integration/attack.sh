@@ -1,0 +1,285 @@
+#!/bin/bash
+# attack.sh - the adversary is local: an unprivileged process (uid 65534,
+# "nobody") inside the attached cgroup, or a service's owner, tries to get
+# past a service or a block rule.  Each attack here is one that worked
+# before it was fixed (issue 10); each must fail now.
+#
+#   app (nobody) ─▶ M 127.0.0.1:7401 (sockredir-relay)           ─▶ :8080
+#   app (nobody) ─▶ R 127.0.0.1:7402 (proxy run by nobody in p-R) ─▶ :8080
+#   app (nobody) ─▶ S 127.0.0.1:7403, U 7405, K 7407, D 7408       ─▶ :8080
+#   app (nobody) ─▶ 127.0.0.1 / ::1 :8007, UDP 127.0.0.20:5353 (blocked)
+# The servers run as root in their own cgroup.  The attacker's moves are in
+# tests/helpers/attack.py.
+. "$(dirname "$0")/lib.sh"
+setup
+NOBODY=65534
+ATTACK=$top/tests/helpers/attack.py
+mkdir -p "$TMPD/www" "$CG/app"
+for p in M R Q S T U K D P; do mkdir -p "$CG/p-$p"; done
+echo hello > "$TMPD/www/hello.txt"
+chmod 711 "$TMPD"
+PUB=$TMPD/pub			# where nobody's processes leave what they learnt
+mkdir -m 777 "$PUB"
+bg srv sh -c "exec python3 -m http.server 8080 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
+bg srv sh -c "exec python3 -m http.server 8007 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
+bg srv python3 -c 'import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 5353))
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d, a)'
+wait_port 8080; wait_port 8007; wait_port 5353 udp
+
+# as ROLE CMD...: one of attack.py's moves as nobody in cgroup ROLE.
+as() {
+	local role=$1; shift
+	in_cg "$role" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		/usr/bin/python3 "$ATTACK" "$@"
+}
+# status_counter NAME: a layer-wide counter from `sockredir -j status`.
+status_counter() {
+	"$SR" -j status | python3 -c 'import json,sys
+print(json.load(sys.stdin)["counters"][sys.argv[1]])' "$1"
+}
+get() { in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	curl -s -m 5 "http://$1:8080/hello.txt"; }
+# wait_file FILE: poll until FILE exists; 10 s at most.
+wait_file() {
+	local i
+	for i in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+# --- 5. aliases of loopback ---------------------------------------------------
+# Block rules on 127.0.0.1 and ::1 port 8007 hold for every address the
+# kernel turns into them.
+"$SR" rule add --block --dst 127.0.0.1 --dport 8007 >/dev/null
+"$SR" rule add --block --dst ::1 --dport 8007 >/dev/null
+check "loopback: 127.0.0.1:8007 is blocked (EPERM)" -- test "$(as app connect 127.0.0.1 8007)" = EPERM
+check "loopback: [::1]:8007 is blocked (EPERM)" -- test "$(as app connect ::1 8007)" = EPERM
+for a in 0.0.0.0 ::ffff:0.0.0.0 ::; do
+	check "loopback alias: $a port 8007 is blocked too (EPERM)" -- \
+		test "$(as app connect $a 8007)" = EPERM
+done
+check "loopback: port 8080 on 0.0.0.0 is not blocked" -- test "$(as app connect 0.0.0.0 8080)" = OK
+
+# --- 7. UDP meets block rules ---------------------------------------------------
+"$SR" rule add --block --dst 127.0.0.20 >/dev/null
+check "UDP: an unblocked address gets its echo (sendto)" -- test "$(as app udp sendto 127.0.0.22 5353)" = OK
+blocked=$(status_counter blocked)
+check "UDP: sendto a blocked address fails (EPERM)" -- test "$(as app udp sendto 127.0.0.20 5353)" = EPERM
+check "UDP: connect to a blocked address fails (EPERM)" -- test "$(as app udp connect 127.0.0.20 5353)" = EPERM
+check "UDP: sendto it as ::ffff:127.0.0.20 fails (EPERM)" -- \
+	test "$(as app udp sendto ::ffff:127.0.0.20 5353)" = EPERM
+check "UDP: blocked datagrams are counted" -- test "$(status_counter blocked)" -ge $((blocked + 3))
+
+# --- 1. flow state that cannot be made ------------------------------------------
+# The per-socket flow state is charged to the socket's option memory: fill
+# it with TCP_MD5SIG keys, then connect to a redirected destination.
+"$SR" service add M --listen 127.0.0.1:7401 --owner-cgroup "$CG/p-M" >/dev/null
+"$SR" rule add --service M --dst 127.0.0.30 --dport 8080 >/dev/null
+bg p-M "$RELAY" -q --service M --listen 127.0.0.1:7401 --log "$TMPD/M.log"
+wait_port 7401
+check "memory: a redirected connect goes through M" -- test "$(get 127.0.0.30)" = hello
+check "memory: M logged it" -- wait_lines "$TMPD/M.log" 1
+untracked=$(status_counter untracked)
+out=$(as app md5 127.0.0.30 8080)
+check "memory: option memory full, the connect is refused, not let by ($out)" -- test "$out" = ENOMEM
+check "memory: the refusal is counted (untracked)" -- test "$(status_counter untracked)" -eq $((untracked + 1))
+check "memory: M saw no second flow" -- test "$(lines "$TMPD/M.log")" -eq 1
+
+# --- 2. records are bound to their flow ---------------------------------------
+# R's owner (nobody in p-R) keeps one application flow's records and tries
+# them as a pass: past block rules aimed at itself, to other destinations,
+# after the flow ended, and handed to another service's owner.
+"$SR" service add R --listen 127.0.0.1:7402 --owner-cgroup "$CG/p-R" >/dev/null
+"$SR" service add Q --listen 127.0.0.1:7406 --owner-cgroup "$CG/p-Q" >/dev/null
+"$SR" rule add --service R --dst 127.0.0.50 --dport 8080 >/dev/null
+"$SR" rule add --block --uid $NOBODY --dst 127.0.0.51 >/dev/null
+"$SR" rule add --block --cgroup "$CG/p-R" --dst 127.0.0.52 >/dev/null
+"$SR" rule add --service Q --dst 127.0.0.53 >/dev/null	# Q would see "the app"
+bg p-R sh -c "exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 \
+	'$ATTACK' capture R 7402 '$PUB' 127.0.0.50 127.0.0.51 127.0.0.52 127.0.0.53 > '$PUB/capture.out'"
+CAPTURE=$LAST_PID
+wait_port 7402
+get 127.0.0.50 > "$TMPD/captured" &
+CLIENT=$!
+wait_file "$PUB/live"
+check "records: another service's owner may not give R's hop's records (EACCES)" -- \
+	test "$(as p-Q records "$PUB/blob" 127.0.0.50 8080)" = set:EACCES
+touch "$PUB/go"
+wait $CLIENT
+wait $CAPTURE
+capture() { sed -n "s/^$1 $2 //p" "$PUB/capture.out"; }
+check "records: the application's request went through R" -- grep -q proxied "$TMPD/captured"
+check "records: while the flow is open, its own destination: allowed" -- \
+	test "$(capture live 127.0.0.50)" = OK
+check "records: past a block rule on the proxy's uid: refused ($(capture live 127.0.0.51))" -- \
+	test "$(capture live 127.0.0.51)" = EPERM
+check "records: past a block rule on the proxy's cgroup: refused ($(capture live 127.0.0.52))" -- \
+	test "$(capture live 127.0.0.52)" = EPERM
+check "records: to another service's destination, as the app: refused ($(capture live 127.0.0.53))" -- \
+	test "$(capture live 127.0.0.53)" = EPERM
+check "records: after the flow ended, its own destination: refused ($(capture ended 127.0.0.50))" -- \
+	test "$(capture ended 127.0.0.50)" = set:ESTALE
+check "records: after the flow ended, elsewhere: refused ($(capture ended 127.0.0.53))" -- \
+	test "$(capture ended 127.0.0.53)" = set:ESTALE
+
+# --- 3. deep cgroups ----------------------------------------------------------
+# An application at cgroup level 10, blocked by a rule on its level-9
+# parent, goes through a proxy: the rule must hold at the proxy's connect.
+DEEP=a/b/c/d/e/f/g/h			# $CG is level 1: h is level 9
+"$SR" service add D --listen 127.0.0.1:7408 --owner-cgroup "$CG/p-D" >/dev/null
+bg p-D "$RELAY" -q --service D --listen 127.0.0.1:7408 --log "$TMPD/D.log"
+wait_port 7408
+mkdir -p "$CG/$DEEP/i"
+"$SR" rule add --service D --dst 127.0.0.60 --weight 200 >/dev/null
+"$SR" rule add --block --cgroup "$CG/$DEEP" --dst 127.0.0.60 --weight 100 >/dev/null
+deep_get() { in_cg "$DEEP/i" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	curl -s -m 5 "http://$1:8080/hello.txt"; }
+check "deep: the level-10 application's request never reaches the server" -- \
+	test "$(deep_get 127.0.0.60)" != hello
+check "deep: D took the flow" -- wait_lines "$TMPD/D.log" 1
+check "deep: D's onward connect was refused ($(jfield "$TMPD/D.log" 0 end))" -- \
+	test "$(jfield "$TMPD/D.log" 0 end)" != closed
+mkdir -p "$CG/$DEEP/i/j/k/l/m/n/o/p/q"	# q is level 18
+out=$("$SR" rule add --block --cgroup "$CG/$DEEP/i/j/k/l/m/n/o/p/q" 2>&1); st=$?
+check "deep: a rule on a cgroup deeper than records carry is refused ($st: $out)" -- \
+	sh -c "test $st -ne 0 && echo '$out' | grep -q level"
+
+# --- 4. a service's listen address is its owner's -------------------------------
+"$SR" service add S --listen 127.0.0.1:7403 --listen '[::1]:7403' --owner-cgroup "$CG/p-S" >/dev/null
+"$SR" rule add --service S --dst 127.0.0.70 --dport 8080 >/dev/null
+for a in 127.0.0.1 0.0.0.0 :: ::ffff:127.0.0.1 ::1; do
+	check "squat: nobody may not bind S's port at $a before S starts (EACCES)" -- \
+		test "$(as app bind $a 7403)" = EACCES
+done
+check "squat: another port is free to bind" -- test "$(as app bind 127.0.0.1 7413)" = OK
+bg p-S sh -c "exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 \
+	'$ATTACK' listen S 127.0.0.1 7403 '$PUB/stop-S' >/dev/null"
+wait_port 7403
+check "squat: S's owner (nobody in p-S) may bind it" -- \
+	sh -c "nsenter --net=/run/netns/$NS ss -Hltn 'sport = :7403' | grep -q ."
+check "reuseport: nobody outside p-S may not join S's group (EACCES)" -- \
+	test "$(as app bind 127.0.0.1 7403 reuseport)" = EACCES
+touch "$PUB/stop-S"
+# A group joined before the service existed: the claim is checked on the
+# socket that actually accepts a flow.  T's proxy binds first, the squatter
+# joins, then T is added and its proxy claims, growing the group until the
+# connect hook's lookup (one member, by a hash fixed for the address) finds
+# a claimed socket: with the squatter second, that takes at most 4.
+G=$PUB/group; mkdir -m 777 "$G"
+in_cg p-T setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 \
+	"$ATTACK" group T 7404 "$G" >/dev/null &
+T_PID=$!; PIDS="$PIDS $T_PID"
+wait_port 7404
+as app listen - 127.0.0.1 7404 "$G/stop" > "$PUB/squatter.out" &
+SQUAT=$!; PIDS="$PIDS $SQUAT"
+for _ in $(seq 100); do
+	[ "$(nsenter --net=/run/netns/$NS ss -Hltn 'sport = :7404' | wc -l)" -ge 2 ] && break
+	sleep 0.05
+done
+"$SR" service add T --listen 127.0.0.1:7404 --owner-cgroup "$CG/p-T" >/dev/null
+"$SR" rule add --service T --dst 127.0.0.71 --dport 8080 >/dev/null
+touch "$G/claim"
+for n in 2 3 4 5 6; do
+	for _ in $(seq 100); do [ "$(cat "$G/n" 2>/dev/null)" = $((n - 1)) ] && break; sleep 0.02; done
+	before=$(counter T redirected)
+	as app connect 127.0.0.71 8080 >/dev/null
+	[ "$(counter T redirected)" -gt "$before" ] && break
+	touch "$G/more"
+done
+out=$(as app connects 127.0.0.71 8080 80)
+touch "$G/stop"
+wait $SQUAT $T_PID
+check "reuseport: T's owner in the group; the app's connects succeeded ($out)" -- \
+	test "$out" = "OK 80"
+check "reuseport: the squatter got some flows ($(cat "$PUB/squatter.out"))" -- \
+	sh -c "! grep -q '^flows 0 ' '$PUB/squatter.out'"
+check "reuseport: but not one flow's context" -- grep -q "contexts 0$" "$PUB/squatter.out"
+
+# --- 9. a service without an owner does not loop --------------------------------
+# A claimed proxy that does not pass records (like haproxy), for a service
+# configured without an owner: its own onward connect must not come back.
+"$SR" service add U --listen 127.0.0.1:7405 >/dev/null
+"$SR" rule add --service U --dst 127.0.0.80 --dport 8080 >/dev/null
+bg p-U python3 "$top/tests/helpers/proxy.py" --name U --listen 127.0.0.1:7405 \
+	--no-records --log "$TMPD/U.log"
+wait_port 7405
+check "no owner: the request is answered through U" -- test "$(get 127.0.0.80)" = hello
+check "no owner: U redirected once, no loop ($(counter U redirected))" -- \
+	test "$(counter U redirected)" -eq 1
+# Its claimer's cgroup is its owner, so the layer gave that onward connect
+# the flow's records (bpf/forward.h): U's own hop, never redirected to U.
+check "no owner: U's onward connect carried the flow's records (onward_recorded)" -- \
+	test "$(counter U onward_recorded)" -ge 1
+kill_pid $LAST_PID
+
+# --- 11. the signing key ----------------------------------------------------------
+# Root tools can dump every pinned map.  Whatever they read must not sign
+# records: read the config map where the key used to be, try the key map,
+# and forge records with what came out.
+"$SR" service add K --listen 127.0.0.1:7407 --owner-cgroup "$CG/p-K" >/dev/null
+"$SR" rule add --service K --dst 127.0.0.90 --dport 8080 >/dev/null
+PIN=/sys/fs/bpf/sockredir
+check "key: no pinned map holds it" -- test ! -e $PIN/sr_key
+keyid=$(python3 -c 'import json, subprocess, sys
+bt = lambda *a: json.loads(subprocess.check_output(("bpftool", "-j") + a))
+prog = bt("link", "show", "pinned", sys.argv[1])["prog_id"]
+for m in bt("prog", "show", "id", str(prog)).get("map_ids", []):
+    if bt("map", "show", "id", str(m)).get("name") == "sr_key":
+        print(m)' $PIN/link_sr_connect4)
+check "key: its map is frozen: not even root can replace it" -- sh -c "! bpftool map update id $keyid \
+	key 0 0 0 0 value $(printf '0 %.0s' $(seq 16)) 2>/dev/null"
+key=$(bpftool map dump pinned $PIN/sr_config -j | python3 -c 'import json,sys
+v = json.load(sys.stdin)[0]["value"]
+print("".join(b[2:] for b in v[8:24]))')
+bg p-K sh -c "exec python3 '$ATTACK' forge K 7407 $key > '$PUB/forge.out'"
+FORGE=$LAST_PID
+wait_port 7407
+get 127.0.0.90 >/dev/null
+wait $FORGE
+check "key: the records as given work" -- grep -q "^given OK" "$PUB/forge.out"
+check "key: records re-signed with what the maps show are refused ($(sed -n 's/^forged //p' "$PUB/forge.out"))" -- \
+	grep -q "^forged set:EINVAL" "$PUB/forge.out"
+
+# --- 10. flooding the pending table -------------------------------------------------
+# Connects whose SYN the proxy never answers stay pending (a stopped proxy's
+# full queue is the fail mode's now; here the SYNs are dropped on the way,
+# so the claimed listener looks fine).  One uid may hold only so many
+# (4096); the rest are refused at connect, counted, and nobody's flood
+# takes no one else's room.
+"$SR" service add P --listen 127.0.0.1:7409 --owner-cgroup "$CG/p-P" >/dev/null
+"$SR" rule add --service P --dst 127.0.0.100 --dport 8080 >/dev/null
+bg p-P python3 "$ATTACK" hold P 7409 "$PUB/stop-P"
+wait_port 7409
+# The listener has room (a full queue would make P "overloaded" and send
+# connects around it), but its SYNs are lost, so the flows stay pending.
+nsenter --net=/run/netns/$NS nft -f - <<'NFT'
+table inet sr_attack {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport 7409 tcp flags syn drop
+	}
+}
+NFT
+full=$(status_counter pending_full)
+in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 "$ATTACK" \
+	flood 127.0.0.100 8080 4300 "$PUB/stop-P" > "$PUB/flood.out" &
+FLOOD=$!
+wait_lines "$PUB/flood.out" 1
+started=$(awk '{ print $2 }' "$PUB/flood.out")
+check "flood: nobody's pending flows stop near 4096 ($(cat "$PUB/flood.out"))" -- \
+	sh -c "test $started -ge 4090 && test $started -le 4100"
+check "flood: the rest are refused at connect with ENOBUFS" -- \
+	grep -q "ENOBUFS $((4300 - started))\$" "$PUB/flood.out"
+check "flood: the refusals are counted (pending-full)" -- \
+	test "$(status_counter pending_full)" -eq $((full + 4300 - started))
+check "flood: meanwhile another user's flow goes through M, with its context" -- \
+	test "$(in_cg app2 curl -s -m 5 http://127.0.0.30:8080/hello.txt)" = hello
+check "flood: M logged it" -- wait_lines "$TMPD/M.log" 2
+touch "$PUB/stop-P"
+wait $FLOOD
+nsenter --net=/run/netns/$NS nft delete table inet sr_attack
+
+done_testing
