@@ -149,7 +149,10 @@ extern "C" {
  * ENOENT rather than the new flow's context.  The upstream socket's records
  * make its datagrams the flow's next hop, classified like a TCP proxy's
  * onward connect: redirect states, weights, skip-inspected, owner egress,
- * the hop limit, and block rules by the original application.
+ * the hop limit, and block rules by the original application.  As there,
+ * the records serve only the flow's original destination, while the flow
+ * lives: a connect or datagram elsewhere with them fails with EPERM, after
+ * the flow has ended with ESTALE (SOCKREDIR_RECORDS says ESTALE too).
  *
  * A flow is classified at its first datagram (or its connect); like a TCP
  * connection, it keeps that decision, and later rule changes apply to new

@@ -15,7 +15,9 @@ What include/sockredir.h describes for datagram flows, in order:
 
 One JSON line per flow goes to --log when the flow is first seen, with its
 context; --sink only logs (each datagram of an unknown flow asks again);
---no-records forgets to pass the records on (a careless proxy).
+--no-records forgets to pass the records on (a careless proxy);
+--onward-to HOST:PORT sends every flow there with the flow's records, not to
+its destination (records misused: the connect must fail, logged as error).
 Flows the proxy has not heard from for --idle seconds are forgotten.
 """
 import argparse, errno, json, select, socket, struct, time
@@ -70,6 +72,7 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--idle", type=float, default=30.0)
     ap.add_argument("--no-records", action="store_true")
+    ap.add_argument("--onward-to", metavar="HOST:PORT")
     ap.add_argument("--sink", action="store_true",
                     help="log each flow's context; forward nothing")
     args = ap.parse_args()
@@ -101,8 +104,14 @@ def main():
                  "error": errno.errorcode.get(e.errno, e.errno)})
             return None
         family, dst = ctx["remote"]
+        if args.onward_to:
+            host, port = args.onward_to.rsplit(":", 1)
+            host = host.strip("[]")
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            dst = (host, int(port))
         entry = dict(ctx, endpoint=endpoint, app="%s:%d" % app[:2],
-                     remote="%s:%d" % dst, local="%s:%d" % ctx["local"][1])
+                     remote="%s:%d" % ctx["remote"][1],
+                     local="%s:%d" % ctx["local"][1])
         if args.sink:
             log(entry)
             return None

@@ -38,6 +38,7 @@ is() {		# is SERVICE COUNTER N: service SERVICE's COUNTER is N
 	test "$(counter "$1" "$2")" -eq "$3"
 }
 live_is() { test "$(status live_udp_flows)" -eq "$1"; }
+counters() { "$SR" -j status | python3 -c "import json,sys; print(json.load(sys.stdin)['counters'][sys.argv[1]])" "$1"; }
 poll() {	# poll CMD...: until CMD succeeds, 10 s at most
 	local i
 	for i in $(seq 200); do "$@" && return 0; sleep 0.05; done
@@ -208,6 +209,23 @@ check "chain v4: one flow id along the chain" -- \
 check "chain v6: the answer comes back through A and B" -- ask_ok '[fd00::30]:7'
 check "chain v6: B's records show [A, B]" -- \
 	test "$(field B 1 '(hop, chain, remote)')" = "(2, [$(sid A), $(sid B)], 'fd00::30:7')"
+
+# --- records are bound to their flow's destination (issue 10) -----------------
+# Proxy C gives each flow's records to an upstream socket that connects
+# elsewhere (.31, which a rule covers): refused, counted as bad records.
+svc C 5305
+proxy C 5305 --onward-to 127.0.0.31:7
+"$SR" rule add --service C --proto udp --dst 127.0.0.32/32 --dport 7 >/dev/null
+"$SR" rule add --permit --proto udp --dst 127.0.0.31/32 >/dev/null
+bad=$(counters bad_records)
+check "records to another destination: the datagram reaches C" -- \
+	test "$(in_cg app $PEER send 127.0.0.32:7)" = OK
+check "records to another destination: C logged the flow" -- \
+	wait_lines "$TMPD/C.log" 1
+check "... logged as EPERM" -- test "$(field C 0 error)" = EPERM
+check "... counted as bad records" -- test "$(counters bad_records)" -gt "$bad"
+kill_pid $PID_C
+"$SR" service del C >/dev/null
 
 # --- block and permit ----------------------------------------------------------
 "$SR" rule add --block --proto udp --dst 127.0.0.40/32 --weight 300 >/dev/null

@@ -472,7 +472,7 @@ static int count(const char *log, const char *what)
 static void test_dns_qname(void)
 {
 	static const unsigned char q[] = "\x12\x34\x01\x00\x00\x01\0\0\0\0\0\0"
-		"\x03WwW\x07Example\x04test\0\0\x01\0\x01";
+		"\x03WwW\x07" "Example\x04test\0\0\x01\0\x01";
 	unsigned char r[sizeof(q)], bad[sizeof(q)];
 	char name[256];
 
