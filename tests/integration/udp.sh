@@ -213,7 +213,7 @@ check "chain v6: B's records show [A, B]" -- \
 # --- records are bound to their flow's destination (issue 10) -----------------
 # Proxy C gives each flow's records to an upstream socket that connects
 # elsewhere (.31, which a rule covers): refused, counted as bad records.
-svc C 5305
+svc C 5305 --udp-idle 1	# its flow ends before the flood's baseline
 proxy C 5305 --onward-to 127.0.0.31:7
 "$SR" rule add --service C --proto udp --dst 127.0.0.32/32 --dport 7 >/dev/null
 "$SR" rule add --permit --proto udp --dst 127.0.0.31/32 >/dev/null
@@ -224,6 +224,7 @@ check "records to another destination: C logged the flow" -- \
 	wait_lines "$TMPD/C.log" 1
 check "... logged as EPERM" -- test "$(field C 0 error)" = EPERM
 check "... counted as bad records" -- test "$(counters bad_records)" -gt "$bad"
+poll is C udp_flows 0
 kill_pid $PID_C
 "$SR" service del C >/dev/null
 
