@@ -35,7 +35,7 @@ ifneq ($(RELAY_SRC),)
 PROGS += $(B)/sockredir-relay
 endif
 
-.PHONY: all deps demo check test unit install clean bench bench-smoke
+.PHONY: all deps demo check test unit install uninstall deb clean bench bench-smoke
 LIBS  := $(B)/libsockredir.so $(B)/libsockredir.a $(B)/sockredir.pc \
 	 $(B)/libsockredir-winsock.so $(B)/libsockredir-winsock.a \
 	 $(B)/sockredir-winsock.pc
@@ -125,19 +125,63 @@ bench: deps
 bench-smoke: all
 	@sh bench/run.sh smoke
 
+# Where make install puts things.  /etc for the /usr and /usr/local prefixes.
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc)
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	    -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+MAN_PAGES := man/sockredir.8 man/sockredir-relay.8 man/sockredir.conf.5 man/sockredir.7
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-		$(DESTDIR)$(PREFIX)/include/sockredir $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCLUDEDIR)/sockredir $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/sockredir
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
 	for l in libsockredir libsockredir-winsock; do \
-		install -m 644 $(B)/$$l.a $(DESTDIR)$(PREFIX)/lib/ && \
-		install -m 755 $(B)/$$l.so $(DESTDIR)$(PREFIX)/lib/$$l.so.1 && \
-		ln -sf $$l.so.1 $(DESTDIR)$(PREFIX)/lib/$$l.so || exit 1; \
+		install -m 644 $(B)/$$l.a $(DESTDIR)$(LIBDIR)/ && \
+		install -m 755 $(B)/$$l.so $(DESTDIR)$(LIBDIR)/$$l.so.1 && \
+		ln -sf $$l.so.1 $(DESTDIR)$(LIBDIR)/$$l.so || exit 1; \
 	done
-	install -m 644 include/sockredir.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/sockredir/*.h $(DESTDIR)$(PREFIX)/include/sockredir/
-	sed 's|@PREFIX@|$(PREFIX)|' lib/sockredir.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockredir.pc
-	sed 's|@PREFIX@|$(PREFIX)|' winsock/sockredir-winsock.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockredir-winsock.pc
+	install -m 644 include/sockredir.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/sockredir/*.h $(DESTDIR)$(INCLUDEDIR)/sockredir/
+	$(SUBST) -e 's|^libdir=.*|libdir=$(LIBDIR)|' -e 's|^includedir=.*|includedir=$(INCLUDEDIR)|' \
+		lib/sockredir.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sockredir.pc
+	$(SUBST) -e 's|^libdir=.*|libdir=$(LIBDIR)|' -e 's|^includedir=.*|includedir=$(INCLUDEDIR)|' \
+		winsock/sockredir-winsock.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sockredir-winsock.pc
+	for m in $(MAN_PAGES); do \
+		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; \
+	done
+	$(SUBST) systemd/sockredir.service.in > $(DESTDIR)$(UNITDIR)/sockredir.service
+	$(SUBST) systemd/sockredir-relay@.service.in > $(DESTDIR)$(UNITDIR)/sockredir-relay@.service
+	install -m 644 systemd/sockredir.slice $(DESTDIR)$(UNITDIR)/
+	# The configuration is the administrator's: never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sockredir/sockredir.conf ] || \
+		install -m 644 etc/sockredir.conf $(DESTDIR)$(SYSCONFDIR)/sockredir/
+	[ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ] || ldconfig
+
+# Removes what install put there, but the configuration.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGS)))
+	rm -f $(DESTDIR)$(LIBDIR)/libsockredir.* $(DESTDIR)$(LIBDIR)/libsockredir-winsock.*
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/sockredir.pc $(DESTDIR)$(LIBDIR)/pkgconfig/sockredir-winsock.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/sockredir $(DESTDIR)$(INCLUDEDIR)/sockredir.h
+	rm -f $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(DESTDIR)$(UNITDIR)/sockredir.service $(DESTDIR)$(UNITDIR)/sockredir-relay@.service \
+		$(DESTDIR)$(UNITDIR)/sockredir.slice
+	[ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ] || ldconfig
+
+# A Debian package, built from a copy of the tree under build/deb:
+deb:
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/src
+	tar --exclude=./$(B) --exclude=./.git -cf - . | tar -C $(B)/deb/src -xf -
+	cd $(B)/deb/src && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 || \
+		{ tail -30 ../build.log; exit 1; }
+	ls $(B)/deb/*.deb
 
 clean:
 	rm -rf $(B)
@@ -151,6 +195,17 @@ $(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<
+
+# ---- fuzz (sockredir.conf) -------------------------------------------------
+#   make fuzz && build/fuzz/fuzz_conf -max_total_time=60
+FUZZ_CONF := cli/conf.c cli/rulewords.c cli/servicewords.c lib/sockopt.c \
+	     lib/cgroup.c
+fuzz: $(B)/fuzz/fuzz_conf
+$(B)/fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c $(FUZZ_CONF) $(wildcard cli/*.h) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iinclude -Ilib -Ibpf -Icli -o $@ $< \
+		$(FUZZ_CONF)
 
 # ---- fuzz (libsockredir) ---------------------------------------------------
 #   make fuzz && build/fuzz/fuzz_parse -max_total_time=60

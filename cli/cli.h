@@ -16,6 +16,9 @@ int down_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int service_main(int argc, char **argv);
 int rule_main(int argc, char **argv);
+int apply_main(int argc, char **argv);
+int show_main(int argc, char **argv);
+int metrics_main(int argc, char **argv);
 int upgrade_main(int argc, char **argv);
 int service_list(int argc, char **argv);	/* servicelist.c */
 void status_services(void);

@@ -22,13 +22,22 @@ static const char usage[] =
 "              [--skip-inspected]\n"
 "  service del NAME                    (its rules go with it)\n"
 "  service list\n"
+"  service own NAME                    make the cgroup this runs in NAME's\n"
+"                                      owner (for a unit's ExecStartPre=)\n"
 "\n"
 "  rule add (--service NAME | --permit | --block) [--proto tcp|udp]\n"
 "           [--dst PREFIX] [--dport N[-M]] [--cgroup PATH] [--uid N]\n"
-"           [--weight N]\n"
-"  rule load FILE                      add one rule per line, all or none\n"
-"  rule del ID\n"
+"           [--weight N] [--name NAME]\n"
+"  rule load FILE      add rules, all or none: each line holds the options\n"
+"                      of one 'rule add' (\"--service web --dport 80\")\n"
+"  rule del ID|NAME\n"
 "  rule list\n"
+"\n"
+"  apply [--check] [FILE|-]            make the layer match a configuration\n"
+"                                      file (default " "/etc/sockredir/sockredir.conf" ")\n"
+"  show                                print the running configuration\n"
+"  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
+"                                      --listen serves them on /metrics\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -40,7 +49,9 @@ static const struct {
 } objects[] = {
 	{ "up", up_main },	   { "down", down_main },
 	{ "status", status_main }, { "service", service_main },
-	{ "rule", rule_main },	   { "upgrade", upgrade_main },
+	{ "rule", rule_main },	   { "apply", apply_main },
+	{ "show", show_main },	   { "metrics", metrics_main },
+	{ "upgrade", upgrade_main },
 };
 
 int fail(int err, const char *fmt, ...)
@@ -57,6 +68,9 @@ int fail(int err, const char *fmt, ...)
 			"'sockredir upgrade', or the tool that matches the layer)");
 	else if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	if (err == EPERM || err == -EPERM || err == EACCES || err == -EACCES)
+		fprintf(stderr, " (the redirect layer needs root: CAP_BPF and "
+			"CAP_SYS_ADMIN)");
 	fprintf(stderr, "\n");
 	return EXIT_FAIL;
 }

@@ -1,6 +1,7 @@
 /* rule.c - sockredir rule add | load | del | list. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@
 
 static int add_failed(int err, size_t n)
 {
+	if (err == -EEXIST)
+		return usage_error("a rule of that name exists");
 	if (err == -E2BIG)
 		return usage_error("more than 32 rules would cover one address");
 	if (err == -ENOENT)
@@ -100,6 +103,12 @@ static int rule_load(int argc, char **argv)
 			ret = usage_error("%s:%zu: too many words", argv[0], lineno);
 			goto out;
 		}
+		if (!strcmp(words[0], "rule") || !strcmp(words[0], "add")) {
+			ret = usage_error("%s:%zu: write only the options of 'rule add', "
+					  "as in '--service web --dport 80' (nothing "
+					  "added)", argv[0], lineno);
+			goto out;
+		}
 		if (n == cap) {
 			struct sockredir_rule *p;
 
@@ -141,24 +150,51 @@ out:
 	return ret;
 }
 
+/* A rule's id from the word naming it: its id, or its name. */
+static int rule_id(const char *word, uint32_t *id)
+{
+	struct sockredir_rule *list;
+	char *end;
+	unsigned long v;
+	int n, i;
+
+	if (word[0] >= '0' && word[0] <= '9') {
+		errno = 0;
+		v = strtoul(word, &end, 10);
+		if (errno || *end || v == 0 || v > 0xffffffffUL)
+			return usage_error("bad rule id '%s'", word);
+		*id = v;
+		return EXIT_OK;
+	}
+	n = sockredir_rule_list(&list);
+	if (n == -ENOENT)
+		return fail(0, "sockredir is not up");
+	if (n < 0)
+		return fail(n, "cannot list rules");
+	for (i = 0; i < n && strcmp(list[i].name, word); i++)
+		;
+	if (i < n)
+		*id = list[i].id;
+	free(list);
+	return i < n ? EXIT_OK : usage_error("no rule named '%s'", word);
+}
+
 static int rule_del(int argc, char **argv)
 {
-	char *end;
-	unsigned long id;
+	uint32_t id = 0;
 	int ret;
 
 	if (argc != 1)
-		return usage_error("rule del takes one ID");
-	id = strtoul(argv[0], &end, 10);
-	if (*end || end == argv[0] || argv[0][0] == '-' || id == 0 ||
-	    id > 0xffffffffUL)
-		return usage_error("bad rule id '%s'", argv[0]);
+		return usage_error("rule del takes one ID or NAME");
+	ret = rule_id(argv[0], &id);
+	if (ret)
+		return ret;
 	ret = sockredir_rule_del(id);
 	if (ret == -ENOENT)
-		return usage_error("no rule %lu (or sockredir is not up)", id);
+		return usage_error("no rule %u (or sockredir is not up)", id);
 	if (ret < 0)
-		return fail(ret, "cannot delete rule %lu", id);
-	printf("deleted rule %lu\n", id);
+		return fail(ret, "cannot delete rule %u", id);
+	printf("deleted rule %u\n", id);
 	return EXIT_OK;
 }
 
@@ -204,14 +240,14 @@ static int rule_list(int argc, char **argv)
 	if (json_output)
 		printf("[");
 	else if (n)
-		printf("%-6s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
-		       "WEIGHT", "ACTION", "PROTO", "DST", "DPORT", "UID",
+		printf("%-6s %-16s %-8s %-10s %-5s %-24s %-11s %-10s %s\n", "ID",
+		       "NAME", "WEIGHT", "ACTION", "PROTO", "DST", "DPORT", "UID",
 		       "CGROUP");
 	for (i = 0; i < n; i++) {
 		const struct sockredir_rule *r = &list[i];
 		const char *proto = r->protocol == IPPROTO_TCP ? "tcp" :
 				    r->protocol == IPPROTO_UDP ? "udp" : "any";
-		char dst[64], ports[16] = "any", uid[24] = "any";
+		char dst[64], ports[16] = "any", uid[24] = "any", cg[PATH_MAX] = "any";
 		const char *act = r->action == SOCKREDIR_ACTION_PERMIT ? "permit" :
 				  r->action == SOCKREDIR_ACTION_BLOCK ? "block" :
 				  service_name(svcs, ns, r->service_id);
@@ -222,6 +258,9 @@ static int rule_list(int argc, char **argv)
 				 "%u" : "%u-%u", r->dport_lo, r->dport_hi);
 		if (r->uid >= 0)
 			snprintf(uid, sizeof(uid), "%lld", (long long)r->uid);
+		if (r->cgroup_id && sockredir_cgroup_path(r->cgroup_id, cg, sizeof(cg)))
+			snprintf(cg, sizeof(cg), "(gone: id %llu)",
+				 (unsigned long long)r->cgroup_id);
 		if (json_output) {
 			printf("%s{\"id\":%u,\"weight\":%u,\"action\":\"%s\",",
 			       i ? "," : "", r->id, r->weight,
@@ -232,14 +271,18 @@ static int rule_list(int argc, char **argv)
 				printf(",");
 			}
 			printf("\"proto\":\"%s\",\"dst\":\"%s\",\"dport\":\"%s\","
-			       "\"uid\":%lld,\"cgroup_id\":%llu}",
+			       "\"uid\":%lld,\"cgroup_id\":%llu,\"cgroup\":",
 			       proto, dst, ports, (long long)r->uid,
 			       (unsigned long long)r->cgroup_id);
+			json_string(stdout, r->cgroup_id ? cg : NULL);
+			printf(",\"name\":");
+			json_string(stdout, r->name[0] ? r->name : NULL);
+			printf("}");
 			continue;
 		}
-		printf("%-6u %-8u %-10s %-5s %-24s %-11s %-10s %llu\n", r->id,
-		       r->weight, act, proto, dst, ports, uid,
-		       (unsigned long long)r->cgroup_id);
+		printf("%-6u %-16s %-8u %-10s %-5s %-24s %-11s %-10s %s\n", r->id,
+		       r->name[0] ? r->name : "-", r->weight, act, proto, dst,
+		       ports, uid, cg);
 	}
 	if (json_output)
 		printf("]\n");

@@ -1,5 +1,6 @@
 /* rulewords.c - the words of 'rule add' and of rule files, into structs. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,74 +80,114 @@ static int parse_ports(const char *s, struct sockredir_rule *r)
 		return code;						\
 	} while (0)
 
+void rule_spec_init(struct rule_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->r.uid = -1;
+}
+
+static int name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n >= SOCKREDIR_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+			return 0;
+	return isalpha((unsigned char)name[0]);
+}
+
+int rule_option(struct rule_spec *s, const char *key, const char *val,
+		char *err, size_t errlen)
+{
+	struct sockredir_rule *r = &s->r;
+
+	if (!strcmp(key, "permit") || !strcmp(key, "block")) {
+		if (s->actions++)
+			FAIL(-EINVAL, "give one of service, permit and block");
+		r->action = key[0] == 'p' ? SOCKREDIR_ACTION_PERMIT :
+					    SOCKREDIR_ACTION_BLOCK;
+		return 0;
+	}
+	if (strcmp(key, "service") && strcmp(key, "proto") && strcmp(key, "dst") &&
+	    strcmp(key, "dport") && strcmp(key, "cgroup") && strcmp(key, "uid") &&
+	    strcmp(key, "weight") && strcmp(key, "name"))
+		FAIL(-EINVAL, "unknown option '%s'", key);
+	if (!val)
+		FAIL(-EINVAL, "%s needs a value", key);
+	if (!strcmp(key, "service")) {
+		if (s->actions++)
+			FAIL(-EINVAL, "give one of service, permit and block");
+		if (!*val || strlen(val) >= sizeof(s->service))
+			FAIL(-EINVAL, "bad service name '%s'", val);
+		strcpy(s->service, val);
+		r->action = SOCKREDIR_ACTION_REDIRECT;
+	} else if (!strcmp(key, "name")) {
+		if (!name_ok(val))
+			FAIL(-EINVAL, "bad rule name '%s' (a letter, then up to 30 "
+			     "letters, digits, -_.)", val);
+		strcpy(r->name, val);
+	} else if (!strcmp(key, "proto")) {
+		if (!strcmp(val, "tcp"))
+			r->protocol = IPPROTO_TCP;
+		else if (!strcmp(val, "udp"))
+			FAIL(-EINVAL, "UDP is not redirected yet: rules cover TCP");
+		else
+			FAIL(-EINVAL, "proto takes tcp or udp, not '%s'", val);
+	} else if (!strcmp(key, "dst")) {
+		if (parse_prefix(val, r))
+			FAIL(-EINVAL, "bad prefix '%s' (want ADDR[/LEN])", val);
+	} else if (!strcmp(key, "dport")) {
+		if (parse_ports(val, r))
+			FAIL(-EINVAL, "bad port or range '%s' (want N or N-M, 1-65535)", val);
+	} else if (!strcmp(key, "cgroup")) {
+		unsigned int level;
+
+		if (sockredir_cgroup_lookup(val, &r->cgroup_id, &level))
+			FAIL(-ENOENT, "no cgroup '%s'", val);
+		r->cgroup_level = level;
+	} else if (!strcmp(key, "uid")) {
+		uint32_t uid;
+
+		if (parse_u32(val, UINT32_MAX - 1, &uid))
+			FAIL(-EINVAL, "bad uid '%s'", val);
+		r->uid = uid;
+	} else {
+		uint32_t w;
+
+		if (parse_u32(val, UINT32_MAX, &w))
+			FAIL(-EINVAL, "bad weight '%s'", val);
+		r->weight = w;
+	}
+	return 1;
+}
+
+int rule_spec_check(const struct rule_spec *s, char *err, size_t errlen)
+{
+	if (!s->actions)
+		FAIL(-EINVAL, "give service NAME, permit or block");
+	return 0;
+}
+
 int rule_words_parse(int argc, char **argv, struct rule_spec *out, char *err,
 		     size_t errlen)
 {
-	struct sockredir_rule *r = &out->r;
-	int i, have_action = 0;
+	int i, used;
 
-	memset(out, 0, sizeof(*out));
-	r->uid = -1;
+	rule_spec_init(out);
 	for (i = 0; i < argc; i++) {
-		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *opt = argv[i];
 
-		if (!strcmp(opt, "--permit") || !strcmp(opt, "--block")) {
-			if (have_action++)
-				FAIL(-EINVAL, "give one of --service, --permit and --block");
-			r->action = opt[2] == 'p' ? SOCKREDIR_ACTION_PERMIT :
-						    SOCKREDIR_ACTION_BLOCK;
-			continue;
-		}
-		if (strncmp(opt, "--", 2))
+		if (strncmp(opt, "--", 2) || !opt[2])
 			FAIL(-EINVAL, "unexpected word '%s'", opt);
-		if (!val)
-			FAIL(-EINVAL, "%s needs a value", opt);
-		i++;
-		if (!strcmp(opt, "--service")) {
-			if (have_action++)
-				FAIL(-EINVAL, "give one of --service, --permit and --block");
-			if (!*val || strlen(val) >= sizeof(out->service))
-				FAIL(-EINVAL, "bad service name '%s'", val);
-			strcpy(out->service, val);
-			r->action = SOCKREDIR_ACTION_REDIRECT;
-		} else if (!strcmp(opt, "--proto")) {
-			if (!strcmp(val, "tcp"))
-				r->protocol = IPPROTO_TCP;
-			else if (!strcmp(val, "udp"))
-				FAIL(-EINVAL, "UDP is not redirected yet: rules cover TCP");
-			else
-				FAIL(-EINVAL, "--proto takes tcp or udp, not '%s'", val);
-		} else if (!strcmp(opt, "--dst")) {
-			if (parse_prefix(val, r))
-				FAIL(-EINVAL, "bad prefix '%s' (want ADDR[/LEN])", val);
-		} else if (!strcmp(opt, "--dport")) {
-			if (parse_ports(val, r))
-				FAIL(-EINVAL, "bad port or range '%s' (want N or N-M, 1-65535)", val);
-		} else if (!strcmp(opt, "--cgroup")) {
-			unsigned int level;
-
-			if (sockredir_cgroup_lookup(val, &r->cgroup_id, &level))
-				FAIL(-ENOENT, "no cgroup '%s'", val);
-			r->cgroup_level = level;
-		} else if (!strcmp(opt, "--uid")) {
-			uint32_t uid;
-
-			if (parse_u32(val, UINT32_MAX - 1, &uid))
-				FAIL(-EINVAL, "bad uid '%s'", val);
-			r->uid = uid;
-		} else if (!strcmp(opt, "--weight")) {
-			uint32_t w;
-
-			if (parse_u32(val, UINT32_MAX, &w))
-				FAIL(-EINVAL, "bad weight '%s'", val);
-			r->weight = w;
-		} else {
-			FAIL(-EINVAL, "unknown option '%s'", opt);
-		}
+		used = rule_option(out, opt + 2, i + 1 < argc ? argv[i + 1] : NULL,
+				   err, errlen);
+		if (used < 0)
+			return used;
+		i += used;
 	}
-	if (!have_action)
-		FAIL(-EINVAL, "give --service NAME, --permit or --block");
-	return 0;
+	return rule_spec_check(out, err, errlen);
 }
 
 int rule_spec_resolve(struct rule_spec *spec,

@@ -161,7 +161,7 @@ static void print_json(const struct sockredir_service *s, int first)
 	       "\"fail\":\"%s\",\"skip_inspected\":%s,"
 	       "\"redirected\":%llu,\"unrecorded_egress\":%llu,"
 	       "\"listener_gone\":%llu,\"refused\":%llu,\"overloaded\":%llu,"
-	       "\"listeners\":[",
+	       "\"live_flows\":%lld,\"listeners\":[",
 	       (long long)s->owner_uid, (unsigned long long)s->owner_cgroup_id,
 	       s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open",
 	       s->flags & SOCKREDIR_SKIP_INSPECTED ? "true" : "false",
@@ -169,7 +169,7 @@ static void print_json(const struct sockredir_service *s, int first)
 	       (unsigned long long)c->unrecorded_egress,
 	       (unsigned long long)c->listener_gone,
 	       (unsigned long long)c->refused,
-	       (unsigned long long)c->overloaded);
+	       (unsigned long long)c->overloaded, (long long)s->live_flows);
 	EACH_LISTENER(s, addr, l, {
 		printf(n++ ? "," : "");
 		print_listener(&addr, l);
@@ -188,11 +188,11 @@ static void print_text(const struct sockredir_service *s)
 	if (s->listen6.sin6_port)
 		sockredir_format_addr((void *)&s->listen6, a6, sizeof(a6));
 	print_owner(s, own, sizeof(own));
-	printf("%-3u %-16s %-22s %-28s %-12s %s\n", s->id, s->name, a4, a6,
-	       s->flags & SOCKREDIR_SKIP_INSPECTED ?
+	printf("%-3u %-16s %-22s %-28s %-10s %-12s %lld\n", s->id, s->name, a4, a6,
+	       own, s->flags & SOCKREDIR_SKIP_INSPECTED ?
 		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
 		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
-	       own);
+	       (long long)s->live_flows);
 	EACH_LISTENER(s, addr, l, { print_listener(&addr, l); });
 	printf("    redirected %llu, unrecorded-egress %llu, listener-gone %llu, "
 	       "refused %llu, overloaded %llu\n",
@@ -218,8 +218,8 @@ int service_list(int argc, char **argv)
 	if (json_output)
 		printf("[");
 	else if (n)
-		printf("%-3s %-16s %-22s %-28s %-12s %s\n", "ID", "NAME",
-		       "LISTEN4", "LISTEN6", "FAIL", "OWNER");
+		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
+		       "LISTEN4", "LISTEN6", "OWNER", "FAIL", "LIVE");
 	for (i = 0; i < n; i++) {
 		if (json_output)
 			print_json(&list[i], i == 0);

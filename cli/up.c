@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "counters.h"
 
 static int up_options(int argc, char **argv, const char **cgroup,
 		       unsigned int *max_hops)
@@ -58,9 +59,15 @@ int up_main(int argc, char **argv)
 			    "(an earlier run that failed?); run 'sockredir down' first");
 	if (ret < 0)
 		return fail(ret, "cannot load the redirect layer");
-	if (sockredir_status_get(&st) == 0)
+	if (sockredir_status_get(&st) == 0) {
 		printf("%s on %s (max hops %u)\n",
 		       ret == 1 ? "already up" : "up", st.cgroup, st.max_hops);
+		/* What a newcomer needs next: only processes below it count. */
+		if (ret != 1)
+			printf("programs and proxies run in %s or below it, e.g.\n"
+			       "  mkdir %s/app && echo $$ > %s/app/cgroup.procs\n",
+			       st.cgroup, st.cgroup, st.cgroup);
+	}
 	return EXIT_OK;
 }
 
@@ -81,34 +88,19 @@ int down_main(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* One list for both forms: JSON key, then the text label. */
-static const struct {
-	const char *key, *label;
-	size_t off;
-} counters[] = {
-#define C(f, label) { #f, label, offsetof(struct sockredir_counters, f) }
-	C(redirected, "redirected"),	     C(unrecorded_egress, "unrecorded-egress"),
-	C(hop_limit, "hop-limit"),	     C(bad_records, "bad-records"),
-	C(denied, "denied"),		     C(pending_lost, "pending-lost"),
-	C(blocked, "blocked"),		     C(listener_gone, "listener-gone"),
-	C(refused, "refused"),		     C(pending_busy, "pending-busy"),
-	C(overloaded, "overloaded"),
-#undef C
-};
-
 static void print_counters(const struct sockredir_counters *c)
 {
-	size_t i, n = sizeof(counters) / sizeof(counters[0]);
+	size_t i;
 
-	for (i = 0; i < n; i++) {
-		unsigned long long v =
-			*(const uint64_t *)((const char *)c + counters[i].off);
+	for (i = 0; i < ncounter_descs; i++) {
+		const struct counter_desc *d = &counter_descs[i];
+		unsigned long long v = counter_value(c, d);
 
 		if (json_output)
-			printf("%s\"%s\":%llu", i ? "," : "{", counters[i].key, v);
+			printf("%s\"%s\":%llu", i ? "," : "{", d->key, v);
 		else
 			printf("%s%s %llu", i == 0 ? "" : i % 5 ? "  " : "\n",
-			       counters[i].label, v);
+			       d->label, v);
 	}
 	if (json_output)
 		putchar('}');
@@ -122,6 +114,9 @@ int status_main(int argc, char **argv)
 	if (argc)
 		return usage_error("unexpected word '%s'", argv[0]);
 	ret = sockredir_status_get(&st);
+	if (ret == -EPERM || ret == -EACCES)
+		return fail(0, "reading the redirect layer needs root (CAP_BPF and "
+			    "CAP_SYS_ADMIN): run 'sudo sockredir status'");
 	if (ret < 0)
 		return fail(ret, "cannot read the redirect layer");
 	if (json_output) {

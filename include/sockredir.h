@@ -355,6 +355,7 @@ struct sockredir_service {
 	char owner_cgroup[512];		/* its path ("" none or unknown) */
 	uint32_t owner_cgroup_state;	/* enum sockredir_owner_state */
 	uint64_t owner_cgroup_now;	/* STALE: the id at the path now */
+	int64_t live_flows;		/* filled in by list: open now */
 };
 
 /*
@@ -388,6 +389,16 @@ SOCKREDIR_API int sockredir_service_add(const struct sockredir_service *svc,
 SOCKREDIR_API int sockredir_service_del(const char *name);
 
 /*
+ * sockredir_service_update - change the settings of the running service of
+ * the same name in place (listen addresses, owner, flags): same id, its
+ * rules and counters kept; its claims kept unless the listen addresses
+ * change.  Returns 0, or -ENOENT (no such service or cgroup), -EINVAL,
+ * -EXDEV (as sockredir_service_add).
+ */
+SOCKREDIR_API int sockredir_service_update(const struct sockredir_service *svc,
+					   const char *owner_cgroup);
+
+/*
  * sockredir_service_list - all services, by id.  *@out is malloc'ed (free
  * it); returns the count or -errno.
  */
@@ -412,12 +423,16 @@ struct sockredir_rule {
 	int64_t uid;			/* -1: any */
 	uint64_t cgroup_id;		/* 0: any; the cgroup or below it */
 	uint32_t cgroup_level;		/* depth of cgroup_id in the hierarchy */
+	char name[SOCKREDIR_NAME_MAX];	/* "": none; else unique among rules */
 };
 
 /*
  * sockredir_rule_add - add rules, all or none.
- * @rules, @n: the rules; their ids are filled in.
- * Returns 0 or -errno (-E2BIG: more than 32 rules would cover one address).
+ * @rules, @n: the rules; their ids are filled in.  A rule may carry a name
+ * (as a service's), so that configuration files can refer to it; ids are
+ * still what the kernel and the counters use.
+ * Returns 0 or -errno (-E2BIG: more than 32 rules would cover one address;
+ * -EEXIST: a rule of that name exists; -EINVAL: a bad name).
  */
 SOCKREDIR_API int sockredir_rule_add(struct sockredir_rule *rules, size_t n);
 
@@ -426,6 +441,67 @@ SOCKREDIR_API int sockredir_rule_del(uint32_t id);
 
 /* All rules in evaluation order; *@out is malloc'ed.  Returns the count. */
 SOCKREDIR_API int sockredir_rule_list(struct sockredir_rule **out);
+
+/* ---- Whole configurations ------------------------------------------------ */
+
+/* A service as a configuration gives it. */
+struct sockredir_conf_service {
+	struct sockredir_service svc;	/* name, listen4/6, owner_uid, flags */
+	const char *owner_cgroup;	/* NULL: no owner cgroup */
+};
+
+/* A rule as a configuration gives it: its service by name. */
+struct sockredir_conf_rule {
+	struct sockredir_rule rule;	/* rule.service_id is ignored */
+	const char *service;		/* REDIRECT: a service of the same conf */
+};
+
+struct sockredir_conf {
+	size_t sz;			/* sizeof(struct sockredir_conf) */
+	unsigned int max_hops;		/* 0: leave as it is */
+	const struct sockredir_conf_service *services;
+	size_t nservices;
+	const struct sockredir_conf_rule *rules;
+	size_t nrules;
+};
+
+struct sockredir_apply_result {
+	size_t sz;			/* sizeof(struct sockredir_apply_result) */
+	unsigned int services_added, services_changed, services_removed,
+		     services_kept;
+	unsigned int rules_added, rules_removed, rules_kept;
+	int max_hops_changed;
+	/* On failure: the index in conf of the service or rule the error is
+	 * about, or -1. */
+	int bad_service, bad_rule;
+};
+
+/* Work out and check the difference, change nothing. */
+#define SOCKREDIR_APPLY_CHECK	1
+
+/*
+ * sockredir_apply - make the running layer's services and rules equal
+ * @conf, all or nothing, changing only the difference:
+ *  - a service of the same name and the same settings is kept as it is:
+ *    same id, its claims, counters and flows untouched; one whose settings
+ *    differ is changed in place (same id; its claims are kept unless its
+ *    listen addresses change); services not in @conf are removed;
+ *  - a rule equal to a running one (same match, action, weight and name)
+ *    is kept with its id; others are added with new ids, and rules not in
+ *    @conf removed, in one change of the index, so that no rule is gone
+ *    before its replacement is in.
+ * With SOCKREDIR_APPLY_CHECK nothing is written; with the layer down, a
+ * check compares against an empty layer.  @res (may be NULL) says what
+ * changed or would change.
+ * Returns 0, or -errno: -EINVAL (a bad service or rule, see bad_*),
+ * -EEXIST (a name twice), -ENOENT (a rule's service is not in @conf, a
+ * cgroup does not exist, or the layer is down), -EXDEV (an owner cgroup
+ * outside the attached cgroup), -E2BIG (over 32 rules on one address),
+ * -ENOSPC.
+ */
+SOCKREDIR_API int sockredir_apply(const struct sockredir_conf *conf,
+				  unsigned int flags,
+				  struct sockredir_apply_result *res);
 
 #ifdef __cplusplus
 }

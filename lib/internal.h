@@ -28,9 +28,12 @@ struct sr_maps {
 	int service_names;	/* name -> id, for SOCKREDIR_CLAIM */
 	int holders;		/* sr_holder by service and family */
 	int owner_paths;	/* sr_owner_path by service id */
+	int rule_names;		/* rule id -> name; the library's own, made
+				 * when first needed (-1: none yet) */
 };
 
-#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1, -1 }
+#define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+#define SR_RULE_NAMES_PIN "sr_rule_names"
 
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
 void sr_maps_close(struct sr_maps *m);
@@ -60,6 +63,11 @@ int sr_service_make(const struct sockredir_service *in,
 		    const char *owner_cgroup, struct sr_service *out);
 int sr_service_insert(struct sr_txn *t, struct sr_service *s);
 int sr_service_remove(struct sr_txn *t, uint32_t id);
+/* Same settings (listeners, owner, flags)?  Change @id's settings to @s's,
+ * in place: same id; claims kept unless the listeners moved. */
+int sr_service_same(const struct sr_service *a, const struct sr_service *b);
+int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s);
+int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s);
 
 /* Listeners and owners (listener.c): note service @s's owner path within
  * @t; fill in what list shows of service @s's listeners and owner. */
@@ -138,19 +146,29 @@ int sr_index_sync(struct sr_txn *t, const struct sr_index_entry *e, size_t n);
 
 /*
  * Within @t, change the rules from @old (every rule now, in slot order) to
- * @keep (some of @old, in slot order) plus @add (new; their ids are set),
+ * @keep (some of @old, in slot order) plus @add (new; their ids are set;
+ * @names, if not NULL, names them; the names of removed rules go too),
  * in one index change: new slots first, then the index, then freed slots,
  * so no rule is gone before its replacement is in.  -ENOENT: an added rule
  * redirects to a service not in t->svcs; -E2BIG: over 32 on one address.
  */
 int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
 		    size_t nold, const struct sr_rule_slot *keep, size_t nkeep,
-		    struct sr_rule *add, size_t nadd);
+		    struct sr_rule *add, const char *const *names, size_t nadd);
 /* Within @t, delete every rule @drop says yes to; returns how many. */
 int sr_rules_drop(struct sr_txn *t, int (*drop)(const struct sr_rule *, void *),
 		  void *arg);
 
 void sr_rule_to_public(const struct sr_rule *in, struct sockredir_rule *out);
+
+/* Rule names (rulename.c), kept by the library beside the kernel's maps. */
+int sr_name_ok(const char *name);
+/* The name of every named rule: ids[i] is called names[i]. */
+int sr_rule_names_read(const struct sr_maps *m, uint32_t **ids,
+		       char (**names)[SOCKREDIR_NAME_MAX]);
+/* Within @t: name rule @id (creating the map if needed), or forget it. */
+int sr_rule_name_set(struct sr_txn *t, uint32_t id, const char *name);
+int sr_rule_name_forget(struct sr_txn *t, uint32_t id);
 int sr_rule_from_public(const struct sockredir_rule *in, struct sr_rule *out);
 
 #endif

@@ -125,7 +125,7 @@ static int public_order(const void *a, const void *b)
 
 int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
 		    size_t nold, const struct sr_rule_slot *keep, size_t nkeep,
-		    struct sr_rule *add, size_t nadd)
+		    struct sr_rule *add, const char *const *names, size_t nadd)
 {
 	struct sr_rule_slot *all;
 	struct sr_index_entry *idx = NULL;
@@ -187,7 +187,12 @@ int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
 		if (j < nkeep && keep[j].slot == old[k].slot)
 			continue;
 		err = sr_txn_update(t, t->m.rules, &old[k].slot, &zero);
+		if (!err)
+			err = sr_rule_name_forget(t, old[k].rule.id);
 	}
+	for (i = 0; i < nadd && !err && names; i++)
+		if (names[i] && names[i][0])
+			err = sr_rule_name_set(t, add[i].id, names[i]);
 	if (!err && next_id != t->cfg.next_rule_id) {
 		t->cfg.next_rule_id = next_id;
 		err = sr_txn_write_config(t);
@@ -198,38 +203,71 @@ out:
 	return err;
 }
 
+/* Are the names of @in unique, among themselves and the running rules? */
+static int names_free(const struct sr_txn *t, const struct sockredir_rule *in,
+		      size_t n)
+{
+	char (*names)[SOCKREDIR_NAME_MAX];
+	uint32_t *ids;
+	size_t i, j;
+	int nn, err = 0;
+
+	for (i = 0; i < n && !err; i++)
+		for (j = 0; j < i && in[i].name[0]; j++)
+			if (!strcmp(in[i].name, in[j].name))
+				err = -EEXIST;
+	nn = sr_rule_names_read(&t->m, &ids, &names);
+	if (nn < 0)
+		return nn;
+	for (i = 0; i < n && !err; i++)
+		for (j = 0; j < (size_t)nn && in[i].name[0]; j++)
+			if (!strcmp(in[i].name, names[j]))
+				err = -EEXIST;
+	free(ids);
+	free(names);
+	return err;
+}
+
 int sockredir_rule_add(struct sockredir_rule *in, size_t n)
 {
 	struct sr_rule_slot *old = NULL;
 	struct sr_rule *add = NULL;
+	const char **names = NULL;
 	struct sr_txn t;
-	int nold, err;
+	int nold, err = 0;
 	size_t i;
 
 	if (!in || n == 0 || n > SR_MAX_RULES)
 		return sr_err(-EINVAL);
 	add = calloc(n, sizeof(*add));
-	if (!add)
-		return sr_err(-ENOMEM);
-	for (i = 0; i < n; i++) {
+	names = calloc(n, sizeof(*names));
+	if (!add || !names)
+		err = -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
 		err = sr_rule_from_public(&in[i], &add[i]);
-		if (err) {
-			free(add);
-			return sr_err(err);
-		}
+		if (!err && in[i].name[0] && !sr_name_ok(in[i].name))
+			err = -EINVAL;
+		names[i] = in[i].name;
 	}
-	err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (!err)
+		err = sr_txn_begin(&t, SR_TXN_WRITE);
 	if (err) {
 		free(add);
+		free(names);
 		return sr_err(err);
 	}
-	nold = err = sr_rules_read(&t.m, &old);
-	if (nold >= 0)
-		err = sr_rules_change(&t, old, nold, old, nold, add, n);
+	err = names_free(&t, in, n);
+	if (!err) {
+		nold = err = sr_rules_read(&t.m, &old);
+		if (nold >= 0)
+			err = sr_rules_change(&t, old, nold, old, nold, add,
+					      names, n);
+	}
 	if (!err)
 		for (i = 0; i < n; i++)
 			in[i].id = add[i].id;
 	free(add);
+	free(names);
 	free(old);
 	return sr_txn_end(&t, err);
 }
@@ -251,7 +289,7 @@ int sr_rules_drop(struct sr_txn *t, int (*drop)(const struct sr_rule *, void *),
 	for (i = 0; i < n; i++)
 		if (!drop(&old[i].rule, arg))
 			keep[k++] = old[i];
-	err = k == n ? 0 : sr_rules_change(t, old, n, keep, k, NULL, 0);
+	err = k == n ? 0 : sr_rules_change(t, old, n, keep, k, NULL, NULL, 0);
 	free(keep);
 	free(old);
 	return err < 0 ? err : n - k;
@@ -280,8 +318,10 @@ int sockredir_rule_list(struct sockredir_rule **out)
 {
 	struct sr_rule_slot *rules = NULL;
 	struct sockredir_rule *list;
+	char (*names)[SOCKREDIR_NAME_MAX] = NULL;
+	uint32_t *ids = NULL;
 	struct sr_txn t;
-	int n, i, err;
+	int n, nn, i, j, err;
 
 	if (!out)
 		return sr_err(-EINVAL);
@@ -290,17 +330,28 @@ int sockredir_rule_list(struct sockredir_rule **out)
 	if (err)
 		return sr_err(err);
 	n = sr_rules_read(&t.m, &rules);
+	nn = n < 0 ? 0 : sr_rule_names_read(&t.m, &ids, &names);
 	sr_txn_commit(&t);
-	if (n < 0)
-		return sr_err(n);
+	if (n < 0 || nn < 0) {
+		free(rules);
+		return sr_err(n < 0 ? n : nn);
+	}
 	list = calloc(n + 1, sizeof(*list));
 	if (!list) {
 		free(rules);
+		free(ids);
+		free(names);
 		return sr_err(-ENOMEM);
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		sr_rule_to_public(&rules[i].rule, &list[i]);
+		for (j = 0; j < nn; j++)
+			if (ids[j] == list[i].id)
+				strcpy(list[i].name, names[j]);
+	}
 	free(rules);
+	free(ids);
+	free(names);
 	qsort(list, n, sizeof(*list), public_order);
 	*out = list;
 	return n;

@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-static int name_ok(const char *name)
+int sr_name_ok(const char *name)
 {
 	size_t i, n = strlen(name);
 
@@ -58,7 +58,7 @@ int sr_service_make(const struct sockredir_service *in,
 		    const char *owner_cgroup, struct sr_service *s)
 {
 	memset(s, 0, sizeof(*s));
-	if (!in || !name_ok(in->name))
+	if (!in || !sr_name_ok(in->name))
 		return -EINVAL;
 	if (!in->listen4.sin_port && !in->listen6.sin6_port)
 		return -EINVAL;
@@ -86,7 +86,7 @@ int sr_service_make(const struct sockredir_service *in,
 }
 
 /* Is the owner cgroup the attached cgroup or below it? */
-static int owner_inside(const struct sr_txn *t, const struct sr_service *s)
+int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s)
 {
 	char path[PATH_MAX];
 
@@ -101,7 +101,7 @@ int sr_service_insert(struct sr_txn *t, struct sr_service *s)
 	uint32_t id = 0, i;
 	int err;
 
-	if (!owner_inside(t, s))
+	if (!sr_service_owner_inside(t, s))
 		return -EXDEV;
 	for (i = 1; i < SR_MAX_SERVICES; i++) {
 		uint32_t at = (t->cfg.last_id + i - 1) % (SR_MAX_SERVICES - 1) + 1;
@@ -130,6 +130,39 @@ int sr_service_insert(struct sr_txn *t, struct sr_service *s)
 	if (!err)
 		t->svcs[id] = *s;
 	return err ? err : (int)id;
+}
+
+int sr_service_same(const struct sr_service *a, const struct sr_service *b)
+{
+	return a->port4 == b->port4 && a->addr4 == b->addr4 &&
+	       a->port6 == b->port6 && !memcmp(a->addr6, b->addr6, 16) &&
+	       a->flags == b->flags && a->owner_uid == b->owner_uid &&
+	       a->owner_cgroup_id == b->owner_cgroup_id &&
+	       a->owner_cgroup_level == b->owner_cgroup_level;
+}
+
+int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
+{
+	const struct sr_service *old = &t->svcs[id];
+	int moved = s->port4 != old->port4 || s->addr4 != old->addr4 ||
+		    s->port6 != old->port6 || memcmp(s->addr6, old->addr6, 16);
+	int err;
+
+	if (!sr_service_owner_inside(t, s))
+		return -EXDEV;
+	s->id = id;
+	/* Claims stand for a generation: a listener that moved must claim
+	 * again; any other change keeps them. */
+	s->gen = moved ? ++t->cfg.next_gen : old->gen;
+	sr_owner_fill(&t->cfg, id, s);
+	err = sr_owner_path_save(t, s);
+	if (!err)
+		err = sr_txn_update(t, t->m.services, &id, s);
+	if (!err)
+		err = sr_txn_write_config(t);
+	if (!err)
+		t->svcs[id] = *s;
+	return err;
 }
 
 int sr_service_remove(struct sr_txn *t, uint32_t id)
@@ -164,6 +197,27 @@ int sockredir_service_add(const struct sockredir_service *in,
 	if (err)
 		return sr_err(err);
 	return sr_txn_end(&t, sr_service_insert(&t, &s));
+}
+
+int sockredir_service_update(const struct sockredir_service *in,
+			     const char *owner_cgroup)
+{
+	struct sr_service s;
+	struct sr_txn t;
+	int err, id;
+
+	err = sr_service_make(in, owner_cgroup, &s);
+	if (err)
+		return sr_err(err);
+	err = sr_txn_begin(&t, SR_TXN_WRITE);
+	if (err)
+		return sr_err(err);
+	id = sr_service_find(&t.m, s.name, NULL);
+	if (id < 0)
+		return sr_txn_end(&t, id);
+	if (sr_service_same(&s, &t.svcs[id]))
+		return sr_txn_end(&t, 0);
+	return sr_txn_end(&t, sr_service_change(&t, id, &s));
 }
 
 static int redirects_to(const struct sr_rule *r, void *arg)
@@ -234,7 +288,7 @@ int sockredir_service_list(struct sockredir_service **out)
 		p->owner_cgroup_id = all[i].owner_cgroup_id;
 		p->flags = (all[i].flags & SR_SVC_FAIL_CLOSED ? SOCKREDIR_FAIL_CLOSED : 0) |
 			   (all[i].flags & SR_SVC_SKIP_INSPECTED ? SOCKREDIR_SKIP_INSPECTED : 0);
-		sr_counters_read(&t.m, i, &p->stats, NULL);
+		sr_counters_read(&t.m, i, &p->stats, &p->live_flows);
 		sr_service_state(&t.m, &t.cfg, &all[i], p);
 		n++;
 	}

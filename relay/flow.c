@@ -12,6 +12,12 @@
  * slip past the deny list.  The sniff window (--sniff-timeout) starts at
  * the client's first byte.
  *
+ * Both sockets of a flow close with a reset unless the flow ended cleanly
+ * (both directions passed on their end of stream): SO_LINGER {1, 0} is set
+ * on each as soon as it exists and cleared only for that clean end.  So
+ * when the relay dies, however it dies, the kernel's close of its fds
+ * resets both ends: a truncated stream never looks like a complete one.
+ *
  * Steps of a flow never free it: they note why it must end (flow_stop)
  * and return a negative errno.  Only the entry points (flow_accept, the
  * socket handler, timers, the "more" task) call flow_end().
@@ -72,15 +78,23 @@ static int flow_stop(struct flow *f, enum flow_end why, int err)
 	return err;
 }
 
-static void close_end(struct loop *loop, struct end *e, bool reset)
+/* Make a close of @fd (also the kernel's, if we die) reset the peer. */
+static void reset_on_close(int fd)
 {
 	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+}
+
+static void close_end(struct loop *loop, struct end *e, bool reset)
+{
+	static const struct linger normal = { .l_onoff = 0 };
 
 	if (e->fd < 0)
 		return;
 	loop_del(loop, e->fd);
-	if (reset)
-		setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	if (!reset)
+		setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &normal, sizeof(normal));
 	close(e->fd);
 	e->fd = -1;
 }
@@ -186,6 +200,7 @@ static int upstream_open(struct flow *f)
 		diag_say("upstream socket: %s", strerror(-err));
 		return flow_stop(f, END_ERROR, err);
 	}
+	reset_on_close(f->server.fd);
 	err = redirect_ops.set_records(f->server.fd, f->records, f->records_len);
 	if (err < 0) {
 		diag_say("setting records on the upstream socket: %s%s",
@@ -366,10 +381,9 @@ void flow_accept(struct flow_env *env, int fd)
 {
 	struct flow *f = calloc(1, sizeof(*f));
 
+	reset_on_close(fd);
 	if (!f) {
-		struct end e = { .fd = fd };
-
-		close_end(env->loop, &e, true);
+		close(fd);
 		return;
 	}
 	f->env = env;

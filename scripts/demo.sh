@@ -7,8 +7,9 @@
 # loopback, and is removed on exit, also after ^C.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-SR=$top/build/sockredir
-RELAY=$top/build/sockredir-relay
+# SR=/usr/bin/sockredir RELAY=/usr/bin/sockredir-relay run the installed ones.
+SR=${SR:-$top/build/sockredir}
+RELAY=${RELAY:-$top/build/sockredir-relay}
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo make demo)" >&2; exit 1; }
 CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CG=$CG2/sockredir-demo-$$
@@ -27,7 +28,12 @@ cleanup() {
 }
 mkdir -p /run/sockredir
 exec 9>/run/sockredir/test.lock
-flock 9
+if ! flock -n 9; then
+	# The layer is one per host: tests and demos take turns.
+	echo "demo: waiting for a sockredir test or demo running now to finish" \
+	     "(it holds /run/sockredir/test.lock)..." >&2
+	flock 9
+fi
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -79,7 +85,12 @@ fetch() {	# fetch HOST: curl http://HOST/ as the app, printing "code bytes"
 r1=$(fetch shop.example)
 r2=$(fetch blocked.example)
 r3=$(fetch news.example)
-sleep 0.3	# relays write a flow's line when both its sides are closed
+# Relays write a flow's line when both its sides are closed: wait for
+# the three lines each, 5 s at most.
+for _ in $(seq 100); do
+	[ "$(cat "$T/acme.log" "$T/shield.log" 2>/dev/null | wc -l)" -ge 6 ] && break
+	sleep 0.05
+done
 
 "$SR" -j service list > "$T/services.json"
 "$SR" -j status > "$T/status.json"

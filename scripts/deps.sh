@@ -2,7 +2,8 @@
 # Install the Debian packages sockredir builds and tests with, if missing.
 set -e
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc iproute2 \
-curl socat python3 nftables iptables util-linux procps pkg-config"
+curl socat python3 nftables iptables util-linux procps pkg-config \
+python3-prometheus-client debhelper dpkg-dev man-db groff-base systemd"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

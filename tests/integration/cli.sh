@@ -55,6 +55,15 @@ usage "rule file naming an unknown service" -- rule load "$TMPD/rules"
 for i in $(seq 40); do echo "--service A --dst 10.9.1.1 --dport $i"; done > "$TMPD/rules"
 usage "rule file: more than 32 rules on one address" -- rule load "$TMPD/rules"
 
+printf '%s\n' "rule add --service A --dport 81" > "$TMPD/rules"
+usage "rule file whose lines start with 'rule add'" -- rule load "$TMPD/rules"
+check "... and the message says to write only the options" -- \
+	sh -c "'$SR' rule load '$TMPD/rules' 2>&1 | grep -q 'only the options'"
+check "status as nobody: exit 1, says it needs root" -- sh -c "out=\$(setpriv --reuid=65534 --regid=65534 \
+	--clear-groups '$SR' status 2>&1); test \$? -eq 1 && echo \"\$out\" | grep -q 'needs root'"
+check "rule list: a rule for any cgroup says any, as UID does" -- \
+	test "$("$SR" rule list | awk 'NR == 2 { print $(NF - 1), $NF }')" = "any any"
+
 seq 1 2000 | awk '{printf "--service A --dst 10.%d.%d.0/24 --weight %d\n", int($1/250), $1%250, $1}' > "$TMPD/rules"
 check "rule load: 2000 rules at once" -- "$SR" rule load "$TMPD/rules"
 check "rule list shows 2001 rules" -- test "$("$SR" -j rule list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2001
@@ -83,7 +92,8 @@ check "service list when down: exit 1" -- sh -c "'$SR' service list 2>/dev/null;
 rm -f /sys/fs/bpf/sockredir/sr_config
 check "up over a broken layer: refused, nothing touched" -- \
 	sh -c "! '$SR' up --cgroup '$CG' 2>/dev/null && test \$(ls /sys/fs/bpf/sockredir | wc -l) -ge 7"
-check "down, then up: starts clean" -- sh -c "'$SR' down && '$SR' up --cgroup '$CG'"
+check "down, then up: starts clean, and says where programs must run" -- \
+	sh -c "'$SR' down >/dev/null && '$SR' up --cgroup '$CG' | grep -q '$CG/app/cgroup.procs'"
 check "up after a failed run: 7 programs" -- test "$(attached)" -eq 7
 # A deleted and re-added service gets a new id: old records and claims
 # cannot stand for it.

@@ -1,6 +1,6 @@
 /*
  * test_cli - the sockredir command's parsers, without privilege: the words
- * of 'rule add' and rule files.
+ * of 'rule add' and rule files, and sockredir.conf(5).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,6 +9,8 @@
 
 #include "tap.h"
 #include "../../cli/rulewords.c"
+#include "../../cli/servicewords.c"
+#include "../../cli/conf.c"
 
 static int parse(const char *line, struct rule_spec *s, char *err)
 {
@@ -76,8 +78,86 @@ static void test_rule_words(void)
 		   r->service_id == 0, "resolve: permit needs no service");
 }
 
+/* Parse @text as a file; returns conf_read's result, @err its message. */
+static int conf_of(const char *text, size_t len, struct conf *c, char *err)
+{
+	FILE *f = fmemopen((void *)text, len, "r");
+	int ret;
+
+	err[0] = '\0';
+	ret = conf_read(f, "t.conf", c, err, 256);
+	fclose(f);
+	return ret;
+}
+
+#define CONF(text, c, err) conf_of(text, sizeof(text) - 1, c, err)
+#define CONF_STR(text, c, err) conf_of(text, strlen(text), c, err)
+
+static void test_conf(void)
+{
+	struct conf c;
+	char err[256];
+	static const struct { const char *text, *line; } bad[] = {
+		{ "bogus {\n}\n", "t.conf:1:" },
+		{ "layer {\n\tcolour red\n}\n", "t.conf:2:" },
+		{ "layer {\n}\nlayer {\n}\n", "t.conf:3:" },
+		{ "service A {\n\tlisten 1.2.3.4\n}\n", "t.conf:2:" },
+		{ "service A {\n}\n", "t.conf:1:" },
+		{ "service A {\n\tlisten 1.2.3.4:5\n", "t.conf:1:" },
+		{ "service 9 {\n\tlisten 1.2.3.4:5\n}\n", "t.conf:1:" },
+		{ "service A {\n\tlisten 1.2.3.4:5\n\tlisten 1.2.3.4:6\n}\n", "t.conf:3:" },
+		{ "service A {\n\tlisten 1.2.3.4:5 extra\n}\n", "t.conf:2:" },
+		{ "service A {\n\tlisten 1.2.3.4:5\n\tfail maybe\n}\n", "t.conf:3:" },
+		{ "service A {\n\tlisten 1.2.3.4:5\n}\nservice A {\n\tlisten 1.2.3.4:6\n}\n", "t.conf:4:" },
+		{ "rule {\n\tdport 80\n}\n", "t.conf:1:" },
+		{ "rule {\n\tpermit\n\tblock\n}\n", "t.conf:3:" },
+		{ "rule {\n\tservice nope\n}\n", "t.conf:2:" },
+		{ "rule x {\n\tpermit\n}\nrule x {\n\tblock\n}\n", "t.conf:4:" },
+		{ "rule {\n\tpermit\n\tname x\n}\n", "t.conf:3:" },
+		{ "rule {\n\tpermit\n\tdst \"1.2.3.4\n}\n", "t.conf:3:" },
+		{ "rule {\n\tpermit\n\tweight 1 2 3 4 5 6 7 8 9\n}\n", "t.conf:3:" },
+		{ "rule {\n\tpermit\nrule {\n", "t.conf:3:" },
+		{ "rule { permit }\n", "t.conf:1:" },
+		{ "}\n", "t.conf:1:" },
+	};
+	size_t i;
+
+	ok(CONF("# nothing\n\n   \n", &c, err) == 0 && c.nsvcs == 0 && c.nrules == 0,
+	   "conf: comments and blank lines only: an empty configuration");
+	conf_free(&c);
+	ok(CONF("layer {\n\tcgroup \"/a b#c\"  # the slice\n\tmax-hops 4\n}\n"
+		"service web.1 {\n\tlisten 127.0.0.1:7001\n\tlisten [::1]:7001\n"
+		"\towner-uid 0\n\tfail closed\n\tskip-inspected\n}\n"
+		"rule r1 {\n\tservice web.1\n\tdst 10.1.2.3/8\n\tdport 80-90\n"
+		"\tweight 7\n}\nrule {\n\tblock\n}", &c, err) == 0,
+	   "conf: a full file parses (%s)", err);
+	ok(c.cgroup && !strcmp(c.cgroup, "/a b#c") && c.max_hops == 4,
+	   "conf: quoted words keep blanks and '#'");
+	ok(c.nsvcs == 1 && !strcmp(c.svcs[0].s.name, "web.1") &&
+		   c.svcs[0].s.listen4.sin_port == htons(7001) &&
+		   c.svcs[0].s.listen6.sin6_port == htons(7001) &&
+		   c.svcs[0].s.owner_uid == 0 &&
+		   c.svcs[0].s.flags == (SOCKREDIR_FAIL_CLOSED | SOCKREDIR_SKIP_INSPECTED) &&
+		   c.svc_line[0] == 5, "conf: the service, its options and its line");
+	ok(c.nrules == 2 && !strcmp(c.rules[0].r.name, "r1") &&
+		   !strcmp(c.rules[0].service, "web.1") && c.rules[0].r.dst[1] == 0 &&
+		   c.rules[0].r.dport_lo == 80 && c.rules[0].r.weight == 7 &&
+		   c.rule_line[0] == 12 && c.rule_svc_line[0] == 13 &&
+		   c.rules[1].r.action == SOCKREDIR_ACTION_BLOCK && !c.rules[1].r.name[0],
+	   "conf: the rules, their names and lines (a last line without newline too)");
+	conf_free(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(CONF_STR(bad[i].text, &c, err) == -EINVAL &&
+			   !strncmp(err, bad[i].line, strlen(bad[i].line)),
+		   "conf: refused at %s (%s)", bad[i].line, err);
+	ok(conf_of("rule {\n\tpermit\0\n}\n", 17, &c, err) == -EINVAL &&
+		   strstr(err, "t.conf:2:") && strstr(err, "NUL"),
+	   "conf: a NUL byte is refused with its line (%s)", err);
+}
+
 int main(void)
 {
 	test_rule_words();
+	test_conf();
 	return done();
 }
