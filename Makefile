@@ -15,7 +15,7 @@ LDLIBS   := -lbpf -lelf -lz
 BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_HDR  := $(wildcard bpf/*.h)
 LIB_SRC  := $(wildcard lib/*.c)
-LIB_HDR  := $(wildcard lib/*.h) $(wildcard include/*.h)
+LIB_HDR  := $(wildcard lib/*.h) $(wildcard include/*.h) $(wildcard include/sockredir/*.h)
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
 WSA_SRC  := $(wildcard winsock/*.c)
 WSA_HDR  := $(wildcard winsock/*.h) $(wildcard include/sockredir/*.h) include/sockredir.h
@@ -48,7 +48,7 @@ deps:
 	@sh scripts/deps.sh
 
 # The skeleton embeds the BPF object, so binaries need no .o at run time.
-$(B)/sockredir.bpf.o: $(BPF_SRC) $(BPF_HDR) include/sockredir.h | $(B)
+$(B)/sockredir.bpf.o: bpf/sockredir.bpf.c $(BPF_HDR) include/sockredir.h | $(B)
 	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
 		-I/usr/include/x86_64-linux-gnu -c bpf/sockredir.bpf.c -o $@
 # Other builds of the layer for the upgrade test: other code with the same
@@ -62,8 +62,14 @@ $(ALT_BPF): $(BPF_SRC) $(BPF_HDR) include/sockredir.h
 		-I/usr/include/x86_64-linux-gnu $(ALT_DEF) -c bpf/sockredir.bpf.c -o $@
 $(B)/sockredir.skel.h: $(B)/sockredir.bpf.o
 	$(BPFTOOL) gen skeleton $< name sockredir_bpf > $@
+# The flow iterator: its own object, loaded on demand by lib/flow.c.
+$(B)/flows.bpf.o: bpf/flows.bpf.c $(BPF_HDR) | $(B)
+	$(CLANG) -g -O2 -fno-strict-aliasing -target bpf -D__TARGET_ARCH_x86 -Iinclude -Ibpf \
+		-I/usr/include/x86_64-linux-gnu -c $< -o $@
+$(B)/flows.skel.h: $(B)/flows.bpf.o
+	$(BPFTOOL) gen skeleton $< name sockredir_flows > $@
 
-$(B)/lib/%.o: lib/%.c $(LIB_HDR) $(BPF_HDR) $(B)/sockredir.skel.h | $(B)
+$(B)/lib/%.o: lib/%.c $(LIB_HDR) $(BPF_HDR) $(B)/sockredir.skel.h $(B)/flows.skel.h | $(B)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fvisibility=hidden -Ilib -Ibpf -c $< -o $@
 $(B)/winsock/%.o: winsock/%.c $(WSA_HDR) | $(B)
@@ -190,8 +196,12 @@ clean:
 # libFuzzer targets for the relay's parsers; not part of `all`.
 #   make fuzz && build/fuzz/fuzz_sniff -max_total_time=60
 .PHONY: fuzz
-fuzz: $(B)/fuzz/fuzz_sniff
+fuzz: $(B)/fuzz/fuzz_sniff $(B)/fuzz/fuzz_http
 $(B)/fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c relay/sniff.c relay/sniff.h relay/policy.c
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Irelay -o $@ $<
+$(B)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c relay/http.c relay/http.h relay/sniff.c
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Irelay -o $@ $<

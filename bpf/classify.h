@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "claim.h"
 #include "listener.h"
+#include "events.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -78,6 +79,7 @@ struct sr_match {
 	__u16 egress_of;	/* an owner's unrecorded connect passed over
 				 * this service's rules */
 	__u32 listener;		/* SR_LSN_* of the last service looked at */
+	struct sr_addr dst;	/* for events: the destination as given */
 };
 
 /* What one rule makes of a connect (or -errno: the connect fails). */
@@ -168,10 +170,14 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 	r = bpf_map_lookup_elem(&sr_rules, &slot);
 	if (!r || !r->id || !sr_rule_matches(r, m))
 		return SR_NEXT;
-	if (r->action == SR_ACT_PERMIT)
+	if (r->action == SR_ACT_PERMIT) {
+		SR_EMIT(ctx, m, SR_EV_PERMITTED, 0, r->id);
 		return SR_PASS;
-	if (r->action == SR_ACT_BLOCK)
+	}
+	if (r->action == SR_ACT_BLOCK) {
+		SR_EMIT(ctx, m, SR_EV_BLOCKED, 0, r->id);
 		return -EPERM;
+	}
 	svc = sr_service_get(r->service);
 	if (!svc || !sr_service_serves(svc, m->family))
 		return SR_NEXT;
@@ -184,10 +190,15 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 		}
 	}
 	state = sr_chain_state(&m->chain, svc->id);
-	if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF)
+	if (state == SR_BY_SELF || state == SR_PREVIOUSLY_BY_SELF) {
+		SR_EMIT(ctx, m, state == SR_BY_SELF ? SR_EV_SKIP_SELF :
+			SR_EV_SKIP_PREV_SELF, svc->id, r->id);
 		return SR_NEXT;
-	if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED))
+	}
+	if (state == SR_BY_OTHER && (svc->flags & SR_SVC_SKIP_INSPECTED)) {
+		SR_EMIT(ctx, m, SR_EV_SKIP_INSPECTED, svc->id, r->id);
 		return SR_NEXT;
+	}
 	m->rule_id = r->id;
 	m->service_id = svc->id;
 	m->listener = sr_listener_state(ctx, svc, m->family);
@@ -195,16 +206,21 @@ __noinline int sr_rule_decide(struct bpf_sock_addr *ctx, __u32 slot,
 		/* Gone, squatted or overloaded: the fail mode, at once. */
 		if (svc->flags & SR_SVC_FAIL_CLOSED)
 			return -ECONNREFUSED;
-		if (m->listener == SR_LSN_OVERLOADED)
+		if (m->listener == SR_LSN_OVERLOADED) {
 			SR_COUNT(svc->id, overloaded, 1);
-		else
+			SR_EMIT(ctx, m, SR_EV_OVERLOADED, svc->id, r->id);
+		} else {
 			SR_COUNT(svc->id, listener_gone, 1);
+			SR_EMIT(ctx, m, SR_EV_LISTENER_GONE, svc->id, r->id);
+		}
 		m->service_id = 0;
 		return SR_NEXT;	/* fail open: the next service, or D */
 	}
 	cfg = sr_get_config();
-	if (m->recorded && cfg && m->nhops >= cfg->max_hops)
+	if (m->recorded && cfg && m->nhops >= cfg->max_hops) {
+		SR_EMIT(ctx, m, SR_EV_HOP_LIMIT, svc->id, r->id);
 		return -ELOOP;
+	}
 	return SR_REDIRECT;
 }
 

@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "classify.h"
+#include "events.h"
 #include "maps.h"
 #include "records.h"
 #include "service.h"
@@ -87,9 +88,11 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	sr_rewrite(ctx, family, mapped, s, svc);
 	s->flow.rule_id = m->rule_id;
 	s->flow.service_id = svc->id;
+	s->started = bpf_ktime_get_boot_ns();
 	s->role = SR_ROLE_REDIRECTED;
 	s->published = 0;
 	SR_COUNT(svc->id, redirected, 1);
+	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	return 0;
 }
 
@@ -116,12 +119,15 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_TCP,
 		      bpf_ntohs((__u16)ctx->user_port),
 		      mapped ? AF_INET : family);
+	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_classify(ctx, set, &m);
 	if (ret == SR_REDIRECT)
 		ret = sr_redirect(ctx, family, mapped, s, &m, cfg);
 	if (ret >= 0) {
-		if (m.egress_of && !m.service_id)
+		if (m.egress_of && !m.service_id) {
 			SR_COUNT(m.egress_of, unrecorded_egress, 1);
+			SR_EMIT(ctx, &m, SR_EV_UNRECORDED_EGRESS, m.egress_of, 0);
+		}
 		return 0;
 	}
 	if (ret == -ELOOP)
@@ -132,6 +138,8 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		SR_COUNT(m.service_id, overloaded, 1);
 	else if (m.service_id)
 		SR_COUNT(m.service_id, refused, 1);
+	if (ret == -ECONNREFUSED)
+		SR_EMIT(ctx, &m, SR_EV_REFUSED, m.service_id, m.rule_id);
 	return ret;
 }
 

@@ -89,6 +89,8 @@ struct sr_sock {
 	struct sr_flow flow;
 	struct sr_records given_rec; /* as the proxy set them; a retried
 				      * connect starts from them again */
+	__u64 started;		/* REDIRECTED: CLOCK_BOOTTIME ns of its
+				 * redirect, for `flow list`'s age */
 };
 
 /* sk_storage of a service's claimed listener (a map of its own: small). */

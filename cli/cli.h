@@ -22,6 +22,8 @@ int metrics_main(int argc, char **argv);
 int upgrade_main(int argc, char **argv);
 int service_list(int argc, char **argv);	/* servicelist.c */
 void status_services(void);
+int flow_main(int argc, char **argv);
+int monitor_main(int argc, char **argv);
 
 /* Print "sockredir: what: strerror" to stderr; returns EXIT_FAIL. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,5 +32,13 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* JSON strings: common/json.h, shared with the relay. */
 void print_addr(FILE *f, const struct sockaddr_storage *ss);
+
+/* Service names by id (names.c): load them once; "#ID" for one gone. */
+struct names_table {
+	char name[SOCKREDIR_MAX_SERVICES][SOCKREDIR_NAME_MAX];
+};
+int names_load(struct names_table *t);
+const char *names_get(const struct names_table *t, unsigned int id,
+		      char *buf, size_t len);
 
 #endif

@@ -16,8 +16,7 @@ const struct counter_desc counter_descs[] = {
 	C(refused, "refused", "Fail-closed refusals: the service's listener was not claimed."),
 	C(pending_busy, "pending-busy", "Flows not tracked: their 4-tuple was already pending."),
 	C(overloaded, "overloaded",
-	  "Connects that skipped (fail open) or were refused (fail closed) because "
-	  "the service's claimed listener had a full accept queue."),
+	  "Listener accept queue full: skipped (fail open) or refused (fail closed)."),
 };
 #undef C
 const size_t ncounter_descs = sizeof(counter_descs) / sizeof(counter_descs[0]);

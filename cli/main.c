@@ -38,6 +38,8 @@ static const char usage[] =
 "  show                                print the running configuration\n"
 "  metrics [--listen ADDR:PORT]        counters in the Prometheus text format;\n"
 "                                      --listen serves them on /metrics\n"
+"  flow list [--service NAME]          live redirected flows and their chains\n"
+"  monitor [--service NAME] [--time]   the layer's decisions as they happen\n"
 "\n"
 "  -j   print listings as JSON\n"
 "\n"
@@ -52,6 +54,7 @@ static const struct {
 	{ "rule", rule_main },	   { "apply", apply_main },
 	{ "show", show_main },	   { "metrics", metrics_main },
 	{ "upgrade", upgrade_main },
+	{ "flow", flow_main },	   { "monitor", monitor_main },
 };
 
 int fail(int err, const char *fmt, ...)

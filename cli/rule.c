@@ -75,6 +75,7 @@ static int rule_load(int argc, char **argv)
 	size_t n = 0, cap = 0, lineno = 0;
 	char *line = NULL, err[256];
 	size_t linecap = 0;
+	ssize_t len;
 	FILE *f;
 	int ret = EXIT_OK, ns;
 
@@ -88,12 +89,17 @@ static int rule_load(int argc, char **argv)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	while (getline(&line, &linecap, f) > 0) {
+	while ((len = getline(&line, &linecap, f)) > 0) {
 		char *words[32], *hash = strchr(line, '#');
 		struct rule_spec spec;
 		int nw;
 
 		lineno++;
+		if (memchr(line, '\0', len)) {
+			ret = usage_error("%s:%zu: a NUL byte (nothing added)", argv[0],
+					  lineno);
+			goto out;
+		}
 		if (hash)
 			*hash = '\0';
 		nw = split(line, words, 32);

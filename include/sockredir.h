@@ -350,12 +350,12 @@ struct sockredir_service {
 	uint64_t owner_cgroup_id;	/* 0: none */
 	uint32_t flags;			/* SOCKREDIR_FAIL_CLOSED, ... */
 	struct sockredir_counters stats; /* filled in by list */
+	int64_t live_flows;		/* filled in by list: open now */
 	/* Filled in by list, too. */
 	struct sockredir_listener listener4, listener6;
 	char owner_cgroup[512];		/* its path ("" none or unknown) */
 	uint32_t owner_cgroup_state;	/* enum sockredir_owner_state */
 	uint64_t owner_cgroup_now;	/* STALE: the id at the path now */
-	int64_t live_flows;		/* filled in by list: open now */
 };
 
 /*

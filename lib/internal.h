@@ -26,10 +26,10 @@ struct sr_maps {
 	int rule_index;		/* LPM trie: prefix -> sr_ruleset */
 	int counters;		/* per-CPU sr_counters by service id */
 	int service_names;	/* name -> id, for SOCKREDIR_CLAIM */
-	int holders;		/* sr_holder by service and family */
-	int owner_paths;	/* sr_owner_path by service id */
 	int rule_names;		/* rule id -> name; the library's own, made
 				 * when first needed (-1: none yet) */
+	int holders;		/* sr_holder by service and family */
+	int owner_paths;	/* sr_owner_path by service id */
 };
 
 #define SR_MAPS_INIT { -1, -1, -1, -1, -1, -1, -1, -1, -1 }

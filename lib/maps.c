@@ -83,8 +83,8 @@ int sr_maps_open(struct sr_maps *m)
 void sr_maps_close(struct sr_maps *m)
 {
 	int *fds[] = { &m->config, &m->services, &m->rules, &m->rule_index,
-		       &m->counters, &m->service_names, &m->holders,
-		       &m->owner_paths, &m->rule_names };
+		       &m->counters, &m->service_names, &m->rule_names,
+		       &m->holders, &m->owner_paths };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

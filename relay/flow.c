@@ -2,15 +2,25 @@
 /*
  * flow.c - the life of one redirected connection.
  *
- *   accept -> query records and context -> open upstream (records set,
- *   non-blocking connect) while sniffing the client's first bytes ->
- *   relay both ways -> log.
+ *   accept -> query records and context -> count it against its app's
+ *   share -> inspect the client's first bytes -> open upstream (records
+ *   set, non-blocking connect) -> relay both ways -> log.
  *
- * The sniff holds back only the client-to-server direction: server bytes
- * flow as soon as the upstream is connected, so server-speaks-first
- * protocols work, and a client that waits before its first byte cannot
- * slip past the deny list.  The sniff window (--sniff-timeout) starts at
- * the client's first byte.
+ * Without a deny list the upstream is opened at once, so server-speaks-
+ * first protocols work, and the first bytes are only sniffed for the log:
+ * they wait (until they name a host, --sniff-timeout after the first one,
+ * or the buffer fills) and then go on.  With a deny list nothing is opened
+ * upstream before the policy has cleared the flow: a TLS ClientHello is
+ * held until its SNI is known, and every request head of an HTTP/1.x
+ * stream is held until it is complete and its host allowed.  A host that
+ * cannot be known (timeout, overflow, malformed, none named) is refused
+ * unless --unknown-host allow.  Other protocols are not named, and pass.
+ *
+ * A flow costs one descriptor while its client is silent (two once the
+ * upstream is open): the buffer is allocated when the first byte comes
+ * and pipes are taken from a pool only while bytes are in them.  It is
+ * reset if no byte comes within --first-byte-timeout, or none for
+ * --idle-timeout after.
  *
  * Both sockets of a flow close with a reset unless the flow ended cleanly
  * (both directions passed on their end of stream): SO_LINGER {1, 0} is set
@@ -34,10 +44,11 @@
 #include "diag.h"
 #include "flow.h"
 #include "flowlog.h"
+#include "http.h"
 #include "pump.h"
 #include "sniff.h"
 
-#define SNIFF_BUF	4096
+#define SNIFF_MAX	16384	/* bytes a hello or a request head may take */
 #define BUDGET		(256 * 1024)	/* bytes per direction per turn */
 #define SOCK_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
@@ -53,14 +64,18 @@ struct flow {
 	struct end client, server;
 	struct pump up, down;		/* client->server, server->client */
 	struct timer sniff_timer, connect_timer;
+	struct timer quiet_timer;	/* first byte, then idle */
 	struct task more;		/* a pump used up its budget */
-	uint64_t start;
+	uint64_t start, last_active, seen;	/* seen: bytes read so far */
 	enum flow_end why;		/* set by flow_stop() */
-	bool have_ctx, sniffing, connected;
+	bool stopped, have_ctx, shared;
+	bool cleared;			/* the policy let it go upstream */
+	bool connected;
 	struct sockredir_context ctx;
 	size_t records_len;
 	unsigned char records[SOCKREDIR_RECORDS_MAX];
-	char host[SNIFF_HOST_MAX];
+	char host[SNIFF_HOST_MAX];	/* the first named, or the denied one */
+	struct http_stream http;
 };
 
 static void flow_event(void *arg, int fd, uint32_t events);
@@ -75,6 +90,7 @@ void flow_env_init(struct flow_env *env)
 static int flow_stop(struct flow *f, enum flow_end why, int err)
 {
 	f->why = why;
+	f->stopped = true;
 	return err;
 }
 
@@ -125,7 +141,10 @@ static void flow_end(struct flow *f)
 	pump_release(&f->down);
 	timer_cancel(&f->sniff_timer);
 	timer_cancel(&f->connect_timer);
+	timer_cancel(&f->quiet_timer);
 	task_cancel(&f->more);
+	if (f->shared)
+		share_put(env->share, f->ctx.sr.app_uid, f->ctx.sr.app_cgroup_id);
 	link_del(&f->link);
 	env->n_flows--;
 	free(f);
@@ -240,46 +259,115 @@ static int connect_done(struct flow *f)
 	return 0;
 }
 
-/* The sniff is over: the name is known, or will not be. */
-static int sniff_end(struct flow *f)
+/* Let the flow go upstream; stop inspecting if @all. */
+static int clear(struct flow *f, bool all)
 {
-	int err;
+	int err = 0;
 
-	f->sniffing = false;
-	timer_cancel(&f->sniff_timer);
-	err = policy_check_host(f->env->policy, f->host);
-	return err < 0 ? flow_stop(f, END_DENIED, err) : 0;
+	f->cleared = true;
+	if (all) {
+		timer_cancel(&f->sniff_timer);
+		err = pump_inspect(&f->up, NULL, NULL);
+	}
+	return err < 0 ? flow_stop(f, END_ERROR, err) : 0;
 }
 
-/* Read the client's first bytes into the up pump's buffer until they name
- * a host or cannot. */
-static int sniff_step(struct flow *f)
+static int deny(struct flow *f, const char *host, int err)
 {
-	struct pump *p = &f->up;
+	if (host && *host)
+		memcpy(f->host, host, sizeof(f->host));
+	return flow_stop(f, END_DENIED, err);
+}
+
+/* Nothing more will name the host.  Without a deny list it never mattered. */
+static int unknown_host(struct flow *f)
+{
+	int err = policy_check_unknown(f->env->policy);
+
+	return err < 0 ? deny(f, NULL, err) : clear(f, true);
+}
+
+/* The bytes so far leave the host open: wait, but not too long or much. */
+static int undecided(struct flow *f, struct pump *p)
+{
+	if (p->eof && p->len == p->passed)
+		return 0;	/* it left without asking for anything more */
+	if (p->eof || p->len - p->passed > SNIFF_MAX)
+		return unknown_host(f);
+	if (!timer_armed(&f->sniff_timer))
+		timer_arm(f->env->loop, &f->sniff_timer, f->env->cfg->sniff_timeout_ms);
+	return 0;
+}
+
+/* TLS (or, without a deny list, anything): the name from the first bytes. */
+static int inspect_hello(struct pump *p, void *arg)
+{
+	struct flow *f = arg;
+	const struct policy *pol = f->env->policy;
+	int err;
+
+	if (sniff(p->buf + p->off, p->len, f->host) == SNIFF_MORE)
+		return undecided(f, p);
+	if (!policy_wants_host(pol))
+		return clear(f, true);
+	if (!f->host[0])
+		return unknown_host(f);
+	err = policy_check_host(pol, f->host);
+	return err < 0 ? deny(f, NULL, err) : clear(f, true);
+}
+
+static int check_request(void *arg, const char *host)
+{
+	struct flow *f = arg;
+	int err;
+
+	if (!f->host[0])
+		memcpy(f->host, host, sizeof(f->host));
+	err = host[0] ? policy_check_host(f->env->policy, host) :
+		       policy_check_unknown(f->env->policy);
+	return err < 0 ? deny(f, host, err) : 0;
+}
+
+/* HTTP/1.x with a deny list: every request head, as it completes. */
+static int inspect_requests(struct pump *p, void *arg)
+{
+	struct flow *f = arg;
 	ssize_t n;
 
-	while (f->client.rd && !p->eof && p->len < p->cap) {
-		n = recv(f->client.fd, p->buf + p->len, p->cap - p->len, 0);
-		if (n > 0) {
-			p->len += n;
-		} else if (n == 0) {
-			p->eof = true;
-		} else if (errno == EAGAIN) {
-			f->client.rd = false;
-		} else if (errno != EINTR) {
-			return io_failed(f, &f->client, -errno);
-		}
+	n = http_stream_scan(&f->http, (unsigned char *)p->buf + p->off + p->passed,
+			     p->len - p->passed, SNIFF_MAX, check_request, f);
+	if (n < 0)
+		return f->stopped ? (int)n : unknown_host(f);
+	p->passed += n;
+	if (n > 0) {
+		f->cleared = true;
+		timer_cancel(&f->sniff_timer);	/* the next head has its own */
 	}
-	if (!p->len && !p->eof)
-		return 0;
-	if (sniff(p->buf, p->len, f->host) == SNIFF_MORE && !p->eof &&
-	    p->len < p->cap) {
-		if (!timer_armed(&f->sniff_timer))
-			timer_arm(f->env->loop, &f->sniff_timer,
-				  f->env->cfg->sniff_timeout_ms);
-		return 0;
+	return p->passed == p->len ? 0 : undecided(f, p);
+}
+
+/* With a deny list: which protocol do the first bytes speak? */
+static int inspect_first(struct pump *p, void *arg)
+{
+	struct flow *f = arg;
+	const unsigned char *b = (unsigned char *)p->buf + p->off;
+	size_t skip = 0;
+	int k;
+
+	while (skip < p->len && (b[skip] == '\r' || b[skip] == '\n'))
+		skip++;
+	if (skip < p->len && b[skip] == 0x16) {
+		p->inspect = inspect_hello;
+		return inspect_hello(p, f);
 	}
-	return sniff_end(f);
+	k = http_looks_like_request(b + skip, p->len - skip);
+	if (k == 1) {
+		p->inspect = inspect_requests;
+		return inspect_requests(p, f);
+	}
+	if (k == 0)
+		return clear(f, true);	/* names no host */
+	return undecided(f, p);
 }
 
 static int pump_step(struct flow *f, struct pump *p, bool *busy)
@@ -287,9 +375,19 @@ static int pump_step(struct flow *f, struct pump *p, bool *busy)
 	int n = pump_run(p, BUDGET);
 
 	if (n < 0)
-		return io_failed(f, p->failed, n);
+		return f->stopped ? n : io_failed(f, p->failed, n);
 	*busy |= n > 0;
 	return 0;
+}
+
+static void note_activity(struct flow *f)
+{
+	uint64_t seen = f->up.got + f->down.got;
+
+	if (seen != f->seen) {
+		f->seen = seen;
+		f->last_active = loop_now();
+	}
 }
 
 /* Move what can be moved.  -ESHUTDOWN (END_CLOSED): both ways are done. */
@@ -298,14 +396,21 @@ static int flow_progress(struct flow *f)
 	bool busy = false;
 	int err;
 
-	if (f->sniffing && (err = sniff_step(f)) < 0)
+	if (f->connected && (err = pump_step(f, &f->down, &busy)) < 0)
 		return err;
-	if (!f->connected)
-		return 0;
-	if ((err = pump_step(f, &f->down, &busy)) < 0)
+	/* Before the upstream is up, client bytes are read and inspected. */
+	f->up.hold = !f->connected;
+	if ((err = pump_step(f, &f->up, &busy)) < 0)
 		return err;
-	if (!f->sniffing && (err = pump_step(f, &f->up, &busy)) < 0)
-		return err;
+	note_activity(f);
+	if (f->cleared && f->server.fd < 0) {
+		err = upstream_open(f);
+		if (err < 0)
+			return err;
+		busy |= f->connected;
+	}
+	if (!f->cleared && f->up.eof)	/* gone before it asked for anything */
+		return flow_stop(f, END_CLOSED, -ESHUTDOWN);
 	if (f->up.shut && f->down.shut)
 		return flow_stop(f, END_CLOSED, -ESHUTDOWN);
 	if (busy)
@@ -331,8 +436,30 @@ static void sniff_expired(struct timer *t)
 {
 	struct flow *f = container_of(t, struct flow, sniff_timer);
 
-	if (sniff_end(f) < 0 || flow_progress(f) < 0)
+	if (unknown_host(f) < 0 || flow_progress(f) < 0)
 		flow_end(f);
+}
+
+/* No byte yet within --first-byte-timeout, or none for --idle-timeout. */
+static void quiet_expired(struct timer *t)
+{
+	struct flow *f = container_of(t, struct flow, quiet_timer);
+	const struct flow_config *cfg = f->env->cfg;
+	uint64_t quiet;
+
+	note_activity(f);
+	if (!f->seen) {
+		flow_stop(f, END_SILENT, -ETIMEDOUT);
+		flow_end(f);
+		return;
+	}
+	quiet = loop_now() - f->last_active;
+	if (quiet >= cfg->idle_timeout_ms) {
+		flow_stop(f, END_IDLE, -ETIMEDOUT);
+		flow_end(f);
+		return;
+	}
+	timer_arm(f->env->loop, t, cfg->idle_timeout_ms - quiet);
 }
 
 static void connect_expired(struct timer *t)
@@ -351,10 +478,11 @@ static void flow_more(struct task *t)
 		flow_end(f);
 }
 
-/* Learn the flow's records and context, start the sniff and the upstream. */
+/* Learn the flow's records and context, and how to inspect it. */
 static int flow_start(struct flow *f)
 {
 	struct flow_env *env = f->env;
+	bool named = policy_wants_host(env->policy);
 	int err;
 
 	f->records_len = sizeof(f->records);
@@ -364,17 +492,22 @@ static int flow_start(struct flow *f)
 	if (err)
 		return flow_stop(f, query_failed(err), err);
 	f->have_ctx = true;
-	f->sniffing = true;
-	f->up.buf = malloc(SNIFF_BUF);
-	f->up.cap = f->up.buf ? SNIFF_BUF : 0;
-	err = f->up.buf ? loop_add(env->loop, f->client.fd, SOCK_EVENTS,
-				   flow_event, f) : -ENOMEM;
+	if (env->share) {
+		err = share_take(env->share, f->ctx.sr.app_uid, f->ctx.sr.app_cgroup_id);
+		if (err < 0)
+			return flow_stop(f, err == -EUSERS ? END_APP_LIMIT : END_ERROR, err);
+		f->shared = true;
+	}
+	err = pump_inspect(&f->up, named ? inspect_first : inspect_hello, f);
+	if (!err)
+		err = loop_add(env->loop, f->client.fd, SOCK_EVENTS, flow_event, f);
 	if (err) {
 		diag_say("accepted socket: %s", strerror(-err));
 		return flow_stop(f, END_ERROR, err);
 	}
-	err = upstream_open(f);
-	return err < 0 ? err : flow_progress(f);
+	timer_arm(env->loop, &f->quiet_timer, env->cfg->first_byte_timeout_ms);
+	f->cleared = !named;
+	return flow_progress(f);
 }
 
 void flow_accept(struct flow_env *env, int fd)
@@ -388,12 +521,14 @@ void flow_accept(struct flow_env *env, int fd)
 	}
 	f->env = env;
 	f->start = loop_now();
-	f->client = (struct end){ .fd = fd, .rd = true, .wr = true };
+	/* Readable when epoll says so: registering reports what is queued. */
+	f->client = (struct end){ .fd = fd, .wr = true };
 	f->server = (struct end){ .fd = -1 };
 	pump_init(&f->up, &f->client, &f->server);
 	pump_init(&f->down, &f->server, &f->client);
 	f->sniff_timer.fn = sniff_expired;
 	f->connect_timer.fn = connect_expired;
+	f->quiet_timer.fn = quiet_expired;
 	f->more.fn = flow_more;
 	link_add(&env->flows, &f->link);
 	env->n_flows++;

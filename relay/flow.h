@@ -16,13 +16,16 @@
 
 #include "loop.h"
 #include "policy.h"
+#include "share.h"
 
 struct flowlog;
 
 struct flow_config {
 	const char *service;		/* logged with every flow */
 	unsigned int connect_timeout_ms;
-	unsigned int sniff_timeout_ms;
+	unsigned int sniff_timeout_ms;	/* a request head or hello, once begun */
+	unsigned int first_byte_timeout_ms;	/* no byte either way yet */
+	unsigned int idle_timeout_ms;	/* no byte either way since */
 };
 
 struct flow_env {
@@ -30,6 +33,7 @@ struct flow_env {
 	struct flowlog *log;
 	const struct flow_config *cfg;
 	const struct policy *policy;
+	struct share *share;		/* flows per app; NULL: no cap */
 	/* Called after a flow was logged and freed (may be NULL). */
 	void (*ended)(struct flow_env *env);
 

@@ -24,6 +24,9 @@ static const char *const end_names[] = {
 	[END_NOT_REDIRECTED] = "not_redirected",
 	[END_DRAINED] = "drained",
 	[END_ERROR] = "error",
+	[END_SILENT] = "silent",
+	[END_IDLE] = "idle",
+	[END_APP_LIMIT] = "app_limit",
 };
 
 const char *flow_end_name(enum flow_end end)

@@ -21,6 +21,9 @@ enum flow_end {
 	END_NOT_REDIRECTED,
 	END_DRAINED,
 	END_ERROR,
+	END_SILENT,		/* no byte before --first-byte-timeout */
+	END_IDLE,		/* no byte for --idle-timeout */
+	END_APP_LIMIT,		/* the app has --max-flows-per-app flows */
 };
 
 struct flow_summary {

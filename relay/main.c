@@ -30,12 +30,33 @@ static const char usage_text[] =
 "  -l, --listen ADDR:PORT    address to accept on; repeat for IPv6 ([::1]:PORT)\n"
 "  -d, --deny-host PATTERN   reset flows whose HTTP Host or TLS SNI matches\n"
 "                            PATTERN: a name, or *.name for names below it;\n"
-"                            case-insensitive, repeatable\n"
+"                            case-insensitive, repeatable.  With a deny list,\n"
+"                            nothing is connected upstream before the flow\n"
+"                            is cleared, every request of a keep-alive\n"
+"                            HTTP/1.x connection is checked, and a server\n"
+"                            that speaks first waits for the client\n"
+"      --unknown-host deny|allow\n"
+"                            with a deny list, what happens to a flow whose\n"
+"                            host cannot be known: none named, a malformed\n"
+"                            or ambiguous HTTP request, or still no name at\n"
+"                            --sniff-timeout or after 16 KiB (default deny)\n"
 "  -L, --log FILE            flow log (default: stdout, also \"-\");\n"
 "                            reopened on SIGHUP\n"
 "      --connect-timeout MS  upstream connect timeout (default 5000)\n"
-"      --sniff-timeout MS    how long to wait for a client's first request\n"
-"                            bytes to name a host (default 1000)\n"
+"      --sniff-timeout MS    how long a begun TLS hello or request head may\n"
+"                            take to name its host (default 1000)\n"
+"      --first-byte-timeout MS\n"
+"                            reset a flow that carries no byte either way\n"
+"                            within MS of its accept (default 10000)\n"
+"      --idle-timeout MS     reset a flow that carries no byte either way\n"
+"                            for MS (default 600000)\n"
+"      --max-flows N         live flows at most; at the limit, stop accepting\n"
+"                            (connections wait in the listen queue, and the\n"
+"                            layer's fail mode applies once it is full)\n"
+"                            (default: a third of the descriptor limit)\n"
+"      --max-flows-per-app N live flows at most per application (uid and\n"
+"                            cgroup); past it, new ones are reset\n"
+"                            (default: a quarter of --max-flows)\n"
 "      --drain-timeout MS    on SIGTERM/SIGINT, how long live flows may go on\n"
 "                            before they are reset (default 5000)\n"
 "  -q, --quiet               no diagnostics on stderr except errors\n"
@@ -43,7 +64,10 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 after a drain, 1 on failure, 2 on bad usage.\n";
 
-enum { OPT_CONNECT = 256, OPT_SNIFF, OPT_DRAIN };
+enum {
+	OPT_CONNECT = 256, OPT_SNIFF, OPT_DRAIN, OPT_FIRST_BYTE, OPT_IDLE,
+	OPT_MAX_FLOWS, OPT_MAX_PER_APP, OPT_UNKNOWN_HOST,
+};
 
 static const struct option options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -53,6 +77,11 @@ static const struct option options[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 	{ "sniff-timeout", required_argument, NULL, OPT_SNIFF },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "first-byte-timeout", required_argument, NULL, OPT_FIRST_BYTE },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "max-flows-per-app", required_argument, NULL, OPT_MAX_PER_APP },
+	{ "unknown-host", required_argument, NULL, OPT_UNKNOWN_HOST },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -86,7 +115,7 @@ static int parse_ms(const char *s, unsigned int *out)
 /* Returns 0, or the exit code for a usage error. */
 static int parse_args(int argc, char **argv, struct relay_config *cfg)
 {
-	unsigned int *ms;
+	unsigned int *ms, n;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "s:l:d:L:qh", options, NULL)) != -1) {
@@ -113,11 +142,28 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 			cfg->log_path = optarg;
 			break;
 		case OPT_CONNECT: case OPT_SNIFF: case OPT_DRAIN:
+		case OPT_FIRST_BYTE: case OPT_IDLE:
 			ms = c == OPT_CONNECT ? &cfg->flow.connect_timeout_ms :
 			     c == OPT_SNIFF ? &cfg->flow.sniff_timeout_ms :
+			     c == OPT_FIRST_BYTE ? &cfg->flow.first_byte_timeout_ms :
+			     c == OPT_IDLE ? &cfg->flow.idle_timeout_ms :
 			     &cfg->drain_timeout_ms;
 			if (parse_ms(optarg, ms) < 0)
 				return usage_error("bad milliseconds '%s'", optarg);
+			break;
+		case OPT_MAX_FLOWS: case OPT_MAX_PER_APP:
+			if (parse_ms(optarg, &n) < 0)
+				return usage_error("bad count '%s' (a number from 1)", optarg);
+			if (c == OPT_MAX_FLOWS)
+				cfg->max_flows = n;
+			else
+				cfg->max_flows_per_app = n;
+			break;
+		case OPT_UNKNOWN_HOST:
+			if (strcmp(optarg, "deny") && strcmp(optarg, "allow"))
+				return usage_error("--unknown-host takes deny or allow, "
+						   "not '%s'", optarg);
+			cfg->policy.allow_unknown = !strcmp(optarg, "allow");
 			break;
 		case 'q':
 			cfg->quiet = true;
@@ -136,6 +182,9 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 		return usage_error("%s", "--service NAME is required");
 	if (!cfg->n_listen)
 		return usage_error("%s", "--listen ADDR:PORT is required");
+	if (cfg->max_flows && cfg->max_flows_per_app > cfg->max_flows)
+		return usage_error("--max-flows-per-app %u is more than --max-flows %lu",
+				   cfg->max_flows_per_app, cfg->max_flows);
 	return 0;
 }
 
@@ -146,6 +195,8 @@ int main(int argc, char **argv)
 		.flow = {
 			.connect_timeout_ms = 5000,
 			.sniff_timeout_ms = 1000,
+			.first_byte_timeout_ms = 10000,
+			.idle_timeout_ms = 600000,
 		},
 	};
 	struct relay *r;

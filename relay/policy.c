@@ -24,6 +24,11 @@ int policy_check_host(const struct policy *p, const char *host)
 	return 0;
 }
 
+int policy_check_unknown(const struct policy *p)
+{
+	return p->n_deny && !p->allow_unknown ? -EACCES : 0;
+}
+
 int host_pattern_norm(char *pattern)
 {
 	size_t n = strlen(pattern);

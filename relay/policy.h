@@ -11,6 +11,7 @@
 struct policy {
 	char **deny;		/* normalized host patterns (--deny-host) */
 	int n_deny;
+	bool allow_unknown;	/* --unknown-host allow */
 };
 
 /* Must a flow name its host (HTTP Host, TLS SNI) before it may go on? */
@@ -21,6 +22,14 @@ bool policy_wants_host(const struct policy *p);
  * Returns 0, or -EACCES if the deny list refuses it.
  */
 int policy_check_host(const struct policy *p, const char *host);
+
+/*
+ * policy_check_unknown - may a flow go on whose host is not known: an HTTP
+ * request or TLS ClientHello that names none, is malformed, or is still
+ * incomplete when the sniff window closes or the buffer fills?  0, or
+ * -EACCES (the default while a deny list is set).
+ */
+int policy_check_unknown(const struct policy *p);
 
 /*
  * host_pattern_norm - check and normalize a --deny-host pattern in place

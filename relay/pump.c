@@ -3,11 +3,13 @@
  * pump.c - splice() through a pipe, or read/write through a buffer.
  *
  * Readiness flags are cleared only on EAGAIN, as edge-triggered epoll
- * requires.  A pipe is created on first use, so a quiet direction costs no
- * descriptors; if none can be had the pump falls back to a buffer.
+ * requires.  A pump takes a pipe from the pool when it reads and gives it
+ * back once the pipe is empty again; if none can be had it falls back to a
+ * buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,66 @@
 
 #define COPY_BUF	(64 * 1024)
 #define SPLICE_MAX	(1024 * 1024)	/* the pipe takes what fits */
+#define POOL_MAX	256		/* idle pipes kept */
+
+/* One relay, one thread: the pool is the process's. */
+static struct {
+	int idle[POOL_MAX][2];
+	int n_idle;
+	int n_pipes;		/* idle + held */
+	int max;
+} pool = { .max = INT_MAX };
+
+void pump_pipes_limit(int max)
+{
+	pool.max = max > 0 ? max : 0;
+}
+
+void pump_pipes_trim(void)
+{
+	while (pool.n_idle) {
+		pool.n_idle--;
+		close(pool.idle[pool.n_idle][0]);
+		close(pool.idle[pool.n_idle][1]);
+		pool.n_pipes--;
+	}
+}
+
+static int pipe_get(int fds[2])
+{
+	if (pool.n_idle) {
+		pool.n_idle--;
+		fds[0] = pool.idle[pool.n_idle][0];
+		fds[1] = pool.idle[pool.n_idle][1];
+		return 0;
+	}
+	if (pool.n_pipes >= pool.max)
+		return -EMFILE;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+		fds[0] = fds[1] = -1;
+		return -errno;
+	}
+	pool.n_pipes++;
+	return 0;
+}
+
+/* Give back the pump's pipe: pooled if empty, else closed. */
+static void pipe_put(struct pump *p)
+{
+	if (p->pipe[0] < 0)
+		return;
+	if (!p->in_pipe && pool.n_idle < POOL_MAX) {
+		pool.idle[pool.n_idle][0] = p->pipe[0];
+		pool.idle[pool.n_idle][1] = p->pipe[1];
+		pool.n_idle++;
+	} else {
+		close(p->pipe[0]);
+		close(p->pipe[1]);
+		pool.n_pipes--;
+	}
+	p->pipe[0] = p->pipe[1] = -1;
+	p->in_pipe = 0;
+}
 
 void pump_init(struct pump *p, struct end *from, struct end *to)
 {
@@ -28,40 +90,49 @@ void pump_init(struct pump *p, struct end *from, struct end *to)
 
 void pump_release(struct pump *p)
 {
-	if (p->pipe[0] >= 0)
-		close(p->pipe[0]);
-	if (p->pipe[1] >= 0)
-		close(p->pipe[1]);
-	p->pipe[0] = p->pipe[1] = -1;
+	pipe_put(p);
 	free(p->buf);
 	p->buf = NULL;
-	p->off = p->len = p->cap = 0;
+	p->off = p->len = p->cap = p->passed = 0;
 }
 
+/* Copy through a buffer from now on (allocated when first needed). */
 static int use_copy(struct pump *p)
 {
-	char *b;
-
-	if (p->cap < COPY_BUF) {
-		b = realloc(p->buf, COPY_BUF);
-		if (!b)
-			return -ENOMEM;
-		p->buf = b;
-		p->cap = COPY_BUF;
-	}
 	p->copy = true;
+	return 0;
+}
+
+int pump_inspect(struct pump *p, pump_inspect_fn *fn, void *arg)
+{
+	int err;
+
+	/* Set before the first read: no byte went past it into a pipe. */
+	if (fn) {
+		err = use_copy(p);
+		if (err < 0)
+			return err;
+	} else if (p->inspect) {
+		p->passed = p->len;
+		p->copy = false;	/* splice again once the buffer is out */
+	}
+	p->inspect = fn;
+	p->inspect_arg = arg;
 	return 0;
 }
 
 /* Write out what is buffered or in the pipe.  1: moved some, 0: can't. */
 static int drain(struct pump *p)
 {
+	size_t avail = p->inspect ? p->passed : p->len;
 	ssize_t n;
 
-	if (!p->to->wr || (!p->len && !p->in_pipe))
+	if (!p->to->wr || (!avail && !p->in_pipe))
 		return 0;
-	if (p->len)
-		n = send(p->to->fd, p->buf + p->off, p->len, MSG_NOSIGNAL);
+	if (avail)
+		n = send(p->to->fd, p->buf + p->off, avail, MSG_NOSIGNAL);
+	else if (p->len)
+		return 0;	/* inspected bytes wait for their verdict */
 	else
 		n = splice(p->pipe[0], NULL, p->to->fd, NULL, p->in_pipe,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -72,9 +143,11 @@ static int drain(struct pump *p)
 		}
 		return -errno;
 	}
-	if (p->len) {
+	if (avail) {
 		p->off += n;
 		p->len -= n;
+		if (p->passed)
+			p->passed -= n;
 		if (!p->len)
 			p->off = 0;
 	} else {
@@ -86,6 +159,17 @@ static int drain(struct pump *p)
 
 static ssize_t fill_copy(struct pump *p)
 {
+	char *b;
+
+	if (p->cap < COPY_BUF) {
+		b = realloc(p->buf, COPY_BUF);
+		if (!b) {
+			errno = ENOMEM;
+			return -1;
+		}
+		p->buf = b;
+		p->cap = COPY_BUF;
+	}
 	if (p->off + p->len == p->cap && p->off) {
 		memmove(p->buf, p->buf + p->off, p->len);
 		p->off = 0;
@@ -101,14 +185,13 @@ static ssize_t fill_splice(struct pump *p, int *fallback)
 	ssize_t n;
 
 	if (p->len)
-		return -2;	/* sniffed bytes go first */
+		return -2;	/* buffered bytes go first */
 	if (p->buf) {
 		free(p->buf);
 		p->buf = NULL;
 		p->off = p->cap = 0;
 	}
-	if (p->pipe[0] < 0 && pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-		p->pipe[0] = p->pipe[1] = -1;
+	if (p->pipe[0] < 0 && pipe_get(p->pipe) < 0) {
 		*fallback = 1;
 		return -2;
 	}
@@ -124,7 +207,7 @@ static ssize_t fill_splice(struct pump *p, int *fallback)
 /* Read in what fits.  1: read some, 0: can't, or -errno. */
 static int fill(struct pump *p)
 {
-	int fallback = 0;
+	int fallback = 0, err;
 	ssize_t n;
 
 	if (p->eof || !p->from->rd)
@@ -150,6 +233,14 @@ static int fill(struct pump *p)
 		p->len += n;
 	else
 		p->in_pipe += n;
+	p->got += n;
+	if (p->inspect) {
+		err = p->inspect(p, p->inspect_arg);
+		if (err < 0)
+			return err;
+		if (p->eof && p->inspect)
+			p->len = p->passed;	/* never passed: dropped */
+	}
 	return 1;
 }
 
@@ -159,7 +250,7 @@ int pump_run(struct pump *p, size_t budget)
 	int in, out;
 
 	do {
-		out = drain(p);
+		out = p->hold ? 0 : drain(p);
 		if (out < 0) {
 			p->failed = p->to;
 			return out;
@@ -171,7 +262,14 @@ int pump_run(struct pump *p, size_t budget)
 		}
 	} while ((in || out) && p->bytes - start < budget);
 
-	if (p->eof && !p->len && !p->in_pipe && !p->shut) {
+	if (!p->in_pipe)
+		pipe_put(p);
+	if (p->copy && !p->len && p->buf) {
+		free(p->buf);		/* a quiet pump holds no buffer */
+		p->buf = NULL;
+		p->off = p->cap = 0;
+	}
+	if (p->eof && !p->len && !p->in_pipe && !p->shut && !p->hold) {
 		/* ENOTCONN after a reset: the next read reports the reset. */
 		shutdown(p->to->fd, SHUT_WR);
 		p->shut = true;

@@ -23,10 +23,14 @@
 
 #include "diag.h"
 #include "flowlog.h"
+#include "pump.h"
 #include "relay.h"
+#include "share.h"
 
 #define ACCEPT_BATCH	64
 #define MAX_FDS		(1 << 20)
+#define RESERVED_FDS	64	/* listeners, log, epoll, signals, stdio */
+#define RETRY_MS	100
 
 /* Raise the soft fd limit to the hard one; returns the limit in force. */
 static int raise_nofile(void)
@@ -56,26 +60,47 @@ static void close_listeners(struct relay *r)
 	}
 }
 
-/* Out of descriptors: accept with the spare one and reset at once, so the
- * client hears a refusal instead of waiting in the backlog. */
-static void shed(struct relay *r, int lfd)
-{
-	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
-	static bool told;
-	int fd;
+static void on_accept(void *arg, int lfd, uint32_t events);
 
-	if (r->spare_fd < 0)
+/*
+ * At the flow limit, or out of descriptors, stop accepting: connections
+ * wait in the listener's queue (they are not refused), and once it is
+ * full the redirect layer sees an overloaded service and applies its fail
+ * mode.  Accepting resumes when a flow ends (or, out of descriptors, after
+ * RETRY_MS in case they came back another way).
+ */
+static void pause_accepting(struct relay *r, const char *why)
+{
+	int i;
+
+	if (r->paused)
 		return;
-	close(r->spare_fd);
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
-		close(fd);
+	for (i = 0; i < r->cfg->n_listen; i++)
+		loop_del(r->loop, r->listen_fd[i]);
+	r->paused = true;
+	if (!r->told_paused)
+		diag_error("%s: not accepting new connections until flows end", why);
+	r->told_paused = true;
+}
+
+static void resume_accepting(struct relay *r)
+{
+	int i, err;
+
+	if (!r->paused || r->draining)
+		return;
+	timer_cancel(&r->resume_timer);
+	r->paused = false;
+	for (i = 0; i < r->cfg->n_listen; i++) {
+		err = loop_add(r->loop, r->listen_fd[i], EPOLLIN, on_accept, r);
+		if (err < 0)
+			diag_error("cannot watch a listener again: %s", strerror(-err));
 	}
-	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!told)
-		diag_error("out of file descriptors: resetting new connections");
-	told = true;
+}
+
+static void resume_expired(struct timer *t)
+{
+	resume_accepting(container_of(t, struct relay, resume_timer));
 }
 
 static void on_accept(void *arg, int lfd, uint32_t events)
@@ -83,12 +108,16 @@ static void on_accept(void *arg, int lfd, uint32_t events)
 	struct relay *r = arg;
 	int i, fd;
 
-	for (i = 0; i < ACCEPT_BATCH && !r->draining; i++) {
+	for (i = 0; i < ACCEPT_BATCH && !r->draining && !r->paused; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			flow_accept(&r->flows, fd);
+			if (r->flows.n_flows >= r->max_flows)
+				pause_accepting(r, "at --max-flows");
 		} else if (errno == EMFILE || errno == ENFILE) {
-			shed(r, lfd);
+			pump_pipes_trim();
+			pause_accepting(r, "out of file descriptors");
+			timer_arm(r->loop, &r->resume_timer, RETRY_MS);
 			return;
 		} else if (errno != ECONNABORTED && errno != EINTR) {
 			if (errno != EAGAIN)
@@ -112,6 +141,7 @@ static void start_drain(struct relay *r)
 		return;
 	}
 	r->draining = true;
+	timer_cancel(&r->resume_timer);
 	close_listeners(r);
 	if (!r->flows.n_flows) {
 		loop_stop(r->loop);
@@ -128,6 +158,8 @@ static void flow_ended(struct flow_env *env)
 
 	if (r->draining && !env->n_flows)
 		loop_stop(r->loop);
+	else if (r->paused && env->n_flows < r->max_flows)
+		resume_accepting(r);
 }
 
 static void on_signal(void *arg, int fd, uint32_t events)
@@ -236,10 +268,40 @@ static int open_signals(struct relay *r)
 	return 0;
 }
 
+/*
+ * Flows, per app and in all, from the fd limit unless given: a flow holds
+ * two sockets, and pipes (two fds) only while bytes are in them; a third
+ * of the descriptors is kept for those.
+ */
+static int set_limits(struct relay *r, int nofile)
+{
+	const struct relay_config *cfg = r->cfg;
+	int spare, per_app;
+
+	r->max_flows = cfg->max_flows;
+	if (!r->max_flows)
+		r->max_flows = nofile > 3 * RESERVED_FDS ? (nofile - RESERVED_FDS) / 3 : 64;
+	per_app = cfg->max_flows_per_app;
+	if (!per_app)
+		per_app = r->max_flows / 4 ? r->max_flows / 4 : 1;
+	spare = nofile - RESERVED_FDS - 2 * (int)r->max_flows;
+	if (spare < 0)
+		diag_say("--max-flows %lu needs more than the %d descriptors "
+			 "this relay may open", r->max_flows, nofile);
+	pump_pipes_limit(spare / 2);
+	r->share = share_new(per_app);
+	if (!r->share) {
+		diag_error("out of memory");
+		return -ENOMEM;
+	}
+	r->flows.share = r->share;
+	return 0;
+}
+
 struct relay *relay_new(const struct relay_config *cfg)
 {
 	struct relay *r = calloc(1, sizeof(*r));
-	int i;
+	int i, nofile;
 
 	if (!r) {
 		diag_error("out of memory");
@@ -250,8 +312,9 @@ struct relay *relay_new(const struct relay_config *cfg)
 	for (i = 0; i < RELAY_MAX_LISTEN; i++)
 		r->listen_fd[i] = -1;
 	flow_env_init(&r->flows);
-	r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	r->loop = loop_new(raise_nofile());
+	r->resume_timer.fn = resume_expired;
+	nofile = raise_nofile();
+	r->loop = loop_new(nofile);
 	if (!r->loop) {
 		diag_error("epoll: %s", strerror(errno));
 		goto fail;
@@ -266,6 +329,8 @@ struct relay *relay_new(const struct relay_config *cfg)
 	r->flows.cfg = &cfg->flow;
 	r->flows.policy = &cfg->policy;
 	r->flows.ended = flow_ended;
+	if (set_limits(r, nofile) < 0)
+		goto fail;
 	if (open_signals(r) < 0 || open_listeners(r) < 0)
 		goto fail;
 	return r;
@@ -295,10 +360,11 @@ void relay_free(struct relay *r)
 		close_listeners(r);
 		timer_cancel(&r->drain_timer);
 	}
+	timer_cancel(&r->resume_timer);
 	if (r->sig_fd >= 0)
 		close(r->sig_fd);
-	if (r->spare_fd >= 0)
-		close(r->spare_fd);
+	pump_pipes_trim();
+	share_free(r->share);
 	flowlog_close(r->log);
 	loop_free(r->loop);
 	free(r);

@@ -7,6 +7,8 @@
  *   relay.c    listeners, signals, the drain (this header)
  *   flow.c     one TCP flow and the set of live flows (flow.h)
  *   policy.c   what may go through: the deny list (policy.h)
+ *   share.c    live flows per application, against its cap (share.h)
+ *   http.c     HTTP/1.x request framing, to check each request (http.h)
  *   sniff.c    the host a flow names, from its first bytes (sniff.h)
  *   pump.c     one direction of a flow, splice or copy (pump.h)
  *   flowlog.c  the JSON-lines flow log (flowlog.h)
@@ -36,6 +38,8 @@ struct relay_config {
 	struct sockaddr_storage listen[RELAY_MAX_LISTEN];
 	int n_listen;
 	unsigned int drain_timeout_ms;
+	unsigned long max_flows;	/* 0: from the fd limit */
+	unsigned int max_flows_per_app;	/* 0: a quarter of max_flows */
 	const char *log_path;	/* NULL or "-": stdout */
 	bool quiet;
 	struct flow_config flow;	/* .service: the service served */
@@ -48,8 +52,11 @@ struct relay {
 	struct flowlog *log;
 	int listen_fd[RELAY_MAX_LISTEN];
 	int sig_fd;
-	int spare_fd;		/* given up to accept-and-reset at EMFILE */
 	struct flow_env flows;
+	struct share *share;
+	unsigned long max_flows;
+	bool paused, told_paused;	/* listeners off the poller */
+	struct timer resume_timer;
 	bool draining;
 	struct timer drain_timer;
 };

@@ -55,6 +55,8 @@ usage "rule file naming an unknown service" -- rule load "$TMPD/rules"
 for i in $(seq 40); do echo "--service A --dst 10.9.1.1 --dport $i"; done > "$TMPD/rules"
 usage "rule file: more than 32 rules on one address" -- rule load "$TMPD/rules"
 
+printf -- '--service A --dport 81\n--service A --dport 82\0 --bogus\n' > "$TMPD/rules"
+usage "rule file with a NUL byte" -- rule load "$TMPD/rules"
 printf '%s\n' "rule add --service A --dport 81" > "$TMPD/rules"
 usage "rule file whose lines start with 'rule add'" -- rule load "$TMPD/rules"
 check "... and the message says to write only the options" -- \

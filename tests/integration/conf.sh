@@ -218,17 +218,20 @@ check "rule del of an unknown name: exit 2" -- sh -c "'$SR' rule del nosuch 2>/d
 # --- owners from systemd units: owner-unit, service own -------------------------
 mkdir -p "$CG/relay@B.service"
 base | sed "s|owner-cgroup \"$CG/p-B\"|owner-unit relay@B.service|" > "$TMPD/unit.conf"
-check "owner-unit: apply finds the unit's cgroup below the layer's" -- sh -c "'$SR' apply '$TMPD/unit.conf' >/dev/null && \
-	'$SR' service list | grep -q ' $CG/relay@B.service '"
+owner_of_b() { "$SR" apply "$TMPD/unit.conf" >/dev/null && test "$(counter B owner_cgroup)" = "$CG/relay@B.service"; }
+check "owner-unit: apply finds the unit's cgroup below the layer's" -- owner_of_b
 out=$("$SR" apply "$TMPD/unit.conf")
 check "owner-unit: applying again changes nothing ($out)" -- eval 'echo "$out" | grep -q "0 changed, 0 removed, 2 kept"'
 rmdir "$CG/relay@B.service"
 err=$("$SR" apply "$TMPD/unit.conf" 2>&1 >/dev/null); st=$?
 check "owner-unit of a unit not running: applied, with a note (${err%%$'\n'*})" -- \
 	eval '[ $st -eq 0 ] && echo "$err" | grep -q "service own B"'
-check "service own B, run in cgroup own-B: B's owner is that cgroup" -- sh -c "'$SR' -j service list >/dev/null && \
-	mkdir -p '$CG/own-B' && sh -c 'echo \$\$ > \"\$1/cgroup.procs\" && exec \"\$2\" service own B' sh '$CG/own-B' '$SR' >/dev/null && \
-	'$SR' service list | grep -q ' $CG/own-B '"
+own_b() {
+	mkdir -p "$CG/own-B" &&
+		sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" service own B' sh "$CG/own-B" "$SR" >/dev/null &&
+		test "$(counter B owner_cgroup)" = "$CG/own-B"
+}
+check "service own B, run in cgroup own-B: B's owner is that cgroup" -- own_b
 check "service own from outside the attached cgroup: exit 2" -- \
 	sh -c "'$SR' service own B 2>/dev/null; test \$? -eq 2"
 check "service own of an unknown service: exit 2" -- \

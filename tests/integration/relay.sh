@@ -4,6 +4,8 @@
 #   app --connect 127.0.0.2:PORT--> [hook] --> relay A 127.0.0.1:7001 ----------> server
 #   app --connect 127.0.0.3:PORT--> [hook] --> relay A --> [hook] --> relay B 127.0.0.1:7002 --> server
 #   app --connect 127.0.0.4:PORT--> [hook] --> relay D 127.0.0.1:7004 (drain deadline) --> server
+#   app --connect 127.0.0.6:PORT--> [hook] --> relay E 127.0.0.1:7005 (deny list) --> server
+#   app --connect 127.0.0.7:PORT--> [hook] --> relay E --> [hook] --> relay B --> server
 #
 # Servers listen on [::]:PORT (tests/helpers/relay_peer.py, one mode per
 # port; relay_load for the 1,000-flow run; http.server for curl).  Each
@@ -35,18 +37,24 @@ server 8006 slow "$TMPD/small.bin" 400000
 server 8010 source "$TMPD/small.bin"
 bg srv "$LOAD" serve "[::]:8007"
 bg srv python3 -m http.server 8080 --bind :: --directory "$TMPD/www" 2>/dev/null
-for port in 8001 8002 8003 8004 8005 8006 8007 8010 8080; do wait_port $port; done
+bg srv python3 -m http.server 8081 --protocol HTTP/1.1 --bind :: --directory "$TMPD/www" 2>/dev/null
+for port in 8001 8002 8003 8004 8005 8006 8007 8010 8080 8081; do wait_port $port; done
 
-mkdir -p "$CG/pa" "$CG/pb" "$CG/pd"
+mkdir -p "$CG/pa" "$CG/pb" "$CG/pd" "$CG/pe"
 "$SR" service add A --listen 127.0.0.1:7001 --listen '[::1]:7001' \
 	--owner-cgroup "$CG/pa" >/dev/null
 "$SR" service add B --listen 127.0.0.1:7002 --owner-cgroup "$CG/pb" >/dev/null
 "$SR" service add D --listen 127.0.0.1:7004 --owner-cgroup "$CG/pd" >/dev/null
+"$SR" service add E --listen 127.0.0.1:7005 --owner-cgroup "$CG/pe" >/dev/null
 for dst in 127.0.0.2/32 127.0.0.3/32 ::1/128; do
 	"$SR" rule add --service A --dst $dst --dport 8000-8099 --weight 200 >/dev/null
 done
 "$SR" rule add --service B --dst 127.0.0.3/32 --dport 8000-8099 --weight 100 >/dev/null
 "$SR" rule add --service D --dst 127.0.0.4/32 --dport 8000-8099 --weight 100 >/dev/null
+for dst in 127.0.0.6/32 127.0.0.7/32; do
+	"$SR" rule add --service E --dst $dst --dport 8000-8099 --weight 200 >/dev/null
+done
+"$SR" rule add --service B --dst 127.0.0.7/32 --dport 8000-8099 --weight 100 >/dev/null
 svc_id() {
 	"$SR" -j service list | python3 -c 'import json,sys
 print(next(s["id"] for s in json.load(sys.stdin) if s["name"] == sys.argv[1]))' "$1"
@@ -61,10 +69,10 @@ relay() {	# relay NAME PORT [OPTIONS]: in cgroup p<name>, log NAME.log
 	wait_port "$port"
 }
 relay_pid() { cat "$CG/p$(echo "$1" | tr A-Z a-z)/cgroup.procs"; }
-relay A 7001 --listen '[::1]:7001' --deny-host '*.Blocked.test' \
-	--deny-host exact.test --connect-timeout 2000
+relay A 7001 --listen '[::1]:7001' --connect-timeout 2000
 relay B 7002
 relay D 7004 --drain-timeout 500
+relay E 7005 --deny-host '*.Blocked.test' --deny-host exact.test
 
 client() { in_cg app $PEER client "$@"; }
 last() { jfield "$1" -1 "$2"; }	# last LOG EXPR: EXPR over the last flow
@@ -163,30 +171,63 @@ check "slow reader (1 MiB at 500 kB/s) through two relays" -- \
 check "reader in 4 KiB steps, 50 MiB through two relays: intact" -- \
 	is "$(client 127.0.0.3:8002 --slow-read 100000000)" "eof 52428800 $DOWN"
 
-# --- deny list ----------------------------------------------------------------
+# --- deny list (relay E) -----------------------------------------------------
+E=$TMPD/E.log
 get() { in_cg app curl -gsf -m 5 "$@"; }
-denied_get() { ! get -H "Host: $1" http://127.0.0.2:8080/hello.txt; }
-n=$(lines "$TMPD/A.log")
+denied_get() { ! get -H "Host: $1" http://127.0.0.6:8080/hello.txt; }
+n=$(lines $E)
 check "deny: Host www.blocked.test is refused" -- denied_get www.blocked.test
-wait_lines "$TMPD/A.log" $((n + 1))
-check "deny: logged denied, with the host, nothing relayed" -- field_is "$TMPD/A.log" \
+wait_lines $E $((n + 1))
+check "deny: logged denied, with the host, nothing relayed" -- field_is $E \
 	"(end, host, bytes_up, bytes_down)" "('denied', 'www.blocked.test', 0, 0)"
 check "deny: exact name with port and other case is refused" -- denied_get EXACT.Test:8080
 check "deny: the wildcard's own apex passes" -- \
-	is "$(get -H 'Host: blocked.test' http://127.0.0.2:8080/hello.txt)" hello
+	is "$(get -H 'Host: blocked.test' http://127.0.0.6:8080/hello.txt)" hello
+srv_mark 8001
 check "deny: SNI api.blocked.test gets a reset" -- \
-	is "$(client 127.0.0.3:8001 --hello api.blocked.test | first)" reset
-wait_lines "$TMPD/A.log" $((n + 4))
-check "deny: SNI logged denied" -- \
-	field_is "$TMPD/A.log" "(end, host)" "('denied', 'api.blocked.test')"
+	is "$(client 127.0.0.7:8001 --hello api.blocked.test | first)" reset
+wait_lines $E $((n + 4))
+check "deny: SNI logged denied" -- field_is $E "(end, host)" "('denied', 'api.blocked.test')"
 check "deny: B never saw the denied flow" -- eval '! grep -q blocked "$TMPD/B.log"'
 sni_ok() {
-	srv_mark 8001
-	client 127.0.0.2:8001 --hello fine.test >/dev/null && wait_lines "$TMPD/A.log" $((n + 5)) &&
-		field_is "$TMPD/A.log" "(end, host, bytes_up)" \
+	client 127.0.0.6:8001 --hello fine.test >/dev/null && wait_lines $E $((n + 5)) &&
+		field_is $E "(end, host, bytes_up)" \
 			"('closed', 'fine.test', $(srv_next 8001 | cut -d' ' -f2))"
 }
 check "deny: other SNI relayed, every byte" -- sni_ok
+# The denied flow was never connected upstream: the sink saw only the
+# allowed one since the mark (it logs each connection once it ends).
+check "deny: nothing was connected upstream for the denied SNI" -- \
+	is "$(($(lines "$TMPD/srv-8001.log") - mark_8001))" 1
+# curl reuses one connection for both URLs: the second request names a
+# denied host, so that connection is reset (curl's retry on a fresh one is
+# denied too).
+keepalive_ok() {
+	local out
+	out=$(get -H 'Host: ok.test' http://127.0.0.6:8081/hello.txt \
+		--next -gsf -m 5 -H 'Host: www.blocked.test' http://127.0.0.6:8081/hello.txt)
+	is "$out" hello || return 1
+	wait_lines $E $((n + 6)) &&
+		grep '"host":"www.blocked.test"' $E | grep '"end":"denied"' |
+		python3 -c 'import json,sys
+sys.exit(not any(json.loads(l)["bytes_up"] > 0 and json.loads(l)["bytes_down"] > 0 for l in sys.stdin))'
+}
+check "deny: keep-alive: the first request is served, the second (denied host) reset" -- keepalive_ok
+n=$(lines $E)
+timeout_ok() {
+	local t0=$(date +%s%N) out
+	out=$(client 127.0.0.6:8001 --text 'GET / HTTP/1.1\r\nHost: www.blo' --no-shut)
+	is "$(echo "$out" | first)" reset && wait_lines $E $((n + 1)) &&
+		field_is $E "(end, host, bytes_up)" "('denied', None, 0)" &&
+		test $(( ($(date +%s%N) - t0) / 1000000 )) -lt 3000
+}
+check "deny: no name by --sniff-timeout: reset, logged denied" -- timeout_ok
+overflow_ok() {
+	is "$(client 127.0.0.6:8001 --no-shut \
+		--text "GET / HTTP/1.1\r\nX-Pad: $(head -c 20000 /dev/zero | tr '\0' a)" | first)" reset &&
+		wait_lines $E $((n + 2)) && field_is $E "(end, host, bytes_up)" "('denied', None, 0)"
+}
+check "deny: 20,000 bytes and no name: reset, logged denied" -- overflow_ok
 check "server speaks first, client silent: banner arrives" -- \
 	is "$(client 127.0.0.2:8004 --no-shut | cut -d' ' -f1,2)" "eof 12"
 
@@ -295,7 +336,7 @@ check "drain deadline: logged drained" -- field_is "$TMPD/D.log" end drained
 quiet_ok() {
 	grep -q "listening on 127.0.0.1:7001" "$TMPD/A.err" &&
 		grep -q "listening on \[::1\]:7001" "$TMPD/A.err" &&
-		! grep -h -v -e "listening on" -e draining "$TMPD/A.err" "$TMPD/B.err"
+		! grep -h -v -e "listening on" -e draining "$TMPD/A.err" "$TMPD/B.err" "$TMPD/E.err"
 }
 check "relays said where they listen, and nothing alarming" -- quiet_ok
 

@@ -19,6 +19,7 @@
 #include <linux/bpf.h>
 
 #include "sockredir_abi.h"
+#include "observe_abi.h"
 
 #define SHIM static __attribute__((unused))
 
@@ -29,6 +30,7 @@
 #define SEC(name)
 #define __uint(name, val) int (*name)[val]
 #define __type(name, val) __typeof__(val) *name
+#define __array(name, val) __typeof__(val) *name[]
 #define bpf_htonl htonl
 #define bpf_htons htons
 #define bpf_ntohl ntohl
@@ -156,6 +158,21 @@ SHIM void *bpf_sk_storage_get(const void *map, void *sk, void *value,
 	struct shim_listener *l = sk;
 
 	return l && l->claim.service_id ? &l->claim : NULL;
+}
+
+/*
+ * The ring buffers (events.h): output copies into shim_events; nothing is
+ * emitted unless the test binds sr_watch and sr_events.
+ */
+#define SHIM_EVENTS 16
+static struct sr_event shim_events[SHIM_EVENTS];
+static int shim_nevents;
+SHIM long bpf_ringbuf_output(void *rb, void *data, __u64 size, __u64 flags)
+{
+	if (shim_nevents >= SHIM_EVENTS || size != sizeof(struct sr_event))
+		return -EAGAIN;
+	memcpy(&shim_events[shim_nevents++], data, size);
+	return 0;
 }
 
 #endif

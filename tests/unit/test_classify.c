@@ -105,6 +105,7 @@ static struct sr_match m;
 static int decide(struct sr_ruleset set, const struct sr_records *rec)
 {
 	sr_match_init(&m, rec, IPPROTO_TCP, 80, AF_INET);
+	sr_event_dst(&m.dst, &ctx, AF_INET);
 	return sr_classify(&ctx, &set, &m);
 }
 
@@ -330,6 +331,67 @@ static void test_owners(void)
 	   "a task outside the owner cgroup is an application");
 }
 
+/* The events the decisions emit (events.h), and none while unwatched. */
+static void test_events(void)
+{
+	static struct sr_watch watch;
+	static int ring = 1;	/* any non-NULL inner map */
+	static void *rings[SR_MAX_WATCHERS] = { &ring };
+	static struct sr_event scratch;
+
+	reset();
+	memset(&watch, 0, sizeof(watch));
+	shim_bind(&sr_watch, &watch, sizeof(watch), 1);
+	shim_bind(&sr_events, rings, sizeof(rings[0]), 1);
+	shim_bind(&sr_event_scratch, &scratch, sizeof(scratch), 1);
+	shim_nevents = 0;
+	service(A, 0);
+	service(B, 0);
+	rule(1, SR_ACT_BLOCK, 0);
+	rule(2, SR_ACT_REDIRECT, A);
+	rule(3, SR_ACT_REDIRECT, B);
+	rule(4, SR_ACT_PERMIT, 0);
+	ctx.user_port = htons(80);
+
+	decide(SET(1), NULL);
+	decide(SET(2, 3), CHAIN(A));
+	ok(shim_nevents == 0, "events: nobody watching, nothing emitted");
+
+	watch.count = 1;
+	shim_task.pid = 42;
+	memcpy(shim_task.comm, "app", 4);
+	decide(SET(1), NULL);
+	ok(shim_nevents == 1 && shim_events[0].kind == SR_EV_BLOCKED &&
+	   shim_events[0].rule_id == 1 && shim_events[0].pid == 42 &&
+	   shim_events[0].app_pid == 42 && !strcmp(shim_events[0].comm, "app") &&
+	   shim_events[0].dst.port == htons(80),
+	   "events: a block rule emits blocked, with its rule, task and destination");
+	decide(SET(4), NULL);
+	ok(shim_nevents == 2 && shim_events[1].kind == SR_EV_PERMITTED &&
+	   shim_events[1].rule_id == 4, "events: a permit rule emits permitted");
+	decide(SET(2, 3), CHAIN(A));
+	ok(shim_nevents == 3 && shim_events[2].kind == SR_EV_SKIP_SELF &&
+	   shim_events[2].service_id == A && shim_events[2].rule_id == 2,
+	   "events: the last hop's own rule emits skip-self, and the redirect "
+	   "to B is left to the redirect (nothing more here)");
+	decide(SET(2, 3), CHAIN(A, B));
+	ok(shim_nevents == 5 && shim_events[3].kind == SR_EV_SKIP_PREV_SELF &&
+	   shim_events[3].service_id == A && shim_events[4].kind == SR_EV_SKIP_SELF &&
+	   shim_events[4].service_id == B,
+	   "events: at the end of A>B: skip-previously-self A, skip-self B");
+	shim_listeners[B].up = 0;
+	decide(SET(3), NULL);
+	ok(shim_nevents == 6 && shim_events[5].kind == SR_EV_LISTENER_GONE &&
+	   shim_events[5].service_id == B, "events: fail open, no listener: listener-gone");
+	cfg.max_hops = 1;
+	decide(SET(2), CHAIN(B));
+	ok(shim_nevents == 7 && shim_events[6].kind == SR_EV_HOP_LIMIT &&
+	   shim_events[6].service_id == A, "events: the hop limit emits hop-limit");
+	watch.count = 0;
+	decide(SET(1), NULL);
+	ok(shim_nevents == 7, "events: the last watcher gone, nothing more");
+}
+
 int main(void)
 {
 	test_redirect_and_weights();
@@ -340,5 +402,6 @@ int main(void)
 	test_fail_modes();
 	test_overloaded();
 	test_owners();
+	test_events();
 	return done();
 }

@@ -26,12 +26,15 @@
 #include "../../relay/flowlog.c"
 #include "../../relay/sniff.c"
 #include "../../relay/policy.c"
+#include "../../relay/http.c"
+#include "../../relay/share.c"
 #include "../../relay/flow.c"
 #include "../../relay/relay.c"
 #include "clienthello.h"
 
 static struct sockaddr_storage remote[5];
-static struct sockaddr_in relay_addr[5];
+/* Two relays: "plain" without a deny list, "denying" with one. */
+static struct sockaddr_in plain[5], denying[5], *relay_addr = plain;
 static uint64_t next_flow = 1000;
 
 static int local_octet(int fd)
@@ -89,27 +92,47 @@ static int listener(struct sockaddr_storage *ss)
 	return fd;
 }
 
-static pid_t start_relay(const char *log, char **deny, int n_deny)
+#define FLOW_CFG(first_byte, idle) { \
+	.service = "unit", .connect_timeout_ms = 1000, .sniff_timeout_ms = 300, \
+	.first_byte_timeout_ms = first_byte, .idle_timeout_ms = idle }
+
+static char denyhost[] = "*.denied.test", *deny_list[] = { denyhost };
+
+static struct relay_config plain_cfg = {
+	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
+	.flow = FLOW_CFG(10000, 10000),
+};
+static struct relay_config deny_cfg = {
+	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
+	.flow = FLOW_CFG(10000, 10000),
+	.policy = { .deny = deny_list, .n_deny = 1 },
+};
+/* Short timeouts and a small share per app, with a deny list. */
+static struct relay_config strict_cfg = {
+	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
+	.max_flows_per_app = 4,
+	.flow = FLOW_CFG(500, 700),
+	.policy = { .deny = deny_list, .n_deny = 1 },
+};
+/* Three flows at most. */
+static struct relay_config small_cfg = {
+	.drain_timeout_ms = 800, .n_listen = 4, .quiet = true,
+	.max_flows = 3, .max_flows_per_app = 3,
+	.flow = FLOW_CFG(10000, 10000),
+};
+
+/* Start a relay with @cfg on 127.0.0.1-4; @addr[1..4] get its listeners. */
+static pid_t start_relay(struct relay_config *cfg, const char *log,
+			 struct sockaddr_in addr[5])
 {
-	static struct relay_config cfg = {
-		.drain_timeout_ms = 800,
-		.n_listen = 4,
-		.quiet = true,
-		.flow = {
-			.service = "unit",
-			.connect_timeout_ms = 1000,
-			.sniff_timeout_ms = 300,
-		},
-	};
+	const size_t size = 5 * sizeof(addr[0]);
 	int p[2], i, rc;
 	struct relay *r;
 	pid_t pid;
 
-	cfg.log_path = log;
-	cfg.policy.deny = deny;
-	cfg.policy.n_deny = n_deny;
+	cfg->log_path = log;
 	for (i = 0; i < 4; i++) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg.listen[i];
+		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->listen[i];
 
 		sin->sin_family = AF_INET;
 		sin->sin_addr.s_addr = htonl(0x7f000001 + i);
@@ -122,16 +145,16 @@ static pid_t start_relay(const char *log, char **deny, int n_deny)
 		diag_quiet = true;
 		redirect_ops = (struct redirect_ops){ fake_records, fake_context,
 						      fake_set_records };
-		r = relay_new(&cfg);
+		r = relay_new(cfg);
 		if (!r)
 			_exit(1);
 		for (i = 0; i < 4; i++) {
-			socklen_t len = sizeof(relay_addr[i + 1]);
+			socklen_t len = sizeof(addr[i + 1]);
 
 			getsockname(r->listen_fd[i],
-				    (struct sockaddr *)&relay_addr[i + 1], &len);
+				    (struct sockaddr *)&addr[i + 1], &len);
 		}
-		if (write(p[1], relay_addr, sizeof(relay_addr)) < 0)
+		if (write(p[1], addr, size) < 0)
 			_exit(1);
 		close(p[1]);
 		rc = relay_run(r);
@@ -139,7 +162,7 @@ static pid_t start_relay(const char *log, char **deny, int n_deny)
 		_exit(rc);
 	}
 	close(p[1]);
-	if (read(p[0], relay_addr, sizeof(relay_addr)) != sizeof(relay_addr))
+	if (read(p[0], addr, size) != (ssize_t)size)
 		pid = -1;
 	close(p[0]);
 	return pid;
@@ -162,8 +185,13 @@ static int dial(int which)
 
 static int take(int lfd)
 {
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 	struct timeval tv = { .tv_sec = 5 };
+	int fd;
+
+	if (poll(&pfd, 1, 5000) <= 0)
+		return -1;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -379,6 +407,45 @@ static int wait_unlisten(const struct sockaddr_in *sin, int ms)
 	return -1;
 }
 
+/* Is a connection waiting in @lfd's accept queue? */
+static int pending(int lfd)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
+/* Read until the stream ends; *end: 0 for EOF, else the errno. */
+static ssize_t read_end(int fd, char *buf, size_t cap, int *end)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf + len, cap - len, 0)) > 0)
+		len += n;
+	*end = n < 0 ? errno : 0;
+	return len;
+}
+
+/* The length of @sin's accept queue (a listener's rx_queue), or -1. */
+static int accept_queue(const struct sockaddr_in *sin)
+{
+	unsigned int addr, port, st, tx, rx;
+	char line[512];
+	FILE *f = fopen("/proc/net/tcp", "r");
+	int n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %x:%x", &addr, &port,
+			   &st, &tx, &rx) == 5 && st == 0x0a &&
+		    addr == sin->sin_addr.s_addr && port == ntohs(sin->sin_port))
+			n = rx;
+	fclose(f);
+	return n;
+}
+
 static int count(const char *log, const char *what)
 {
 	char line[4096];
@@ -394,28 +461,235 @@ static int count(const char *log, const char *what)
 	return n;
 }
 
+/* Send a string literal, without its NUL. */
+#define SEND(fd, lit) send_all(fd, lit, sizeof(lit) - 1)
+
+/*
+ * With a deny list, nothing fails open (strict_cfg: sniff window 300 ms,
+ * first byte 500 ms, idle 700 ms, 4 flows per app).
+ */
+static void strict_tests(const char *log, int srv, int srv_b)
+{
+	static char pad[17000];
+	static const char req1[] = "POST /a HTTP/1.1\r\nHost: ok.test\r\n"
+				   "Content-Length: 5\r\n\r\nhello";
+	static const char chunked[] = "POST /c HTTP/1.1\r\nHost: ok.test\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n"
+		"29\r\nGET / HTTP/1.1\r\nHost: www.denied.test\r\n\r\n\r\n"
+		"0\r\n\r\nGET /d HTTP/1.1\r\nHost: fine.test\r\n\r\n";
+	char buf[65536], hello[600];
+	int c, s, c_end, s_end, i, held[4];
+	uint64_t t0, t;
+	ssize_t n;
+	pid_t pid;
+
+	pid = start_relay(&strict_cfg, log, denying);
+	relay_addr = denying;
+
+	c = dial(4);
+	SEND(c, "GET / HTTP/1.1\r\nHost: www.denied.test\r\n\r\n");
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET && !pending(srv_b),
+	   "deny list: a denied flow is reset, and nothing was connected upstream");
+	close(c);
+
+	c = dial(4);
+	t0 = now_ms();
+	SEND(c, "GET / HTTP/1.1\r\nHost: www.den");
+	n = read_all(c, buf, sizeof(buf));
+	t = now_ms() - t0;
+	ok(n == -ECONNRESET && t >= 250 && t < 1000 && !pending(srv_b),
+	   "deny list: no name by the sniff timeout: reset after %llu ms, nothing upstream",
+	   (unsigned long long)t);
+	close(c);
+
+	memset(pad, 'a', sizeof(pad));
+	c = dial(4);
+	t0 = now_ms();
+	SEND(c, "GET / HTTP/1.1\r\nX-Pad: ");
+	send_all(c, pad, sizeof(pad));
+	n = read_all(c, buf, sizeof(buf));
+	t = now_ms() - t0;
+	ok(n == -ECONNRESET && t < 250 && !pending(srv_b),
+	   "deny list: 17,000 bytes and no name yet: reset at once (%llu ms), nothing upstream",
+	   (unsigned long long)t);
+	close(c);
+
+	c = dial(4);
+	n = make_hello((unsigned char *)hello, NULL, 100);
+	send_all(c, hello, n);
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET && !pending(srv_b),
+	   "deny list: a ClientHello without SNI is reset");
+	close(c);
+
+	/* Keep-alive: the second request names a denied host. */
+	c = dial(1);
+	send_all(c, req1, sizeof(req1) - 1);
+	s = take(srv);
+	n = recv(s, buf, sizeof(req1) - 1, MSG_WAITALL);
+	ok(n == sizeof(req1) - 1 && !memcmp(buf, req1, n),
+	   "keep-alive: the first request (with a body) is relayed");
+	SEND(c, "GET /b HTTP/1.1\r\nHost: www.denied.test\r\n\r\n");
+	n = read_end(s, buf, sizeof(buf), &s_end);
+	ok(n == 0 && s_end == ECONNRESET,
+	   "keep-alive: a second request for a denied host never reaches the server: "
+	   "reset (%zd bytes, %s)", n, strerror(s_end));
+	ok(read_end(c, buf, sizeof(buf), &c_end) == 0 && c_end == ECONNRESET,
+	   "keep-alive: the client of the denied second request is reset");
+	close(s);
+	close(c);
+
+	/* A denied-looking request inside a chunked body is data; the next
+	 * request after the body is checked and allowed. */
+	c = dial(1);
+	send_all(c, chunked, sizeof(chunked) - 1);
+	shutdown(c, SHUT_WR);
+	s = take(srv);
+	n = read_end(s, buf, sizeof(buf), &s_end);
+	ok(n == sizeof(chunked) - 1 && !memcmp(buf, chunked, n) && s_end == 0,
+	   "keep-alive: chunked body framed, then a second request: all relayed (%zd)", n);
+	close(s);
+	close(c);
+
+	/* A request a server could frame two ways is not guessed at. */
+	c = dial(1);
+	send_all(c, "POST / HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 5\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 85);
+	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET && !pending(srv),
+	   "keep-alive: Content-Length with Transfer-Encoding is reset, nothing upstream");
+	close(c);
+
+	/* The second request waits out the sniff window. */
+	c = dial(1);
+	SEND(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n");
+	s = take(srv);
+	n = recv(s, buf, 33, MSG_WAITALL);
+	t0 = now_ms();
+	SEND(c, "GET / HTTP/1.1\r\nHo");
+	n = read_end(s, buf, sizeof(buf), &s_end);
+	t = now_ms() - t0;
+	ok(n == 0 && s_end == ECONNRESET && t >= 250 && t < 1000,
+	   "keep-alive: a second head still nameless at the sniff timeout: reset (%llu ms)",
+	   (unsigned long long)t);
+	close(s);
+	close(c);
+
+	c = dial(1);
+	SEND(c, "\x01\x02\x03 not a named protocol");
+	shutdown(c, SHUT_WR);
+	s = take(srv);
+	ok(read_all(s, buf, sizeof(buf)) == 24, "deny list: a protocol that names no host passes");
+	close(s);
+	close(c);
+
+	/* Timeouts: silent, then idle. */
+	c = dial(4);
+	t0 = now_ms();
+	n = read_all(c, buf, sizeof(buf));
+	t = now_ms() - t0;
+	ok(n == -ECONNRESET && t >= 450 && t < 1500 && !pending(srv_b),
+	   "first-byte timeout: a silent client is reset after %llu ms, nothing upstream",
+	   (unsigned long long)t);
+	close(c);
+	c = dial(1);
+	SEND(c, "GET / HTTP/1.1\r\nHost: ok.test\r\n\r\n");
+	s = take(srv);
+	n = recv(s, buf, 33, MSG_WAITALL);
+	t0 = now_ms();
+	read_end(s, buf, sizeof(buf), &s_end);
+	t = now_ms() - t0;
+	ok(read_end(c, buf, sizeof(buf), &c_end) == 0 && c_end == ECONNRESET &&
+	   s_end == ECONNRESET && t >= 600 && t < 1500,
+	   "idle timeout: both ends reset after %llu ms without a byte", (unsigned long long)t);
+	close(s);
+	close(c);
+
+	/* One app, 4 flows at most: the fifth is reset at once. */
+	for (i = 0; i < 4; i++)
+		held[i] = dial(4);
+	c = dial(4);
+	t0 = now_ms();
+	n = c >= 0 ? read_all(c, buf, sizeof(buf)) : -1;
+	t = now_ms() - t0;
+	ok(n == -ECONNRESET && t < 300, "per-app cap: the fifth flow of an app is reset (%llu ms)",
+	   (unsigned long long)t);
+	close(c);
+	for (i = 0; i < 4; i++)
+		close(held[i]);
+
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	relay_addr = plain;
+	snprintf(buf, sizeof(buf), "\"host\":\"www.denied.test\",\"bytes_up\":%zu,",
+		 sizeof(req1) - 1);
+	ok(count(log, "\"end\":\"denied\"") == 7 && count(log, "\"end\":\"silent\"") == 1 &&
+	   count(log, "\"end\":\"idle\"") == 1 && count(log, "\"end\":\"app_limit\"") == 1 &&
+	   count(log, buf) == 1,
+	   "log: 7 denied (the keep-alive one with its host), silent, idle, app_limit");
+	ok(!pending(srv_b), "deny list: no flow ever reached the denied destination");
+}
+
+/* At --max-flows the relay stops accepting; the queue is served later. */
+static void small_tests(const char *log, int srv)
+{
+	static struct sockaddr_in small[5];
+	int c[4], s[4], i, q = -1;
+	char buf[16];
+	uint64_t end;
+	pid_t pid;
+
+	pid = start_relay(&small_cfg, log, small);
+	relay_addr = small;
+	for (i = 0; i < 3; i++) {
+		c[i] = dial(1);
+		s[i] = take(srv);
+	}
+	c[3] = dial(1);
+	send_all(c[3], "ping", 4);
+	for (end = now_ms() + 2000; now_ms() < end; usleep(5000))
+		if ((q = accept_queue(&small[1])) == 1)
+			break;
+	ok(q == 1 && !pending(srv),
+	   "max flows: at 3 flows the fourth waits in the accept queue (%d)", q);
+	close(c[0]);
+	close(s[0]);
+	s[3] = take(srv);
+	ok(s[3] >= 0 && recv(s[3], buf, 4, MSG_WAITALL) == 4 && !memcmp(buf, "ping", 4) &&
+	   accept_queue(&small[1]) == 0,
+	   "max flows: once one ends, the queued flow is accepted and relayed");
+	for (i = 1; i < 4; i++) {
+		close(c[i]);
+		close(s[i]);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	relay_addr = plain;
+}
+
 int main(void)
 {
-	char log[64], denyhost[] = "*.denied.test", *deny[] = { denyhost };
+	char log[64], log2[80];
 	char buf[65536], hello[600];
 	int srv, srv_b, c, s, st, gone;
 	uint64_t t0, t1;
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, pid_d;
 
 	alarm(120);
 	signal(SIGPIPE, SIG_IGN);
 	test_pump_copy();
 
 	snprintf(log, sizeof(log), "/tmp/test_relay.%d.log", getpid());
+	snprintf(log2, sizeof(log2), "/tmp/test_relay.%d.strict.log", getpid());
 	unlink(log);
+	unlink(log2);
 	srv = listener(&remote[1]);
 	srv_b = listener(&remote[4]);
 	close(listener(&remote[3]));
 	(void)srv_b;
 	remote[2] = remote[1];
-	pid = start_relay(log, deny, 1);
-	if (!ok(pid > 0, "relay started"))
+	pid = start_relay(&plain_cfg, log, plain);
+	pid_d = start_relay(&deny_cfg, log, denying);
+	if (!ok(pid > 0 && pid_d > 0, "relays started, one with a deny list"))
 		return done();
 
 	ok(echo_transfer(srv, 20 << 20, 0), "20 MiB each way at once, verified");
@@ -487,6 +761,7 @@ int main(void)
 	close(c);
 
 	/* Deny: Host, then SNI. */
+	relay_addr = denying;
 	c = dial(4);
 	send_all(c, "GET / HTTP/1.1\r\nHost: WWW.Denied.Test\r\n\r\n", 41);
 	ok(read_all(c, buf, sizeof(buf)) == -ECONNRESET, "denied Host: client reset");
@@ -505,6 +780,10 @@ int main(void)
 	   "SNI not matching the pattern: relayed unchanged");
 	close(s);
 	close(c);
+	relay_addr = plain;
+	kill(pid_d, SIGTERM);
+	ok(waitpid(pid_d, &st, 0) == pid_d && WIFEXITED(st) && !WEXITSTATUS(st),
+	   "relay with the deny list: drained, exit 0");
 
 	/* Not redirected, upstream refused. */
 	c = dial(2);
@@ -551,7 +830,7 @@ int main(void)
 	   "log: hosts learned, null when none");
 
 	/* Drain timeout: a flow that does not end is reset. */
-	pid = start_relay(log, NULL, 0);
+	pid = start_relay(&plain_cfg, log, plain);
 	c = dial(1);
 	s = take(srv);
 	kill(pid, SIGTERM);
@@ -562,6 +841,10 @@ int main(void)
 	close(c);
 	close(s);
 
+	strict_tests(log2, srv, srv_b);
+	small_tests(log2, srv);
 	unlink(log);
+	if (!getenv("KEEP_LOG"))
+		unlink(log2);
 	return done();
 }

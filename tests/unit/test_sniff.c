@@ -5,6 +5,7 @@
 #include "tap.h"
 #include "../../relay/sniff.c"
 #include "../../relay/policy.c"
+#include "../../relay/http.c"
 #include "clienthello.h"
 
 static enum sniff_result run(const char *s, char *host)
@@ -125,6 +126,111 @@ static void patterns(void)
 	   "exact: only the name");
 }
 
+static int parse(const char *s, struct http_request *r)
+{
+	return http_request_parse((const unsigned char *)s, strlen(s), r);
+}
+
+static void framing(void)
+{
+	struct http_request r;
+
+	ok(parse("POST /x HTTP/1.1\r\nHost: A.test\r\nContent-Length: 12\r\n\r\nbody", &r) == 1 &&
+	   r.head == 54 && r.length == 12 && !r.chunked && !strcmp(r.host, "a.test"),
+	   "http head: length, host, where the head ends");
+	ok(parse("POST / HTTP/1.1\nHost: b\ntransfer-encoding:  Chunked \n\n", &r) == 1 &&
+	   r.chunked && r.head == 54, "http head: LF lines, chunked in any case");
+	ok(parse("GET / HTTP/1.1\r\nHost: a\r\n", &r) == 0, "http head: incomplete: more");
+	ok(parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &r) == -EBADMSG,
+	   "http head: two Hosts refused");
+	ok(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &r) == -EBADMSG &&
+	   parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &r) == -EBADMSG &&
+	   parse("POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n", &r) == -EBADMSG &&
+	   parse("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &r) == -EBADMSG &&
+	   parse("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", &r) == -EBADMSG,
+	   "http head: lengths a server could read two ways refused");
+	ok(parse("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", &r) == -EBADMSG &&
+	   parse("GET / HTTP/1.1\r\nHost : a\r\n\r\n", &r) == -EBADMSG &&
+	   parse("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", &r) == -EBADMSG &&
+	   parse("GET  / HTTP/1.1\r\n\r\n", &r) == -EBADMSG &&
+	   parse("GET / HTTP/2.0\r\n\r\n", &r) == -EBADMSG,
+	   "http head: folded line, space before colon, bare CR, two spaces, HTTP/2 refused");
+	ok(parse("CONNECT a.test:443 HTTP/1.1\r\n\r\n", &r) == 1 && r.leaves_http &&
+	   !strcmp(r.host, "a.test") &&
+	   parse("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", &r) == 1 && r.leaves_http,
+	   "http head: CONNECT and Upgrade may leave HTTP");
+	ok(http_looks_like_request((const unsigned char *)"GET", 3) == -EAGAIN &&
+	   http_looks_like_request((const unsigned char *)"get x", 5) == 1 &&
+	   http_looks_like_request((const unsigned char *)"\x81\x85", 2) == 0 &&
+	   http_looks_like_request((const unsigned char *)"*1\r\n", 4) == 0,
+	   "http: what looks like a request line");
+}
+
+static int chunks(const char *s, size_t *used)
+{
+	struct http_chunked c = { 0 };
+	bool done = false;
+	ssize_t n = http_chunked_scan(&c, (const unsigned char *)s, strlen(s), &done);
+
+	*used = n < 0 ? 0 : (size_t)n;
+	return n < 0 ? (int)n : done;
+}
+
+static void chunked(void)
+{
+	size_t n;
+
+	ok(chunks("5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\nGET", &n) == 1 && n == 25,
+	   "chunked: extension, trailer, ends before the next request");
+	ok(chunks("5\r\nhel", &n) == 0 && n == 6, "chunked: cut: all consumed, not done");
+	ok(chunks("5 \r\nhello\r\n0\r\n\r\n", &n) == -EBADMSG &&
+	   chunks("5\nhello\r\n0\r\n\r\n", &n) == -EBADMSG &&
+	   chunks("5\r\nhelloX\r\n", &n) == -EBADMSG &&
+	   chunks("10000000000000000\r\n", &n) == -EBADMSG,
+	   "chunked: space, bare LF, data overrun, size overflow refused");
+}
+
+static int names[4], n_names;
+
+static int record(void *arg, const char *host)
+{
+	n_names++;
+	return strcmp(host, "no.test") ? 0 : -EACCES;
+}
+
+static ssize_t stream(struct http_stream *st, const char *s)
+{
+	return http_stream_scan(st, (const unsigned char *)s, strlen(s), 64, record, NULL);
+}
+
+static void streams(void)
+{
+	struct http_stream st = { 0 };
+	const char *two = "\r\nGET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+			  "GET / HTTP/1.1\r\nHost: b\r\n\r\nGET / HTTP/1.1\r\nHo";
+
+	(void)names;
+	n_names = 0;
+	ok(stream(&st, two) == (ssize_t)strlen(two) - 18 && n_names == 2 && !strcmp(st.host, "b"),
+	   "stream: two requests pass, a cut third waits");
+	memset(&st, 0, sizeof(st));
+	ok(stream(&st, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: no.test\r\n\r\n") == -EACCES,
+	   "stream: a refused host in the second request stops it");
+	memset(&st, 0, sizeof(st));
+	ok(stream(&st, "GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") == -EMSGSIZE,
+	   "stream: a head longer than the limit");
+	memset(&st, 0, sizeof(st));
+	ok(stream(&st, "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x85GET / HTTP/1.1\r\nHost: no.test\r\n\r\n") > 0,
+	   "stream: after an Upgrade, bytes that are no request pass as they are");
+	memset(&st, 0, sizeof(st));
+	ok(stream(&st, "GET / HTTP/1.1\r\nUpgrade: x\r\n\r\nGET / HTTP/1.1\r\nHost: no.test\r\n\r\n") == -EACCES,
+	   "stream: after an Upgrade the server ignored, a request is still checked");
+	ok(policy_check_unknown(&(struct policy){ .n_deny = 1 }) == -EACCES &&
+	   policy_check_unknown(&(struct policy){ .n_deny = 1, .allow_unknown = true }) == 0 &&
+	   policy_check_unknown(&(struct policy){ 0 }) == 0,
+	   "policy: unknown host denied with a deny list, unless allowed");
+}
+
 /* Random bytes and mutated hellos: no crash, host always printable. */
 static void noise(void)
 {
@@ -158,6 +264,9 @@ int main(void)
 	http();
 	tls();
 	patterns();
+	framing();
+	chunked();
+	streams();
 	noise();
 	return done();
 }
