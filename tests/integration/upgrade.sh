@@ -67,6 +67,10 @@ c=$(counter A redirected)
 for i in $(seq 200); do [ "$(counter A redirected)" -gt $((c + 20)) ] && break; sleep 0.05; done
 touch "$TMPD/stop"
 wait $STREAM
+# The upgraded layer still knows each held flow (its per-socket state kept).
+held=$("$SR" -j flow list | python3 -c 'import json,sys
+print(sum(1 for f in json.load(sys.stdin) if f["service"] == "A"))')
+check "flow list after the upgrades: the $N held flows, through A ($held)" -- test "$held" -ge $N
 touch "$TMPD/go"
 wait $LIVE
 state > "$TMPD/state.after"
