@@ -155,7 +155,9 @@ int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
 	 * again; any other change keeps them. */
 	s->gen = moved ? ++t->cfg.next_gen : old->gen;
 	sr_owner_fill(&t->cfg, id, s);
-	err = sr_txn_update(t, t->m.services, &id, s);
+	err = sr_owner_path_save(t, s);
+	if (!err)
+		err = sr_txn_update(t, t->m.services, &id, s);
 	if (!err)
 		err = sr_txn_write_config(t);
 	if (!err)
