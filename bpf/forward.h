@@ -48,7 +48,8 @@
  * and connect onward after the client reset the connection, and without
  * the grace an application could send, reset, and have its data carried to
  * D unrecorded.  A flow already forwarded ends at close (its proxy acted on
- * it), so that it makes no later flow ambiguous.
+ * it), so that it makes no later flow ambiguous; so does one whose proxy
+ * read its records (it passes them itself, sr_onward_passed).
  */
 #ifndef SOCKREDIR_FORWARD_H
 #define SOCKREDIR_FORWARD_H
@@ -276,6 +277,31 @@ static __always_inline void sr_onward_closed(struct bpf_sock_ops *skops)
 	    bpf_timer_set_callback(&o->timer, sr_onward_expire) ||
 	    bpf_timer_start(&o->timer, SR_ONWARD_GRACE_NS, 0))
 		bpf_map_delete_elem(&sr_onward, &key);
+}
+
+/*
+ * getsockopt SOCKREDIR_RECORDS on accepted socket @s: its proxy passes
+ * records itself, so its onward connect comes with them.  Its note then
+ * counts as forwarded: it ends at close, with no grace to make later
+ * connects to D ambiguous.
+ */
+static __always_inline void sr_onward_passed(struct bpf_sockopt *ctx,
+					     struct sr_sock *s)
+{
+	struct sr_onward_key key = {};
+	struct sr_onward *o;
+
+	if (!s->onward || s->onward == SR_ONWARD_OVERFLOW)
+		return;
+	key.netns = bpf_get_netns_cookie(ctx);
+	key.dst = s->flow.rec.dst;
+	key.service = s->flow.service_id;
+	key.slot = s->onward - 1;
+	/* The slot is this socket's while it is open (only its close ends
+	 * it); sockopt programs cannot read the socket's cookie to check. */
+	o = bpf_map_lookup_elem(&sr_onward, &key);
+	if (o)
+		o->b.forwarded = 1;
 }
 
 /* What the scan of one (netns, service, D) found. */

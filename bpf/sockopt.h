@@ -188,8 +188,10 @@ static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 		s = sr_sock_get(ctx->sk);
 		if (!s || s->role != SR_ROLE_ACCEPTED)
 			return -ENOENT;
-		if (ctx->optname == SR_OPT_RECORDS)
+		if (ctx->optname == SR_OPT_RECORDS) {
+			sr_onward_passed(ctx, s);
 			return sr_get_records(ctx, &s->flow);
+		}
 		return sr_get_context(ctx, &s->flow);
 	}
 	if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
