@@ -44,6 +44,15 @@ static int parse_prefix(const char *s, struct sockredir_rule *r)
 	plen = r->family == AF_INET ? 32 : 128;
 	if (slash && parse_u32(slash, plen, &plen))
 		return -EINVAL;
+	/* ::ffff:a.b.c.d/N (N >= 96) is IPv4 a.b.c.d/(N - 96): connects to
+	 * mapped addresses are matched as the IPv4 they are. */
+	if (r->family == AF_INET6 && plen >= 96 &&
+	    !memcmp(r->dst, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		memmove(r->dst, r->dst + 12, 4);
+		memset(r->dst + 4, 0, 12);
+		r->family = AF_INET;
+		plen -= 96;
+	}
 	r->prefix_len = plen;
 	/* 10.1.2.3/8 means 10.0.0.0/8, as ip route reads it. */
 	for (i = 0, p = plen; i < 16; i++, p = p >= 8 ? p - 8 : 0)

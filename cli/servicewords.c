@@ -45,6 +45,10 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 		s->flags |= SOCKREDIR_SKIP_INSPECTED;
 		return 0;
 	}
+	if (!strcmp(key, "trust-every-root-process")) {
+		sp->root_owner = 1;
+		return 0;
+	}
 	if (strcmp(key, "listen") && strcmp(key, "owner-uid") &&
 	    strcmp(key, "owner-cgroup") && strcmp(key, "owner-unit") &&
 	    strcmp(key, "fail"))
@@ -98,6 +102,15 @@ int service_spec_check(const struct service_spec *sp, char *err, size_t errlen)
 {
 	if (!sp->s.listen4.sin_port && !sp->s.listen6.sin6_port)
 		FAIL(-EINVAL, "service %s needs listen ADDR:PORT", sp->s.name);
+	/* uid 0 as the owner makes every root process, in every application,
+	 * this service's proxy: it skips the service and may set records. */
+	if (sp->s.owner_uid == 0 && !sp->root_owner)
+		FAIL(-EINVAL, "service %s: owner-uid 0 makes every process running "
+		     "as root its proxy (add trust-every-root-process if that is "
+		     "meant)", sp->s.name);
+	if (sp->root_owner && sp->s.owner_uid != 0)
+		FAIL(-EINVAL, "service %s: trust-every-root-process goes with "
+		     "owner-uid 0", sp->s.name);
 	return 0;
 }
 

@@ -85,14 +85,16 @@ int sr_service_make(const struct sockredir_service *in,
 	return 0;
 }
 
-/* Is the owner cgroup the attached cgroup or below it? */
+/* Is the owner cgroup strictly below the attached cgroup? */
 int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s)
 {
 	char path[PATH_MAX];
 
+	/* Not the attached cgroup itself: every application would be in it. */
 	return !s->owner_cgroup_id ||
-	       !sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, path,
-			       sizeof(path));
+	       (s->owner_cgroup_id != t->cfg.cgroup_id &&
+		!sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, path,
+				sizeof(path)));
 }
 
 int sr_service_insert(struct sr_txn *t, struct sr_service *s)
