@@ -95,7 +95,8 @@ void rule_spec_init(struct rule_spec *s)
 	s->r.uid = -1;
 }
 
-static int name_ok(const char *name)
+/* A service or rule name: a letter, then letters, digits, -_. */
+int word_name_ok(const char *name)
 {
 	size_t i, n = strlen(name);
 
@@ -133,7 +134,7 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 		strcpy(s->service, val);
 		r->action = SOCKREDIR_ACTION_REDIRECT;
 	} else if (!strcmp(key, "name")) {
-		if (!name_ok(val))
+		if (!word_name_ok(val))
 			FAIL(-EINVAL, "bad rule name '%s' (a letter, then up to 30 "
 			     "letters, digits, -_.)", val);
 		strcpy(r->name, val);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rulewords.h"
 #include "servicewords.h"
 
 #define FAIL(code, ...)							\
@@ -19,18 +20,12 @@
 int service_spec_init(struct service_spec *sp, const char *name, char *err,
 		      size_t errlen)
 {
-	size_t i, n = strlen(name);
-
 	memset(sp, 0, sizeof(*sp));
 	sp->s.owner_uid = -1;
-	if (n == 0 || n >= sizeof(sp->s.name) || !isalpha((unsigned char)name[0]))
-		goto bad;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
-			goto bad;
-	strcpy(sp->s.name, name);
-	return 0;
-bad:
+	if (word_name_ok(name)) {
+		strcpy(sp->s.name, name);
+		return 0;
+	}
 	FAIL(-EINVAL, "bad service name '%s' (a letter, then up to %d letters, "
 	     "digits, -_.)", name, SOCKREDIR_NAME_MAX - 2);
 }

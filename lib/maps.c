@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -219,4 +220,23 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 	}
 	free(pc);
 	return 0;
+}
+
+/* An address as the hooks keep it, as a socket address. */
+void sr_addr_to_sockaddr(const struct sr_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = a->port;
+		in->sin_addr.s_addr = a->addr[0];
+	} else if (a->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (void *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = a->port;
+		memcpy(&in6->sin6_addr, a->addr, 16);
+	}
 }
