@@ -48,7 +48,8 @@
  * and connect onward after the client reset the connection, and without
  * the grace an application could send, reset, and have its data carried to
  * D unrecorded.  A flow already forwarded ends at close (its proxy acted on
- * it), so that it makes no later flow ambiguous.
+ * it), so that it makes no later flow ambiguous; so does one whose proxy
+ * read its records (it passes them itself, sr_onward_passed).
  */
 #ifndef SOCKREDIR_FORWARD_H
 #define SOCKREDIR_FORWARD_H
@@ -279,13 +280,13 @@ static __always_inline void sr_onward_closed(struct bpf_sock_ops *skops)
 }
 
 /*
- * getsockopt SOCKREDIR_RECORDS on accepted socket @s: its proxy passes the
- * records on itself, so the flow counts as forwarded (no grace after its
- * close, and no lending to a later unrecorded connect in preference to a
- * flow still waiting).
+ * getsockopt SOCKREDIR_RECORDS on accepted socket @s: its proxy passes
+ * records itself, so its onward connect comes with them.  Its note then
+ * counts as forwarded: it ends at close, with no grace to make later
+ * connects to D ambiguous.
  */
-static __always_inline void sr_onward_taken(struct bpf_sockopt *ctx,
-					    struct sr_sock *s)
+static __always_inline void sr_onward_passed(struct bpf_sockopt *ctx,
+					     struct sr_sock *s)
 {
 	struct sr_onward_key key = {};
 	struct sr_onward *o;
@@ -296,6 +297,8 @@ static __always_inline void sr_onward_taken(struct bpf_sockopt *ctx,
 	key.dst = s->flow.rec.dst;
 	key.service = s->flow.service_id;
 	key.slot = s->onward - 1;
+	/* The slot is this socket's while it is open (only its close ends
+	 * it); sockopt programs cannot read the socket's cookie to check. */
 	o = bpf_map_lookup_elem(&sr_onward, &key);
 	if (o)
 		o->b.forwarded = 1;

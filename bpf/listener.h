@@ -192,6 +192,9 @@ static __always_inline int sr_listener_state(struct bpf_sock_addr *ctx,
 		if (state == SR_LSN_OK && backlog > max)
 			state = SR_LSN_OVERLOADED;
 	}
+	/* A claimed [::] listener takes IPv4 too: note it where it claimed. */
+	if (state != SR_LSN_SQUATTED)
+		family = sk->family;
 	bpf_sk_release(sk);
 	sr_holder_seen(svc, family, state, backlog, max);
 	return state;

@@ -197,7 +197,7 @@ static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 		if (!s || s->role != SR_ROLE_ACCEPTED)
 			return -ENOENT;
 		if (ctx->optname == SR_OPT_RECORDS) {
-			sr_onward_taken(ctx, s);
+			sr_onward_passed(ctx, s);
 			return sr_get_records(ctx, &s->flow);
 		}
 		return sr_get_context(ctx, &s->flow);

@@ -51,8 +51,8 @@ static int refused(const char *fname, const struct conf *c, int err,
 	int rline = res->bad_rule >= 0 ? c->rule_line[res->bad_rule] : 0;
 
 	if (err == -EXDEV && s)
-		return usage_error("%s:%d: service %s: owner cgroup '%s' is outside "
-				   "%s, where sockredir is attached (nothing "
+		return usage_error("%s:%d: service %s: owner cgroup '%s' must be "
+				   "below %s, where sockredir is attached (nothing "
 				   "changed)", fname, sline, s->s.name,
 				   s->owner_cgroup, st->cgroup);
 	if (err == -ENOENT && s)
@@ -216,6 +216,8 @@ static void show_service(const struct sockredir_service *s)
 							      a, sizeof(a)));
 	if (s->owner_uid >= 0)
 		printf("\towner-uid %lld\n", (long long)s->owner_uid);
+	if (s->owner_uid == 0)
+		printf("\ttrust-every-root-process\n");
 	if (s->owner_cgroup_id)
 		put_cgroup("owner-cgroup", s->owner_cgroup_id);
 	if (s->flags & SOCKREDIR_FAIL_CLOSED)

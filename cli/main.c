@@ -22,6 +22,7 @@ static const char usage[] =
 "  service add NAME --listen ADDR:PORT [--listen [ADDR6]:PORT]\n"
 "              [--owner-uid N] [--owner-cgroup PATH] [--fail open|closed]\n"
 "              [--owner-unit UNIT] [--skip-inspected] [--udp-idle SECONDS]\n"
+"              [--owner-uid 0 --trust-every-root-process]\n"
 "  service del NAME                    (its rules go with it)\n"
 "  service list\n"
 "  service own NAME                    make the cgroup this runs in NAME's\n"

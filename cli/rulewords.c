@@ -44,6 +44,15 @@ static int parse_prefix(const char *s, struct sockredir_rule *r)
 	plen = r->family == AF_INET ? 32 : 128;
 	if (slash && parse_u32(slash, plen, &plen))
 		return -EINVAL;
+	/* ::ffff:a.b.c.d/N (N >= 96) is IPv4 a.b.c.d/(N - 96): connects to
+	 * mapped addresses are matched as the IPv4 they are. */
+	if (r->family == AF_INET6 && plen >= 96 &&
+	    !memcmp(r->dst, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		memmove(r->dst, r->dst + 12, 4);
+		memset(r->dst + 4, 0, 12);
+		r->family = AF_INET;
+		plen -= 96;
+	}
 	r->prefix_len = plen;
 	/* 10.1.2.3/8 means 10.0.0.0/8, as ip route reads it. */
 	for (i = 0, p = plen; i < 16; i++, p = p >= 8 ? p - 8 : 0)
@@ -86,7 +95,8 @@ void rule_spec_init(struct rule_spec *s)
 	s->r.uid = -1;
 }
 
-static int name_ok(const char *name)
+/* A service or rule name: a letter, then letters, digits, -_. */
+int word_name_ok(const char *name)
 {
 	size_t i, n = strlen(name);
 
@@ -124,7 +134,7 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 		strcpy(s->service, val);
 		r->action = SOCKREDIR_ACTION_REDIRECT;
 	} else if (!strcmp(key, "name")) {
-		if (!name_ok(val))
+		if (!word_name_ok(val))
 			FAIL(-EINVAL, "bad rule name '%s' (a letter, then up to 30 "
 			     "letters, digits, -_.)", val);
 		strcpy(r->name, val);

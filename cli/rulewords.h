@@ -42,4 +42,6 @@ int rule_spec_resolve(struct rule_spec *spec,
 		      const struct sockredir_service *svcs, int n, char *err,
 		      size_t errlen);
 
+int word_name_ok(const char *name);
+
 #endif

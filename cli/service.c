@@ -20,9 +20,11 @@ static int service_add_spec(const struct service_spec *sp)
 	if (!st.up && id == -ENOENT)
 		return fail(0, "sockredir is not up");
 	if (id == -EXDEV)
-		return usage_error("owner cgroup '%s' is outside %s, where sockredir "
-				   "is attached: its proxy would not see the socket "
-				   "options", owner_cgroup, st.cgroup);
+		return usage_error("owner cgroup '%s' must be below %s, where "
+				   "sockredir is attached (outside it its proxy would "
+				   "not see the socket options; the attached cgroup "
+				   "itself holds every application)", owner_cgroup,
+				   st.cgroup);
 	if (id == -EEXIST)
 		return usage_error("service '%s' exists", sp->s.name);
 	if (id == -EINVAL)

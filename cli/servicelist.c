@@ -168,9 +168,9 @@ static void print_json(const struct sockredir_service *s, int first)
 		printf(",\"%s\":%llu", counter_descs[i].key,
 		       (unsigned long long)counter_value(c, &counter_descs[i]));
 	/* udp_flows is a gauge (signed: per-CPU parts may be negative). */
-	printf(",\"udp_idle\":%u,\"udp_flows\":%lld,\"listeners\":[",
+	printf(",\"udp_idle\":%u,\"udp_flows\":%lld,\"live_flows\":%lld,\"listeners\":[",
 	       s->udp_idle ? s->udp_idle : SOCKREDIR_UDP_IDLE_DEFAULT,
-	       (long long)c->udp_flows);
+	       (long long)c->udp_flows, (long long)s->live_flows);
 	EACH_LISTENER(s, addr, l, {
 		printf(n++ ? "," : "");
 		print_listener(&addr, l);
@@ -190,11 +190,11 @@ static void print_text(const struct sockredir_service *s)
 	if (s->listen6.sin6_port)
 		sockredir_format_addr((void *)&s->listen6, a6, sizeof(a6));
 	print_owner(s, own, sizeof(own));
-	printf("%-3u %-16s %-22s %-28s %-12s %s\n", s->id, s->name, a4, a6,
-	       s->flags & SOCKREDIR_SKIP_INSPECTED ?
+	printf("%-3u %-16s %-22s %-28s %-10s %-12s %lld\n", s->id, s->name, a4, a6,
+	       own, s->flags & SOCKREDIR_SKIP_INSPECTED ?
 		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
 		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
-	       own);
+	       (long long)s->live_flows);
 	EACH_LISTENER(s, addr, l, { print_listener(&addr, l); });
 	for (i = 0; i < ncounter_descs; i++)
 		printf("%s%s %llu", i == 0 ? "    " : i % 6 ? ", " : ",\n    ",
@@ -218,8 +218,8 @@ int service_list(int argc, char **argv)
 	if (json_output)
 		printf("[");
 	else if (n)
-		printf("%-3s %-16s %-22s %-28s %-12s %s\n", "ID", "NAME",
-		       "LISTEN4", "LISTEN6", "FAIL", "OWNER");
+		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
+		       "LISTEN4", "LISTEN6", "OWNER", "FAIL", "LIVE");
 	for (i = 0; i < n; i++) {
 		if (json_output)
 			print_json(&list[i], i == 0);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rulewords.h"
 #include "servicewords.h"
 
 #define FAIL(code, ...)							\
@@ -19,18 +20,12 @@
 int service_spec_init(struct service_spec *sp, const char *name, char *err,
 		      size_t errlen)
 {
-	size_t i, n = strlen(name);
-
 	memset(sp, 0, sizeof(*sp));
 	sp->s.owner_uid = -1;
-	if (n == 0 || n >= sizeof(sp->s.name) || !isalpha((unsigned char)name[0]))
-		goto bad;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
-			goto bad;
-	strcpy(sp->s.name, name);
-	return 0;
-bad:
+	if (word_name_ok(name)) {
+		strcpy(sp->s.name, name);
+		return 0;
+	}
 	FAIL(-EINVAL, "bad service name '%s' (a letter, then up to %d letters, "
 	     "digits, -_.)", name, SOCKREDIR_NAME_MAX - 2);
 }
@@ -43,6 +38,10 @@ int service_option(struct service_spec *sp, const char *key, const char *val,
 
 	if (!strcmp(key, "skip-inspected")) {
 		s->flags |= SOCKREDIR_SKIP_INSPECTED;
+		return 0;
+	}
+	if (!strcmp(key, "trust-every-root-process")) {
+		sp->root_owner = 1;
 		return 0;
 	}
 	if (strcmp(key, "listen") && strcmp(key, "owner-uid") &&
@@ -108,6 +107,15 @@ int service_spec_check(const struct service_spec *sp, char *err, size_t errlen)
 {
 	if (!sp->s.listen4.sin_port && !sp->s.listen6.sin6_port)
 		FAIL(-EINVAL, "service %s needs listen ADDR:PORT", sp->s.name);
+	/* uid 0 as the owner makes every root process, in every application,
+	 * this service's proxy: it skips the service and may set records. */
+	if (sp->s.owner_uid == 0 && !sp->root_owner)
+		FAIL(-EINVAL, "service %s: owner-uid 0 makes every process running "
+		     "as root its proxy (add trust-every-root-process if that is "
+		     "meant)", sp->s.name);
+	if (sp->root_owner && sp->s.owner_uid != 0)
+		FAIL(-EINVAL, "service %s: trust-every-root-process goes with "
+		     "owner-uid 0", sp->s.name);
 	return 0;
 }
 

@@ -9,6 +9,7 @@ struct service_spec {
 	struct sockredir_service s;
 	char *owner_cgroup;		/* malloc'ed path, or NULL */
 	char *owner_unit;		/* conf files: a systemd unit's cgroup */
+	int root_owner;			/* trust-every-root-process given */
 };
 
 /* Start a spec for service @name; -EINVAL (reason in @err) if the name is bad. */

@@ -506,7 +506,7 @@ struct sockredir_service {
 
 /*
  * sockredir_service_add - register a redirect service.
- * Needs a name (a letter or digit, then letters, digits, '-', '_', '.'),
+ * Needs a name (a letter, then letters, digits, '-', '_', '.'),
  * at least one listen address, at most one of each family.  The owner
  * cgroup is given as a path here and stored as its id; processes in it or
  * below it are owners.  It must lie inside the cgroup the layer is attached

@@ -201,24 +201,6 @@ out:
 	return err;
 }
 
-static void to_sockaddr(const struct sr_addr *a, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *in = (void *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = a->port;
-		in->sin_addr.s_addr = a->addr[0];
-	} else if (a->family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (void *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = a->port;
-		memcpy(&in6->sin6_addr, a->addr, 16);
-	}
-}
-
 static struct sockredir_flow *flow_of(struct sockredir_flow *f, size_t *n,
 				      uint64_t id)
 {
@@ -252,7 +234,7 @@ static void add_row(struct sockredir_flow *f, const struct sr_flow_row *r,
 			f->chain[i] = i < nhops ? rec->hops[i] : 0;
 	}
 	if (r->role && r->flow.orig_dst.family)
-		to_sockaddr(&r->flow.orig_dst, &f->dst);
+		sr_addr_to_sockaddr(&r->flow.orig_dst, &f->dst);
 	if (r->role == SR_ROLE_ACCEPTED && nhops >= *held_hops) {
 		*held_hops = nhops;
 		f->service_id = r->flow.service_id;

@@ -165,6 +165,8 @@ void sr_rule_to_public(const struct sr_rule *in, struct sockredir_rule *out);
 
 /* Rule names (rulename.c), kept by the library beside the kernel's maps. */
 int sr_name_ok(const char *name);
+struct sockaddr_storage;
+void sr_addr_to_sockaddr(const struct sr_addr *a, struct sockaddr_storage *ss);
 /* The name of every named rule: ids[i] is called names[i]. */
 int sr_rule_names_read(const struct sr_maps *m, uint32_t **ids,
 		       char (**names)[SOCKREDIR_NAME_MAX]);

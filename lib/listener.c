@@ -16,6 +16,8 @@ int sr_owner_path_save(struct sr_txn *t, const struct sr_service *s)
 	struct sr_owner_path p = {};
 	uint32_t id = s->id;
 
+	if (t->m.owner_paths < 0)
+		return 0;	/* a layer from before owner paths were kept */
 	if (s->owner_cgroup_id &&
 	    sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, p.path,
 			   sizeof(p.path)))
@@ -30,7 +32,7 @@ static void listener_state(const struct sr_maps *m, const struct sr_service *s,
 	struct sr_holder h;
 
 	memset(out, 0, sizeof(*out));
-	if (bpf_map_lookup_elem(m->holders, &slot, &h))
+	if (m->holders < 0 || bpf_map_lookup_elem(m->holders, &slot, &h))
 		return;
 	if (h.gen && h.gen != s->gen)
 		return;		/* an earlier service's: nothing of this one's */
@@ -67,7 +69,8 @@ static void owner_state(const struct sr_maps *m, const struct sr_config *cfg,
 	if (!sr_cgroup_path(s->owner_cgroup_id, cfg->cgroup_path,
 			    out->owner_cgroup, sizeof(out->owner_cgroup)))
 		return;
-	bpf_map_lookup_elem(m->owner_paths, &id, &p);
+	if (m->owner_paths >= 0)
+		bpf_map_lookup_elem(m->owner_paths, &id, &p);
 	p.path[sizeof(p.path) - 1] = '\0';
 	snprintf(out->owner_cgroup, sizeof(out->owner_cgroup), "%s", p.path);
 	out->owner_cgroup_state = SOCKREDIR_OWNER_REMOVED;

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -40,16 +41,18 @@ static int sizes_ok(int fd, uint32_t ksz, uint32_t vsz)
 
 int sr_maps_open(struct sr_maps *m)
 {
-#define P(fd, name, k, v) { &m->fd, name, sizeof(k), sizeof(v) }
-	struct { int *fd; const char *name; uint32_t ksz, vsz; } pins[] = {
-		P(config, "sr_config", uint32_t, struct sr_config),
-		P(services, "sr_services", uint32_t, struct sr_service),
-		P(rules, "sr_rules", uint32_t, struct sr_rule),
-		P(rule_index, "sr_rule_index", struct sr_lpm_key, struct sr_ruleset),
-		P(counters, "sr_stats", uint32_t, struct sr_counters),
-		P(service_names, "sr_service_names", char[SR_NAME_MAX], uint32_t),
-		P(holders, "sr_holders", uint32_t, struct sr_holder),
-		P(owner_paths, "sr_owner_paths", uint32_t, struct sr_owner_path),
+#define P(fd, name, k, v, opt) { &m->fd, name, sizeof(k), sizeof(v), opt }
+	/* Optional: maps a layer loaded by an earlier build may lack (until
+	 * `sockredir upgrade` adds them); what they hold is then not shown. */
+	struct { int *fd; const char *name; uint32_t ksz, vsz; int optional; } pins[] = {
+		P(config, "sr_config", uint32_t, struct sr_config, 0),
+		P(services, "sr_services", uint32_t, struct sr_service, 0),
+		P(rules, "sr_rules", uint32_t, struct sr_rule, 0),
+		P(rule_index, "sr_rule_index", struct sr_lpm_key, struct sr_ruleset, 0),
+		P(counters, "sr_stats", uint32_t, struct sr_counters, 0),
+		P(service_names, "sr_service_names", char[SR_NAME_MAX], uint32_t, 0),
+		P(holders, "sr_holders", uint32_t, struct sr_holder, 1),
+		P(owner_paths, "sr_owner_paths", uint32_t, struct sr_owner_path, 1),
 	};
 #undef P
 	size_t i;
@@ -58,6 +61,10 @@ int sr_maps_open(struct sr_maps *m)
 	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		*pins[i].fd = open_pin(pins[i].name);
 		err = *pins[i].fd;
+		if (err == -ENOENT && pins[i].optional) {
+			*pins[i].fd = -1;
+			continue;
+		}
 		if (err < 0) {
 			sr_maps_close(m);
 			return err == -EPERM || err == -EACCES ? err : -ENOENT;
@@ -216,4 +223,23 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 	}
 	free(pc);
 	return 0;
+}
+
+/* An address as the hooks keep it, as a socket address. */
+void sr_addr_to_sockaddr(const struct sr_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = a->port;
+		in->sin_addr.s_addr = a->addr[0];
+	} else if (a->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (void *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = a->port;
+		memcpy(&in6->sin6_addr, a->addr, 16);
+	}
 }

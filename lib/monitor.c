@@ -154,24 +154,6 @@ static void watch_stop(struct sockredir_monitor *m)
 	m->slot = -1;
 }
 
-static void to_sockaddr(const struct sr_addr *a, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *in = (void *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = a->port;
-		in->sin_addr.s_addr = a->addr[0];
-	} else if (a->family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (void *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = a->port;
-		memcpy(&in6->sin6_addr, a->addr, 16);
-	}
-}
-
 static int on_event(void *arg, void *data, size_t size)
 {
 	struct sockredir_monitor *m = arg;
@@ -193,7 +175,7 @@ static int on_event(void *arg, void *data, size_t size)
 	e.service_id = r->service_id;
 	e.hop = r->hop;
 	e.protocol = r->protocol;
-	to_sockaddr(&r->dst, &e.dst);
+	sr_addr_to_sockaddr(&r->dst, &e.dst);
 	m->n++;
 	m->stop = m->fn ? m->fn(&e, m->arg) : 0;
 	return 0;

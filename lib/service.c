@@ -88,14 +88,16 @@ int sr_service_make(const struct sockredir_service *in,
 	return 0;
 }
 
-/* Is the owner cgroup the attached cgroup or below it? */
+/* Is the owner cgroup strictly below the attached cgroup? */
 int sr_service_owner_inside(const struct sr_txn *t, const struct sr_service *s)
 {
 	char path[PATH_MAX];
 
+	/* Not the attached cgroup itself: every application would be in it. */
 	return !s->owner_cgroup_id ||
-	       !sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, path,
-			       sizeof(path));
+	       (s->owner_cgroup_id != t->cfg.cgroup_id &&
+		!sr_cgroup_path(s->owner_cgroup_id, t->cfg.cgroup_path, path,
+				sizeof(path)));
 }
 
 int sr_service_insert(struct sr_txn *t, struct sr_service *s)
@@ -159,7 +161,9 @@ int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
 	 * again; any other change keeps them. */
 	s->gen = moved ? ++t->cfg.next_gen : old->gen;
 	sr_owner_fill(&t->cfg, id, s);
-	err = sr_txn_update(t, t->m.services, &id, s);
+	err = sr_owner_path_save(t, s);
+	if (!err)
+		err = sr_txn_update(t, t->m.services, &id, s);
 	if (!err)
 		err = sr_txn_write_config(t);
 	if (!err)

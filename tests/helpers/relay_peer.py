@@ -139,6 +139,7 @@ def client(a):
         return 1
     out = open(a.recv, "wb") if a.recv else None
     eof = threading.Event()
+    reset_seen = threading.Event()
 
     def writer():
         try:
@@ -157,6 +158,10 @@ def client(a):
                 return
             if not a.no_shut:
                 s.shutdown(socket.SHUT_WR)
+        except (ConnectionResetError, BrokenPipeError):
+            # The reset reached the writer first: the socket reports it
+            # once, so the reader would see a plain end of stream.
+            reset_seen.set()
         except OSError:
             pass
 
@@ -173,6 +178,8 @@ def client(a):
         return 1
     eof.set()
     t.join()
+    if how == "eof" and reset_seen.is_set():
+        how = "reset"
     say(how, n, sha)
     return 0
 

@@ -67,6 +67,10 @@ c=$(counter A redirected)
 for i in $(seq 200); do [ "$(counter A redirected)" -gt $((c + 20)) ] && break; sleep 0.05; done
 touch "$TMPD/stop"
 wait $STREAM
+# The upgraded layer still knows each held flow (its per-socket state kept).
+held=$("$SR" -j flow list | python3 -c 'import json,sys
+print(sum(1 for f in json.load(sys.stdin) if f["service"] == "A"))')
+check "flow list after the upgrades: the $N held flows, through A ($held)" -- test "$held" -ge $N
 touch "$TMPD/go"
 wait $LIVE
 state > "$TMPD/state.after"
@@ -98,6 +102,12 @@ check "after: a new connect is redirected (the server sees the relay, $out)" -- 
 check "after: ... and logged by A" -- wait_lines "$TMPD/A.log" $((new + 1))
 echo "# after-checks done after $((SECONDS - T0)) s"
 
+# The configuration file on the upgraded layer: show, then apply, keeps all.
+"$SR" show > "$TMPD/conf"
+out=$("$SR" apply "$TMPD/conf")
+check "apply after the upgrades: everything kept ($out)" -- \
+	eval 'echo "$out" | grep -q "services 0 added, 0 changed, 0 removed, 2 kept; rules 0 added, 0 removed, 2 kept"'
+
 # --- a map layout change: refused, nothing changes --------------------------
 state > "$TMPD/state.before"
 progs > "$TMPD/progs.before"
@@ -127,4 +137,16 @@ print(c.recv(100).decode().split()[0])')
 check "after the refusals: traffic still goes through A ($out)" -- wait_lines "$TMPD/A.log" $((new + 2))
 "$SR" down >/dev/null
 check "upgrade when down: exit 1" -- sh -c "'$SR' upgrade 2>/dev/null; test \$? -eq 1"
+
+# --- the tool meets a layer of another build ----------------------------------
+# Maps pinned by a build whose sr_stats entries are larger (programs loaded,
+# not attached): the tool refuses to read them instead of misreading.
+mkdir -p /sys/fs/bpf/sockredir /sys/fs/bpf/sockredir-test-$$
+bpftool prog loadall "$HELPERS/sockredir-size.bpf.o" /sys/fs/bpf/sockredir-test-$$ \
+	pinmaps /sys/fs/bpf/sockredir 2>/dev/null
+err=$("$SR" service list 2>&1); st=$?
+rm -rf /sys/fs/bpf/sockredir-test-$$
+check "maps of another layout: service list refuses, exit 1 ($err)" -- \
+	eval '[ $st -eq 1 ] && echo "$err" | grep -q "laid out as another build"'
+"$SR" down >/dev/null
 done_testing

@@ -131,7 +131,7 @@ static void test_conf(void)
 	conf_free(&c);
 	ok(CONF("layer {\n\tcgroup \"/a b#c\"  # the slice\n\tmax-hops 4\n}\n"
 		"service web.1 {\n\tlisten 127.0.0.1:7001\n\tlisten [::1]:7001\n"
-		"\towner-uid 0\n\tfail closed\n\tskip-inspected\n}\n"
+		"\towner-uid 1000\n\tfail closed\n\tskip-inspected\n}\n"
 		"rule r1 {\n\tservice web.1\n\tdst 10.1.2.3/8\n\tdport 80-90\n"
 		"\tweight 7\n}\nrule {\n\tblock\n}", &c, err) == 0,
 	   "conf: a full file parses (%s)", err);
@@ -140,7 +140,7 @@ static void test_conf(void)
 	ok(c.nsvcs == 1 && !strcmp(c.svcs[0].s.name, "web.1") &&
 		   c.svcs[0].s.listen4.sin_port == htons(7001) &&
 		   c.svcs[0].s.listen6.sin6_port == htons(7001) &&
-		   c.svcs[0].s.owner_uid == 0 &&
+		   c.svcs[0].s.owner_uid == 1000 &&
 		   c.svcs[0].s.flags == (SOCKREDIR_FAIL_CLOSED | SOCKREDIR_SKIP_INSPECTED) &&
 		   c.svc_line[0] == 5, "conf: the service, its options and its line");
 	ok(c.nrules == 2 && !strcmp(c.rules[0].r.name, "r1") &&
