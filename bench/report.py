@@ -185,6 +185,28 @@ if rate_plot:
             'plot DATA using 1:3:xtic(2) with boxes, DATA using 1:3:4:5 with yerrorbars lc rgb "black" pt 0\n',
             rate_plot)
 
+# ---- 6. udp --------------------------------------------------------------------
+udp_paths = [p for p in ("direct", "sockredir", "redirect", "tproxy") if vals("udp", p, "flows")]
+udp_names = {"direct": "direct", "sockredir": "sockredir → sockredir-relay --udp",
+             "redirect": "iptables REDIRECT → sockredir-relay --udp (fixed upstream)",
+             "tproxy": "iptables TPROXY → sockredir-relay --udp (fixed upstream)"}
+udp_rows = []
+for p in udp_paths:
+    cells = []
+    for load in ("flows", "one"):
+        v = vals("udp", p, load)
+        cells += [fr(v), f(med(ratios(v, vals("udp", "direct", load))), "{:.2f}×"),
+                  f(med(ratios(v, vals("udp", "redirect", load))), "{:.2f}×")]
+    lost = sum(vals("udp", p, "lost_flows").values()) + sum(vals("udp", p, "lost_one").values())
+    udp_rows.append("| %s | %s | %s | %d |" % (udp_names[p], " | ".join(cells), f(lost), runs(vals("udp", p, "flows"))))
+for load, what in (("flows", "a new flow per query"), ("one", "one flow")):
+    r = ratios(vals("udp", "sockredir", load), vals("udp", "redirect", load))
+    if r:
+        verdicts.append(("DNS-sized UDP query rate, %s: sockredir vs iptables REDIRECT (same relay)" % what,
+                         "%.2f× REDIRECT (rounds %.2f–%.2f); %s vs %s queries/s" % (
+                             med(r), min(r), max(r), f(med(vals("udp", "sockredir", load))),
+                             f(med(vals("udp", "redirect", load)))), "reported"))
+
 # ---- 3. bulk -------------------------------------------------------------------
 bulk_paths = [p for p in ("direct", "relay", "haproxy", "socat") if vals("bulk", p, "gbps")]
 bulk_rows, bulk_plot = [], ""
@@ -430,6 +452,29 @@ if nflows:
     if mk:
         w("\nFixed cost: the layer's maps take %s KiB (bpftool memlock, all `sr_*` maps, "
           "mostly the preallocated rule array and pending-flow LRU), whatever the number of flows." % f(mk))
+    w("")
+else:
+    w("Not measured in this run.\n")
+
+w("## 6. DNS-sized UDP queries through one relay\n")
+if udp_rows:
+    w("`bench/udprr.c rate`: one client asks 40 B queries and waits for each 100 B answer (matched by "
+      "the query's number; one not answered within 1 s is *lost*); %s s per run. *Flows*: every query "
+      "on a new connected socket, a new flow each, as a stub resolver asks; *one flow*: every query on "
+      "one connected socket. The four paths and both loads alternate within each round, their order "
+      "rotating from round to round. sockredir: a rule sends 127.0.0.4 to service udprelay, whose "
+      "sockredir-relay --udp learns each flow (SOCKREDIR_FLOW, context, records) and sends it on to "
+      "the original destination with its records. Under iptables REDIRECT a UDP relay cannot learn "
+      "the original destination (SO_ORIGINAL_DST answers for TCP sockets only), so for both netfilter "
+      "paths the same relay binary runs with `--udp-upstream` (a fixed upstream: the same server), "
+      "reading no context and no records; conntrack turns REDIRECT's answers back, and under TPROXY "
+      "the relay answers from the original destination through a transparent socket per flow. "
+      "Conntrack is flushed before each netfilter run. Every relay flow ends 50 ms idle "
+      "(`--udp-idle 50`) and is logged as one JSON line.\n" % machine.get("udp_secs", "1"))
+    w("| path | flows: queries/s | × direct | × REDIRECT | one flow: queries/s | × direct | × REDIRECT "
+      "| lost | runs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.extend(udp_rows)
     w("")
 else:
     w("Not measured in this run.\n")

@@ -8,7 +8,7 @@
 #                            seconds; installs nothing and skips what is
 #                            missing; writes build/bench/smoke/
 #   sh bench/run.sh full|smoke NAME...   only those benchmarks
-#                            (connect rate bulk latency memory)
+#                            (connect rate bulk latency memory udp)
 #
 # Ends with "N passed, N failed": one count per benchmark path that ran.
 # Needs root: it attaches the layer to a throw-away cgroup and makes network
@@ -20,9 +20,9 @@ shift 2>/dev/null
 cd "$(dirname "$0")/.." || exit 1
 case $MODE in
 full|smoke) ;;
-*) echo "usage: bench/run.sh full|smoke [connect rate bulk latency memory]" >&2; exit 2 ;;
+*) echo "usage: bench/run.sh full|smoke [connect rate bulk latency memory udp]" >&2; exit 2 ;;
 esac
-BENCHES=${*:-connect rate bulk latency memory}
+BENCHES=${*:-connect rate bulk latency memory udp}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench: needs root (network namespaces, cgroups, the layer)"
@@ -48,7 +48,7 @@ fi
 sh bench/build.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 . bench/lib.sh
-for f in connect rate bulk latency memory; do . "bench/$f.sh"; done
+for f in connect rate bulk latency memory udp; do . "bench/$f.sh"; done
 
 OUT=$top/build/bench/$MODE
 rm -rf "$OUT"
@@ -63,12 +63,14 @@ if [ "$MODE" = full ]; then
 	BULK_BYTES=$((2 << 30)); BULK_ROUNDS=5
 	LAT_COUNT=5000; LAT_ROUNDS=7
 	MEM_FLOWS=100000; MEM_ROUNDS=3
+	UDP_SECS=1; UDP_ROUNDS=5
 else
 	CONNECT_SIZES="1 100"; CONNECT_SECS=0.05; CONNECT_ROUNDS=1; CONNECT_ROUNDS_NF=1
 	RATE_SECS=0.1; RATE_ROUNDS=1
 	BULK_BYTES=$((8 << 20)); BULK_ROUNDS=1
 	LAT_COUNT=200; LAT_ROUNDS=1
 	MEM_FLOWS=500; MEM_ROUNDS=1
+	UDP_SECS=0.1; UDP_ROUNDS=1
 fi
 
 setup
@@ -85,8 +87,8 @@ setup
 	have socat && echo "socat	$(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')"
 	have iptables && echo "iptables	$(iptables -V)"
 	have nft && echo "nft	$(nft -v)"
-	printf 'connect_secs\t%s\nrate_secs\t%s\nbulk_bytes\t%s\nlat_count\t%s\n' \
-		"$CONNECT_SECS" "$RATE_SECS" "$BULK_BYTES" "$LAT_COUNT"
+	printf 'connect_secs\t%s\nrate_secs\t%s\nbulk_bytes\t%s\nlat_count\t%s\nudp_secs\t%s\n' \
+		"$CONNECT_SECS" "$RATE_SECS" "$BULK_BYTES" "$LAT_COUNT" "$UDP_SECS"
 
 } > "$OUT/machine.tsv"
 start=$(date +%s)

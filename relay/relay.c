@@ -267,6 +267,8 @@ static int open_udp(struct relay *r)
 		u->policy = &r->cfg->policy;
 		u->idle_ms = r->cfg->udp_idle_ms;
 		u->max_flows = 16384;
+		u->upstream = r->cfg->udp_upstream.sin_port ?
+				      &r->cfg->udp_upstream : NULL;
 		err = udp_env_open(u, port);
 		if (err < 0) {
 			diag_error("cannot serve UDP on [::]:%u for service %s: %s",
