@@ -70,6 +70,10 @@ done
 check "rule add --proto sctp: exit 2" -- st2 "$SR" rule add --block --proto sctp
 check "... and nothing was added" -- \
 	test "$("$SR" -j service list)$("$SR" -j rule list)" = "[][]"
+"$SR" service add X --listen 127.0.0.1:5399 >/dev/null
+check "a service's UDP idle timeout is 60 s unless given" -- \
+	same "$(counter X udp_idle)" 60
+"$SR" service del X >/dev/null
 
 # --- servers ------------------------------------------------------------
 cat > "$TMPD/dnsmasq.conf" <<EOF
@@ -84,7 +88,7 @@ EOF
 bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
 	--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
 bg srv $PEER echo 127.0.0.11:7 127.0.0.12:7 127.0.0.30:7 127.0.0.41:7 \
-	127.0.0.33:7 127.0.0.34:7 127.0.0.35:7 \
+	127.0.0.33:7 127.0.0.34:7 127.0.0.35:7 127.0.0.36:7 127.0.0.37:7 \
 	'[fd00::11]:7' '[fd00::12]:7' '[fd00::30]:7'
 wait_port 53 udp
 wait_port 7 udp
@@ -108,6 +112,8 @@ dig_from() {	# dig_from SERVER: dig took its answer from SERVER, no other source
 	echo "$out" | grep -q "^;; SERVER: $1#53($1)" &&
 		! echo "$out" | grep -q 'unexpected source'
 }
+check "dig v4: its endpoint is in the IPv4 pool, 127.83.0.0/16" -- \
+	test "$(field U 0 'endpoint.replace("::ffff:", "").startswith("127.83.")')" = True
 check "dig v4: the context's local address is dig's socket" -- \
 	test "$(field U 0 'local == app.replace("::ffff:", "")')" = True
 check "dig v6: the answer arrives through U" -- \
@@ -118,6 +124,7 @@ check "dig v6: its endpoint is in the IPv6 pool" -- \
 	test "$(field U 1 'endpoint.startswith("fd53::")')" = True
 check "dig v4: the answer's source is the resolver, 127.0.0.10:53" -- dig_from 127.0.0.10
 check "dig v6: the answer's source is the resolver, [::1]:53" -- dig_from ::1
+live_U=$(counter U udp_flows)
 check "connected v4: getpeername shows the original peer, the answer is its" -- \
 	test "$(in_cg app $PEER connected 127.0.0.11:7)" = "127.0.0.11:7 127.0.0.11:7|c"
 check "connected v6: likewise" -- \
@@ -126,6 +133,8 @@ check "connected v4-mapped: likewise, mapped" -- \
 	test "$(in_cg app $PEER connected '[::ffff:127.0.0.12]:7')" = \
 		"[::ffff:127.0.0.12]:7 127.0.0.12:7|c"
 n_conn=$(flows U)
+check "connected: the three flows ended with their sockets" -- \
+	poll is U udp_flows "$live_U"
 
 # --- sockredir-relay --udp -------------------------------------------------
 "$SR" rule del 1 >/dev/null; "$SR" rule del 2 >/dev/null	# U's DNS rules
@@ -201,6 +210,16 @@ check "one address and port, two sockets: each gets its own answer" -- \
 check "one address and port, two sockets: U saw two flows, two endpoints" -- \
 	test "$(flows U)" -eq 2 -a "$(field U 0 app)" = "$(field U 1 app)" -a \
 	     "$(field U 0 endpoint)" != "$(field U 1 endpoint)"
+
+# --- an IPv4-only proxy (AF_INET, IP_PKTINFO) --------------------------------------
+svc V 5308 --udp-idle 600
+proxy V 5308 --v4
+"$SR" rule add --service V --proto udp --dst 127.0.0.36/31 --weight 150 >/dev/null
+check "IPv4-only proxy: two destinations at once, each answer from its own" -- \
+	ask_ok 127.0.0.36:7 127.0.0.37:7
+check "IPv4-only proxy: V saw two flows, with their destinations and endpoints" -- \
+	same "$(flows V):$(field V 0 remote),$(field V 1 remote):$(field V 0 'endpoint.startswith("127.83.")')" \
+		"2:127.0.0.36:7,127.0.0.37:7:True"
 
 # --- the context names the application -----------------------------------------
 : > "$TMPD/U.log"
@@ -349,15 +368,60 @@ check "a wrong application address for the endpoint gets ENOENT, and no context"
 	test "$(in_cg p-A python3 "$TMPD/choose.py" "$top/tests/helpers" 127.0.0.1 9 "$ep" 5301)" = "ENOENT ENOENT"
 
 # --- idle timeout: expiry and a new flow -----------------------------------------
-svc T 5303 --udp-idle 1
+# T's proxy's uid (root) selects the flow on a socket of its own, reads its
+# context and records, and keeps asking until the flow has expired.
+cat > "$TMPD/stale.py" <<'EOF'
+import errno, socket, sys, time
+sys.path.insert(0, sys.argv[1])
+from udp_proxy import (pack_sockaddr, SOL_SOCKREDIR, SOCKREDIR_FLOW,
+                       SOCKREDIR_CONTEXT, SOCKREDIR_RECORDS, CTX_SIZE)
+def name(f):
+    try:
+        f()
+        return "OK"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+app, ep = sys.argv[2].rsplit(":", 1), sys.argv[3]
+bad = [name(lambda: s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_FLOW, b"\0" * 10)),
+       name(lambda: s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_FLOW,
+                                 b"\x63\0" + b"\0" * 254))]
+print("bad", *bad)
+s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_FLOW, pack_sockaddr(app[0], int(app[1])) +
+             pack_sockaddr(ep, int(sys.argv[4])))
+s.getsockopt(SOL_SOCKREDIR, SOCKREDIR_CONTEXT, CTX_SIZE)
+rec = s.getsockopt(SOL_SOCKREDIR, SOCKREDIR_RECORDS, 256)
+print("live OK")
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    err = name(lambda: s.getsockopt(SOL_SOCKREDIR, SOCKREDIR_CONTEXT, CTX_SIZE))
+    if err != "OK":
+        break
+    time.sleep(0.05)
+# Its records, given onward now: refused when set, or else at the connect.
+up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+given = name(lambda: up.setsockopt(SOL_SOCKREDIR, SOCKREDIR_RECORDS, rec))
+print("ended", err, given if given != "OK" else name(lambda: up.connect(("127.0.0.11", 7))))
+EOF
+# 2 s: time enough for stale.py to select the flow before it expires.
+svc T 5303 --udp-idle 2
 proxy T 5303
 "$SR" rule add --service T --proto udp --dst 127.0.0.11/32 --dport 7 --weight 500 >/dev/null
 mkdir "$TMPD/hold"
 bg app $PEER hold "$TMPD/hold" 127.0.0.11:7
 poll test -e "$TMPD/hold/ready"
+wait_lines "$TMPD/T.log" 1
+stale=$(in_cg p-T python3 "$TMPD/stale.py" "$top/tests/helpers" "$(field T 0 app)" \
+	"$(field T 0 endpoint)" 5303)
 check "idle: the first datagram made a flow through T" -- \
-	test "$(flows T):$(counter T udp_flows)" = 1:1
-check "idle: the flow ends after T's 1 s timeout" -- poll is T udp_flows 0
+	test "$(flows T):$(counter T redirected)" = 1:1
+check "SOCKREDIR_FLOW: a short or unknown-family selection gets EINVAL" -- \
+	same "$(echo "$stale" | grep ^bad)" "bad EINVAL EINVAL"
+check "SOCKREDIR_FLOW: T's proxy's uid selects the live flow, reads its context and records" -- \
+	same "$(echo "$stale" | grep ^live)" "live OK"
+check "once it expired: its context ENOENT, its records ESTALE on an onward connect" -- \
+	same "$(echo "$stale" | grep ^ended)" "ended ENOENT ESTALE"
+check "idle: the flow ends after T's 2 s timeout" -- poll is T udp_flows 0
 check "idle: counted as expired" -- test "$(counter T udp_expired)" -eq 1
 touch "$TMPD/hold/go"
 poll test -e "$TMPD/hold/done"
