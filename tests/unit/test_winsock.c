@@ -24,6 +24,8 @@
 #include <netinet/tcp.h>
 
 #include "tap.h"
+/* This file defines libc's getsockopt/setsockopt itself (the fake). */
+#define SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS
 #include <sockredir/winsock.h>
 
 #define REC_LEN 48
