@@ -3,8 +3,9 @@
  * <sockredir/winsock.h> - the Winsock face of sockredir.
  *
  * Lets a Windows WFP redirect service (an inspecting proxy written against
- * WSAIoctl and the three SIO_*_WFP_CONNECTION_REDIRECT_* control codes)
- * compile and run on Linux with few changes:
+ * WSAIoctl and the three SIO_*_WFP_CONNECTION_REDIRECT_* control codes, or,
+ * for UDP, the IP_WFP_REDIRECT_* options with WSARecvMsg and WSASendMsg:
+ * see "Datagram redirects") compile and run on Linux with few changes:
  *
  *	SOCKADDR_STORAGE ctx[2];
  *	BYTE rec[8192];
@@ -89,7 +90,9 @@
  *   is not signalled, no routine is queued (lpOverlapped->Internal still
  *   receives the error).  WSA_IO_PENDING, WSA_OPERATION_ABORTED and
  *   WSAEINPROGRESS are therefore never returned: nothing pends, so nothing
- *   can be aborted, and no call of this layer blocks.
+ *   can be aborted, and no call of this layer blocks, except WSARecvMsg and
+ *   WSASendMsg on a blocking socket, which wait as recvmsg() and sendmsg()
+ *   do before they complete.
  *
  * Pointers.  A NULL pointer where data is needed gives WSAEFAULT (but a
  * NULL lpvOutBuffer in a query is the size probe).  Other invalid pointers
