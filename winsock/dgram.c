@@ -50,7 +50,6 @@ struct dsock {
 	size_t nseen, nseen_cap;
 	uint8_t given[SOCKREDIR_RECORDS_MAX]; /* records given to it */
 	size_t given_len;
-	int sent;		/* a datagram left through WSASendMsg */
 };
 
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,7 +70,6 @@ static void dsock_reset(struct dsock *d, uint64_t cookie)
 	d->nseen = d->nseen_cap = 0;
 	d->opts = 0;
 	d->given_len = 0;
-	d->sent = 0;
 	d->cookie = cookie;
 }
 
@@ -708,7 +706,7 @@ static int has_address(int s)
 /* Give @sc's records to @s, once.  0 or the Winsock error. */
 static int give_records(SOCKET s, struct dsock *d, const struct sendctl *sc)
 {
-	if (d->sent || has_address(s))
+	if (has_address(s))
 		return WSAEISCONN;
 	if (d->given_len) {
 		if (d->given_len == sc->rec_len && !memcmp(d->given, sc->rec, sc->rec_len))
@@ -761,8 +759,9 @@ static int send_msg(SOCKET s, const WSAMSG *lpMsg, DWORD flags, DWORD *bytes)
 	err = wsabufs(lpMsg->lpBuffers, lpMsg->dwBufferCount, iovp);
 	if (err)
 		goto out;
-	d = dsock_get(s, !!sc.rec, &err);
+	/* With records: held until they and the datagram are out. */
 	if (sc.rec) {
+		d = dsock_get(s, 1, &err);
 		err = d ? give_records(s, d, &sc) : WSAENOBUFS;
 		if (err)
 			goto out;
@@ -792,8 +791,6 @@ static int send_msg(SOCKET s, const WSAMSG *lpMsg, DWORD flags, DWORD *bytes)
 				   (sc.have6 ? CMSG_SPACE(sizeof(sc.pi6)) : 0);
 	}
 	n = sendmsg(s, &m, flags | MSG_NOSIGNAL);
-	if (d)
-		d->sent = 1;
 	if (n < 0) {
 		err = sockredir_wsa_error(0, errno);
 		goto out;
