@@ -526,7 +526,8 @@ SOCKREDIR_API int sockredir_wsa_error(DWORD dwIoControlCode, int err);
  *     *optval = TRUE or FALSE (FALSE on a new socket), *optlen = 4.
  *   s not a socket                                        -> WSAENOTSOCK
  *   optval or optlen NULL, optlen (*optlen) below 4        -> WSAEFAULT
- *   s not UDP, or an IPV6_ option on an AF_INET socket     -> WSAENOPROTOOPT
+ *   s not an IPv4/IPv6 datagram socket, or an IPV6_ option
+ *   on an AF_INET socket                                   -> WSAENOPROTOOPT
  * IPPROTO_IP's pair covers IPv4 datagrams (on an AF_INET6 socket too, as
  * IPv4-mapped ones), IPPROTO_IPV6's pair IPv6 ones: a dual-stack service
  * turns on both.  Turning one on also turns on the kernel's pktinfo for that
@@ -661,7 +662,8 @@ typedef INT (*LPFN_WSASENDMSG)(SOCKET s, LPWSAMSG lpMsg, DWORD dwFlags,
  *   s not a socket                                      -> WSAENOTSOCK
  *   lpMsg NULL; lpBuffers NULL with dwBufferCount not 0; Control.buf
  *   NULL with Control.len not 0; name given with namelen too small for
- *   the socket's addresses                              -> WSAEFAULT
+ *   the socket's addresses; a WSABUF with buf NULL and len not 0
+ *   (checked last)                                      -> WSAEFAULT
  *   lpMsg->dwFlags other than 0 or MSG_PEEK             -> WSAEOPNOTSUPP
  *   s not a datagram socket, or not bound               -> WSAEINVAL
  *   nothing to read on a non-blocking socket            -> WSAEWOULDBLOCK
@@ -721,7 +723,9 @@ SOCKREDIR_API INT WSARecvMsg(SOCKET s, LPWSAMSG lpMsg,
  * these nothing is sent and s is unchanged:
  *   s not a socket                                      -> WSAENOTSOCK
  *   lpMsg NULL; lpBuffers NULL with dwBufferCount not 0; Control.buf
- *   NULL with Control.len not 0                         -> WSAEFAULT
+ *   NULL with Control.len not 0; name given with namelen not above 0;
+ *   a WSABUF with buf NULL and len not 0 (checked after the control
+ *   data)                                               -> WSAEFAULT
  *   dwFlags other than 0 or MSG_DONTROUTE               -> WSAEOPNOTSUPP
  *   s not a datagram socket                             -> WSAEINVAL
  *   bad control data                                    -> WSAEINVAL:
