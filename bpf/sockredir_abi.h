@@ -280,6 +280,7 @@ struct sr_counters {
 	__s64 udp_flows;	/* UDP flows live now */
 	__u64 udp_expired;	/* UDP flows ended idle */
 	__u64 udp_no_endpoint;	/* new UDP flows refused: share or pool used up */
+	__u64 mptcp_join_refused; /* MPTCP joins to a covered destination */
 #ifdef SR_TEST_SIZE_CHANGE
 	__u64 test_extra;	/* the upgrade test's build whose maps differ */
 #endif

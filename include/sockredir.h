@@ -420,6 +420,9 @@ struct sockredir_counters {
 	uint64_t udp_no_endpoint; /* new UDP flows refused (ENOBUFS): the
 				   * uid's share or the pool used up */
 	int64_t udp_flows;	  /* UDP flows live now (a gauge) */
+	uint64_t mptcp_join_refused; /* MPTCP subflows the path manager added
+				      * (joins) to a destination a rule
+				      * covers: refused */
 };
 
 struct sockredir_status {
