@@ -134,11 +134,16 @@ int sr_recvmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* A connected UDP flow ends with its socket. */
+/*
+ * A connected UDP flow ends with its socket.  Every socket of the cgroup
+ * comes here: a TCP one returns before anything else (its cookie would be
+ * made for nothing).
+ */
 SEC("cgroup/sock_release")
 int sr_sock_release(struct bpf_sock *sk)
 {
-	sr_udp_release(sk, bpf_get_socket_cookie(sk));
+	if (sk->type == SOCK_DGRAM)
+		sr_udp_release(sk, bpf_get_socket_cookie(sk));
 	return 1;
 }
 
