@@ -5,9 +5,10 @@
  * client's side of the handshake completes the flow is published under its
  * 4-tuple, and when the proxy's side completes (after it: our ACK does
  * that) the accepted socket adopts it.  Both are state changes of a TCP
- * socket, seen by one tracepoint program (sr_sock_state_change).  A client that closes first takes its entry back.  While an
- * accepted socket is open its hop is live: only then may the proxy give
- * that hop's records to an onward socket.
+ * socket, seen by one tracepoint program (sr_sock_state_change).  A
+ * client that closes first takes its entry back.  While an accepted socket
+ * is open its hop is live: only then may the proxy give that hop's records
+ * to an onward socket.
  */
 #ifndef SOCKREDIR_HANDOFF_H
 #define SOCKREDIR_HANDOFF_H
