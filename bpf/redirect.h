@@ -121,6 +121,13 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		SR_COUNT(svc->id, untracked, 1);
 		return -ENOMEM;
 	}
+	/* From here on the flow counts against @uid's pending flows, until a
+	 * proxy adopts it or it closes (handoff.h); a socket connecting again
+	 * after a failed connect that left it charged is charged once. */
+	if (s->published == SR_PUB_CHARGED) {
+		sr_pending_charge(s->flow.quota_uid, -1);
+		s->published = SR_PUB_NONE;
+	}
 	rec = &s->flow.rec;
 	if (s->has_given)
 		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
@@ -135,7 +142,8 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	s->started = bpf_ktime_get_boot_ns();
 	s->flow.quota_uid = uid;
 	s->role = SR_ROLE_REDIRECTED;
-	s->published = 0;
+	s->published = SR_PUB_CHARGED;
+	sr_pending_charge(uid, 1);
 	SR_COUNT(svc->id, redirected, 1);
 	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	return 0;

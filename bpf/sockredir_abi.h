@@ -104,10 +104,16 @@ struct sr_flow {
 	__u32 pad2;
 };
 
+/* sr_sock.published: where a redirected flow is on its way to its proxy. */
+#define SR_PUB_NONE	0	/* nowhere: not yet, or no longer */
+#define SR_PUB_PENDING	1	/* in the pending map, under its 4-tuple */
+#define SR_PUB_CHARGED	2	/* connecting: counted against its uid's
+				 * pending flows, in the map once connected */
+
 /* sk_storage of a socket that was redirected, accepted, or given records. */
 struct sr_sock {
 	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
-	__u8 published;		/* REDIRECTED: in the pending map */
+	__u8 published;		/* REDIRECTED: SR_PUB_* */
 	__u8 has_given;		/* a proxy set records on it (given_rec) */
 	__u8 live;		/* ACCEPTED: its hop is in the live-hops map */
 	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward, for
