@@ -8,7 +8,7 @@
  * after raises a new edge (this saves the EAGAIN call per message).  Not
  * once the peer's FIN was signalled: it may wait behind those bytes, and
  * will raise no edge again, so the next recv() must see it.  A
- * pump copies until one read fills its buffer, then splices: it takes a
+ * pump copies until one read brings SPLICE_AFTER bytes, then splices: it takes a
  * pipe from the pool when it reads and gives it back once the pipe is
  * empty again; if none can be had it copies.
  */
@@ -23,6 +23,7 @@
 #include "pump.h"
 
 #define COPY_BUF	(64 * 1024)
+#define SPLICE_AFTER	(16 * 1024)	/* a read of this much: splice from now */
 #define SPLICE_MAX	(1024 * 1024)	/* the pipe takes what fits */
 #define POOL_MAX	256		/* idle pipes kept */
 
@@ -183,8 +184,9 @@ static ssize_t fill_copy(struct pump *p)
 	n = recv(p->from->fd, p->buf + p->off + p->len, space, 0);
 	if (n > 0 && (size_t)n < space && !p->from->hup)
 		p->from->rd = false;	/* ran dry: the next byte raises an edge */
-	else if (n > 0 && !p->inspect && !p->nosplice)
-		p->copy = false;	/* bulk: splice once the buffer is out */
+	/* A read this large found a backlog: bulk, splice once the buffer is out. */
+	if (n >= SPLICE_AFTER && !p->inspect && !p->nosplice)
+		p->copy = false;
 	return n;
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pump.h - one direction of a relayed flow: bytes from one socket to
- * another, through a buffer (recv/send) until a read fills it, then through
- * a pipe with splice(): small exchanges take two calls per message, bulk
+ * another, through a buffer (recv/send) until a read brings 16 KiB, then
+ * through a pipe with splice(): small exchanges take two calls per message, bulk
  * stays in the kernel.  It copies also while an inspector must see the
  * bytes, and when splice is not possible.  Passes the end of the stream on
  * as shutdown(SHUT_WR).
