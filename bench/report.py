@@ -493,6 +493,9 @@ w("- Two vCPUs are shared by client, proxies and server, so absolute figures mov
   "single runs — which is why each is a median of paired rounds.")
 w("- Reproduce: `sudo make bench` (about 3 minutes of benchmarks after the build); `sudo make bench-smoke` runs every path once "
   "in seconds and writes to build/bench/smoke/.")
+w("- Before and after in one run: `BENCH_BEFORE=REV make bench` (as root) (or `BENCH_BEFORE=REV sh bench/run.sh "
+  "full NAME...`) builds git revision REV in build/bench/before and runs each round with both builds; "
+  "see the top of bench/run.sh.")
 
 with open(os.path.join(dst, "REPORT.md"), "w") as fh:
     fh.write("\n".join(out) + "\n")
