@@ -19,10 +19,14 @@ import sys
 
 src, dst = sys.argv[1], sys.argv[2]
 rows = collections.defaultdict(dict)        # (bench, config, metric) -> {round: value}
+before = collections.defaultdict(dict)      # the same for CONFIG@before (BENCH_BEFORE)
 for line in open(os.path.join(src, "results.tsv")):
     f = line.rstrip("\n").split("\t")
     if len(f) == 5:
-        rows[(f[0], f[1], f[3])][f[2]] = float(f[4])
+        if f[1].endswith("@before"):
+            before[(f[0], f[1][:-len("@before")], f[3])][f[2]] = float(f[4])
+        else:
+            rows[(f[0], f[1], f[3])][f[2]] = float(f[4])
 machine = dict(l.rstrip("\n").split("\t", 1) for l in open(os.path.join(src, "machine.tsv"))
                if "\t" in l)
 skipped = [l.rstrip("\n").split("\t")[1:] for l in open(os.path.join(src, "skipped.tsv")) if l.strip()]
@@ -479,6 +483,47 @@ if udp_rows:
 else:
     w("Not measured in this run.\n")
 
+# ---- before and after (BENCH_BEFORE) -------------------------------------------
+def side(table, bench, config, metric):
+    return table.get((bench, config, metric), {})
+
+
+def span(v, fmt):
+    return "%s (%s–%s)" % (f(med(v), fmt), f(min(v), fmt), f(max(v), fmt)) if v else "–"
+
+
+if before:
+    ba = []     # (what, before, after)
+    for n in sorted(set(int(c.split("/")[1]) for (b, c, m) in before if b == "connect" and m == "rate")):
+        c = "sockredir/%d" % n
+        ba.append(("connect, no rule matching, %s rules: ratio to no layer" % f(n),
+                   [ratios(side(t, "connect", c, "rate"), side(t, "connect", c, "base")) for t in (before, rows)],
+                   "{:.3f}"))
+    for p in ("sockredir", "relay"):
+        if side(before, "rate", p, "rate"):
+            ba.append(("connection rate, %s: × direct" % names[p],
+                       [ratios(side(t, "rate", p, "rate"), side(t, "rate", "direct", "rate")) for t in (before, rows)],
+                       "{:.2f}×"))
+    if side(before, "bulk", "relay", "gbps"):
+        ba.append(("bulk, %s: × direct" % bnames["relay"],
+                   [ratios(side(t, "bulk", "relay", "gbps"), side(t, "bulk", "direct", "gbps")) for t in (before, rows)],
+                   "{:.2f}×"))
+    for p in ("chain1", "chain2", "chain4", "odrelay"):
+        for q in ("p50", "p99"):
+            if side(before, "latency", p, q):
+                ba.append(("64 B round trip, %s: %s added per hop, µs" % (lnames[p], q),
+                           [[x / hops[p] for x in diffs(side(t, "latency", p, q), side(t, "latency", "direct", q))]
+                            for t in (before, rows)], "{:+.1f}"))
+    w("## Before and after\n")
+    w("`BENCH_BEFORE=%s`: each round ran every benchmark with the layer, CLI and relay built from %s "
+      "and with this build (commit %s), the order turning each round, each with its own direct "
+      "runs; a ratio pairs runs of the same build and round. Median over the rounds (min–max).\n"
+      % (machine.get("before", "?"), machine.get("before", "?"), machine.get("commit", "?")))
+    w("| figure | before | after | rounds |\n|---|---:|---:|---:|")
+    for what, (b, a), fmt in ba:
+        w("| %s | %s | **%s** | %d |" % (what, span(b, fmt), span(a, fmt), min(len(b), len(a))))
+    w("")
+
 w("## Method and pitfalls\n")
 w("- One layer per host: the run takes `/run/sockredir/test.lock` like the tests, attaches to "
   "`<cgroup2>/sockredir-bench-PID/on` only (never the root cgroup); baselines and alternatives "
@@ -493,6 +538,9 @@ w("- Two vCPUs are shared by client, proxies and server, so absolute figures mov
   "single runs — which is why each is a median of paired rounds.")
 w("- Reproduce: `sudo make bench` (about 3 minutes of benchmarks after the build); `sudo make bench-smoke` runs every path once "
   "in seconds and writes to build/bench/smoke/.")
+w("- Before and after in one run: `BENCH_BEFORE=REV make bench` (as root) (or `BENCH_BEFORE=REV sh bench/run.sh "
+  "full NAME...`) builds git revision REV in build/bench/before and runs each round with both builds; "
+  "see the top of bench/run.sh.")
 
 with open(os.path.join(dst, "REPORT.md"), "w") as fh:
     fh.write("\n".join(out) + "\n")
