@@ -419,30 +419,7 @@ static SOCKET open_service(unsigned short port)
 
 /* ---- Conformance --------------------------------------------------------------- */
 
-static int tap_failed;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok - ", cond ? "" : "not ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	tap_failed += !cond;
-}
-
-static int fails(int rc, int want)
-{
-	int got = WSAGetLastError();
-
-	if (rc == SOCKET_ERROR && got == want)
-		return 1;
-	printf("# rc %d, error %d, wanted %d\n", rc, got, want);
-	return 0;
-}
+#include "wsa_tap.h"
 
 /* IPv4-mapped addresses as IPv4. */
 static void unmap(const SOCKADDR_STORAGE *in, SOCKADDR_STORAGE *out)
