@@ -65,7 +65,10 @@ def greeting(c):
 def opened(addr, port):
     """Connect and say hello first (the relay waits for a client's first
     bytes before it connects on), then read the server's greeting."""
-    c = socket.create_connection((addr, port), timeout=10)
+    # From an address of its own: the relay's onward socket (from 127.0.0.1)
+    # may get the same port as this one, and must never look like it.
+    src = ("127.0.0.9", 0) if ":" not in addr else None
+    c = socket.create_connection((addr, port), timeout=10, source_address=src)
     c.sendall(b"hello\n")
     seen = greeting(c)
     got = b""
