@@ -288,6 +288,12 @@ enum sniff_result sniff_tls(const unsigned char *p, size_t len,
 	return client_hello(hs, hlen, can_grow, host);
 }
 
+void sniff_hello(const unsigned char *hs, size_t len, char host[SNIFF_HOST_MAX])
+{
+	host[0] = '\0';
+	client_hello(hs, len, 0, host);
+}
+
 enum sniff_result sniff(const void *buf, size_t len, char host[SNIFF_HOST_MAX])
 {
 	const unsigned char *p = buf;

@@ -31,5 +31,10 @@ enum sniff_result sniff_http(const unsigned char *p, size_t len,
 			     char host[SNIFF_HOST_MAX]);
 enum sniff_result sniff_tls(const unsigned char *p, size_t len,
 			    char host[SNIFF_HOST_MAX]);
+/*
+ * sniff_hello - the server_name of a bare ClientHello handshake message
+ * (no record header: QUIC carries it so), @len bytes, all there will be.
+ */
+void sniff_hello(const unsigned char *hs, size_t len, char host[SNIFF_HOST_MAX]);
 
 #endif

@@ -25,6 +25,7 @@
 #include "diag.h"
 #include "flowlog.h"
 #include "policy.h"
+#include "quic.h"
 #include "udpflow.h"
 
 #ifndef IPV6_FREEBIND
@@ -43,7 +44,8 @@ struct uflow {
 	int up;				/* -1: denied, nothing goes upstream */
 	int reply;			/* netfilter's TPROXY: answers leave here */
 	struct sockredir_context ctx;
-	char host[256];			/* the DNS name asked, if any */
+	char host[256];			/* the DNS name or QUIC SNI, if any */
+	bool dns;			/* denied: answer each query REFUSED */
 	uint64_t start, last;
 	uint64_t dgrams_up, dgrams_down, bytes_up, bytes_down;
 	enum flow_end why;
@@ -250,8 +252,19 @@ static struct uflow *uflow_new(struct udp_env *env,
 		return f;	/* logged at its idle end, with what is known */
 	}
 	if (((struct sockaddr_in *)&f->ctx.remote)->sin_port == htons(DNS_PORT) &&
-	    dns_qname(data, len, f->host, sizeof(f->host)) == 0 &&
-	    policy_check_host(env->policy, f->host) < 0) {
+	    dns_qname(data, len, f->host, sizeof(f->host)) < 0)
+		f->host[0] = '\0';	/* not a query: no half a name */
+	if (f->host[0] && policy_check_host(env->policy, f->host) < 0) {
+		f->dns = true;
+		f->why = END_DENIED;
+		return f;
+	}
+	/* A QUIC Initial that names a denied host, or names none while
+	 * --unknown-host deny: dropped, as a TCP flow would be closed. */
+	if (policy_wants_host(env->policy) && !f->host[0] &&
+	    quic_initial_sni(data, len, f->host) &&
+	    (f->host[0] ? policy_check_host(env->policy, f->host) :
+			  policy_check_unknown(env->policy)) < 0) {
 		f->why = END_DENIED;
 		return f;
 	}
@@ -328,7 +341,7 @@ static void on_datagram(void *arg, int fd, uint32_t events)
 		if (!f)
 			continue;
 		f->last = loop_now();
-		if (f->why == END_DENIED && f->host[0])
+		if (f->why == END_DENIED && f->dns)
 			refuse_dns(f, buf, n);
 		if (f->up < 0)
 			continue;

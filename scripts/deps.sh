@@ -10,7 +10,7 @@ set -e
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc iproute2 \
 curl socat python3 nftables iptables util-linux procps pkg-config \
 python3-prometheus-client debhelper dpkg-dev man-db groff-base systemd \
-dnsmasq-base bind9-dnsutils squid haproxy redsocks dante-server $*"
+dnsmasq-base bind9-dnsutils libssl-dev python3-cryptography squid haproxy redsocks dante-server $*"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

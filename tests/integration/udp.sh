@@ -140,7 +140,8 @@ check "connected: the three flows ended with their sockets" -- \
 "$SR" rule del 1 >/dev/null; "$SR" rule del 2 >/dev/null	# U's DNS rules
 svc R 5310 --udp-idle 600	# its flows hold still until the flood is over
 bg p-R "$RELAY" --service R --listen 127.0.0.1:5310 --listen '[::1]:5310' \
-	--udp --udp-idle 300 --deny-host '*.denied.test' --log "$TMPD/relay.log" -q
+	--udp --udp-idle 300 --deny-host '*.denied.test' --deny-host blocked.example \
+	--log "$TMPD/relay.log" -q
 wait_port 5310 udp
 "$SR" rule add --service R --proto udp --dst 127.0.0.10/32 --dport 53 >/dev/null
 "$SR" rule add --service R --proto udp --dst ::1/128 --dport 53 >/dev/null
@@ -163,6 +164,30 @@ check "relay: a query for a denied name is answered REFUSED" -- refused x.denied
 check "relay: ... and logged denied" -- wait_lines "$TMPD/relay.log" 3
 check "relay: ... with its name" -- \
 	test "$(rlog 2 '(end, host, datagrams_up)')" = "('denied', 'x.denied.test', 0)"
+
+# QUIC: the SNI of a v1 Initial (tests/helpers/quic_initial.py), sent as nobody.
+QI=$top/tests/helpers/quic_initial.py
+bg srv python3 "$QI" serve 127.0.0.10:443 "$TMPD/quic.log"
+wait_port 443 udp
+"$SR" rule add --service R --proto udp --dst 127.0.0.10/32 --dport 443 >/dev/null
+rhost_is() {	# rhost_is NAME EXPR WANT: the relay logged one flow for host
+	# NAME (its SNI), and EXPR of its line is WANT
+	test "$(python3 -c 'import json,sys
+d = [j for j in map(json.loads, open(sys.argv[1])) if j.get("host") == sys.argv[2]]
+print(len(d) == 1 and eval(sys.argv[3], {}, d[0]))' "$TMPD/relay.log" "$1" "$2")" = "$3"
+}
+out=$(asnobody /usr/bin/python3 "$QI" send blocked.example 127.0.0.10:443 1)
+check "relay QUIC: an Initial naming a denied host gets no answer" -- \
+	test "${out#* }" = none
+check "relay QUIC: ... logged denied, with its SNI, nothing sent on" -- \
+	poll rhost_is blocked.example '(end, dst, datagrams_up)' "('denied', '127.0.0.10:443', 0)"
+ok_out=$(asnobody /usr/bin/python3 "$QI" send allowed.example 127.0.0.10:443)
+check "relay QUIC: an Initial naming another host reaches the server" -- \
+	test "${ok_out#* }" = reply
+check "relay QUIC: ... the server saw that one and never the denied one" -- \
+	test "$(cat "$TMPD/quic.log")" = "${ok_out% *}"
+check "relay QUIC: ... logged with its SNI, one datagram each way" -- \
+	poll rhost_is allowed.example '(end, datagrams_up, datagrams_down)' "('idle', 1, 1)"
 
 # --- one unconnected socket, two destinations, one service ---------------
 ask_ok() {	# ask_ok DST...: each answer from the destination asked

@@ -29,6 +29,7 @@
 #include "../../relay/http.c"
 #include "../../relay/share.c"
 #include "../../relay/flow.c"
+#include "../../relay/quic.c"
 #include "../../relay/udpflow.c"
 #include "../../relay/relay.c"
 #include "clienthello.h"
