@@ -87,8 +87,9 @@ def tries(what, s, rec, name, out):
     def got(label, f):
         try:
             v = f()
-            out.append("%s %s OK:%s" % (label, what,
-                                        v.hex() if isinstance(v, bytes) else v))
+            if isinstance(v, bytes):    # enough to see what it was
+                v = "%d bytes %s..." % (len(v), v[:8].hex())
+            out.append("%s %s OK:%s" % (label, what, v))
         except OSError as e:
             out.append("%s %s %s" % (label, what, err(e)))
     got("get-records", lambda: s.getsockopt(SOL, RECORDS, 256))
