@@ -32,8 +32,9 @@ bench_bulk() {
 	else
 		path_fail "bulk relay" "service relay did not come up"
 	fi
-	proxy_alternatives "$BULK_PORT" bulk
-	paths="$paths$ALT_PATHS"
+	ALT_PATHS=""
+	alternatives && proxy_alternatives "$BULK_PORT" bulk
+	paths=$(rotated $paths$ALT_PATHS)
 	for r in $(seq "$BULK_ROUNDS"); do
 		for p in $paths; do
 			v=$(bulk_run "$p")
@@ -44,7 +45,7 @@ bench_bulk() {
 			result bulk "$p" "$r" gbps "$v"
 			path_ok "bulk $p"
 		done
-		say "bulk round $r: $(awk -F'\t' -v r="$r" '$1 == "bulk" && $3 == r { printf "%s %s Gbit/s  ", $2, $5 }' "$OUT/results.tsv")"
+		say "bulk round $((ROUND_BASE + r))$TAG: $(awk -F'\t' -v r="$((ROUND_BASE + r))" -v t="$TAG" '$1 == "bulk" && $3 == r && (t == "" ? $2 !~ /@/ : $2 ~ t "$") { printf "%s %s Gbit/s  ", $2, $5 }' "$OUT/results.tsv")"
 		paths="${paths#* } ${paths%% *}"
 	done
 	[ "$(redirected relay)" -gt 0 ] || path_fail "bulk relay" "service relay received nothing (went direct?)"

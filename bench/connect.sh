@@ -31,7 +31,7 @@ connect_rounds() {
 	local rounds=$CONNECT_ROUNDS
 	[ "$ns" = "$NF" ] && rounds=$CONNECT_ROUNDS_NF
 	for r in $(seq "$rounds"); do
-		if [ $((r % 2)) = 1 ]; then
+		if [ $(( (ROUND_BASE + r) % 2 )) = 1 ]; then
 			a=$(connloop "$NS" "$OFF/app")
 			$prep; b=$(connloop "$ns" "$cg")
 		else
@@ -44,7 +44,7 @@ connect_rounds() {
 		fi
 		result connect "$cfg" "$r" base "$a"
 		result connect "$cfg" "$r" rate "$b"
-		say "connect $cfg round $r: base $a/s, $b/s"
+		say "connect $cfg$TAG round $((ROUND_BASE + r)): base $a/s, $b/s"
 	done
 	path_ok "connect $cfg"
 }
@@ -137,9 +137,9 @@ connect_prog_stats() {
 	sysctl -qw kernel.bpf_stats_enabled="$prev"
 	"$SR" service del dummy >/dev/null
 	[ -n "$n" ] || return 0
-	awk -v n="$n" 'NR == FNR { c[$1] = $2; t[$1] = $3; next }
-		$2 > c[$1] { printf "connect\tprog/%s\t0\truns_per_conn\t%.2f\n", $1, ($2 - c[$1]) / n
-			     printf "connect\tprog/%s\t0\tns_per_run\t%.0f\n", $1, ($3 - t[$1]) / ($2 - c[$1]) }' \
+	awk -v n="$n" -v tag="$TAG" -v r="$ROUND_BASE" 'NR == FNR { c[$1] = $2; t[$1] = $3; next }
+		$2 > c[$1] { printf "connect\tprog/%s%s\t%d\truns_per_conn\t%.2f\n", $1, tag, r, ($2 - c[$1]) / n
+			     printf "connect\tprog/%s%s\t%d\tns_per_run\t%.0f\n", $1, tag, r, ($3 - t[$1]) / ($2 - c[$1]) }' \
 		"$TMPD/stats.before" "$TMPD/stats.after" >> "$OUT/results.tsv"
 	path_ok "connect program statistics"
 }
@@ -149,6 +149,9 @@ bench_connect() {
 	say "== 1. connect cost, no rule matching (${CONNECT_SECS}s runs, $CONNECT_ROUNDS rounds)"
 	for n in $CONNECT_SIZES; do connect_sockredir "$n"; done
 	connect_prog_stats
+	# Under BENCH_BEFORE: netfilter in the current build's calls, and only
+	# as many rounds as it has (CONNECT_ROUNDS_NF).
+	alternatives && [ "$ROUND_BASE" -lt "${CONNECT_ROUNDS_NF_ALL:-$CONNECT_ROUNDS_NF}" ] || return 0
 	if have iptables-restore; then
 		for n in $CONNECT_SIZES; do connect_iptables "$n"; done
 	else

@@ -61,8 +61,9 @@ bench_latency() {
 	else
 		path_fail "latency chains" "services s1..s4 did not come up"
 	fi
-	proxy_alternatives "$LAT_PORT" latency
-	paths="$paths$ALT_PATHS"
+	ALT_PATHS=""
+	alternatives && proxy_alternatives "$LAT_PORT" latency
+	paths=$(rotated $paths$ALT_PATHS)
 	for r in $(seq "$LAT_ROUNDS"); do
 		for p in $paths; do
 			v=$(latency_run "$p")
@@ -76,7 +77,7 @@ bench_latency() {
 			result latency "$p" "$r" mean "$3"
 			path_ok "latency $p"
 		done
-		say "latency round $r (p50 us): $(awk -F'\t' -v r="$r" '$1 == "latency" && $3 == r && $4 == "p50" { printf "%s %s  ", $2, $5 }' "$OUT/results.tsv")"
+		say "latency round $((ROUND_BASE + r))$TAG (p50 us): $(awk -F'\t' -v r="$((ROUND_BASE + r))" -v t="$TAG" '$1 == "latency" && $3 == r && $4 == "p50" && (t == "" ? $2 !~ /@/ : $2 ~ t "$") { printf "%s %s  ", $2, $5 }' "$OUT/results.tsv")"
 		paths="${paths#* } ${paths%% *}"
 	done
 	# Each hop of the longest chain must have carried its flows.

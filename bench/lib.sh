@@ -36,20 +36,43 @@ say() { echo "# $*"; }
 
 # ---- results ----------------------------------------------------------------
 # result BENCH CONFIG ROUND METRIC VALUE: one line of $OUT/results.tsv.
-result() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/results.tsv"; }
+# Under BENCH_BEFORE, run.sh calls each benchmark once per round and build:
+# the round is then ROUND_BASE + ROUND, and the older build's configurations
+# are named CONFIG@before (TAG).
+ROUND_BASE=0
+TAG=""
+BUILD=after
+result() {
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2$TAG" "$(( $3 + ROUND_BASE ))" "$4" "$5" \
+		>> "$OUT/results.tsv"
+}
+# rotated WORD...: the words, turned ROUND_BASE places (so that the first
+# path of a round changes from round to round also when rounds are calls).
+rotated() {
+	local i
+	for i in $(seq $(( ROUND_BASE % $# ))); do set -- "${@:2}" "$1"; done
+	echo "$@"
+}
+# alternatives: whether this call runs the alternatives (haproxy, socat,
+# netfilter).  They do not depend on our build: under BENCH_BEFORE only the
+# current build's calls run them.
+alternatives() { [ "$BUILD" = after ]; }
 
 # Every benchmark path that ran counts once: passed, or failed with a reason.
 PASSED=0
 FAILED=0
 declare -A PATH_FAILED
 path_ok() {	# path_ok NAME: NAME ran (counted once, at the end)
-	[ -n "${PATH_FAILED[$1]+x}" ] || PATH_FAILED[$1]=0
+	[ -n "${PATH_FAILED[$1$TAG]+x}" ] || PATH_FAILED[$1$TAG]=0
 }
 path_fail() {	# path_fail NAME WHY
-	PATH_FAILED[$1]=1
-	echo "not ok - $1: $2" >&2
+	PATH_FAILED[$1$TAG]=1
+	echo "not ok - $1$TAG: $2" >&2
 }
-path_skip() { say "skipped: $1 ($2)"; echo "skip	$1	$2" >> "$OUT/skipped.tsv"; }
+path_skip() {
+	say "skipped: $1$TAG ($2)"
+	printf 'skip\t%s\t%s\n' "$1$TAG" "$2" >> "$OUT/skipped.tsv"
+}
 count_paths() {
 	local p
 	while IFS= read -r p; do
@@ -166,13 +189,34 @@ setup() {
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null  # hold.c spreads 100k flows over processes
 	TMPD=$(mktemp -d)
 	chmod 755 "$TMPD"
-	cp "$SR" "$TMPD/sockredir" && cp "$RELAY" "$TMPD/sockredir-relay" || exit 1
-	SR=$TMPD/sockredir
-	RELAY=$TMPD/sockredir-relay
+	mkdir "$TMPD/after"
+	cp "$SR" "$TMPD/after/sockredir" && cp "$RELAY" "$TMPD/after/sockredir-relay" || exit 1
+	if [ -n "${BENCH_BEFORE:-}" ]; then
+		mkdir "$TMPD/before"
+		cp "$top/build/bench/before/build/sockredir" "$TMPD/before/sockredir" &&
+		cp "$top/build/bench/before/build/sockredir-relay" \
+			"$TMPD/before/sockredir-relay" || exit 1
+	fi
 	netns_new "$NS"
 	mkdir -p "$ON/app" "$OFF/app" "$OFF/srv"
-	"$SR" down >/dev/null 2>&1
-	"$SR" up --cgroup "$ON" >/dev/null
+	"$TMPD/after/sockredir" down >/dev/null 2>&1
+	LAYER=""
+	use_build after
+}
+
+# use_build after|before: run the layer, the CLI and sockredir-relay of that
+# build from now on (the layer is replaced if another build's is up; the
+# benchmarks add their services and rules again in each call).
+use_build() {
+	BUILD=$1
+	TAG=""
+	[ "$1" = after ] || TAG=@$1
+	SR=$TMPD/$1/sockredir
+	RELAY=$TMPD/$1/sockredir-relay
+	[ "$LAYER" = "$1" ] && return 0
+	[ -z "$LAYER" ] || "$TMPD/$LAYER/sockredir" down >/dev/null 2>&1
+	"$SR" up --cgroup "$ON" >/dev/null || { echo "bench: sockredir up ($1) failed" >&2; exit 1; }
+	LAYER=$1
 }
 
 # ---- pieces more than one benchmark uses ------------------------------------

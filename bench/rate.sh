@@ -25,7 +25,9 @@ rate_setup() {
 	relay_service || return 1
 	wait_port "$NS" "$RATE_PORT" && wait_port "$NS" 7101 || return 1
 	RATE_PATHS="direct sockredir relay"
-	if have iptables; then
+	if ! alternatives; then
+		:
+	elif have iptables; then
 		netns_new "$NF"
 		spawn "$NF" "$OFF/srv" "$BB/rr" server "0.0.0.0:$RATE_PORT"
 		spawn "$NF" "$OFF/od" "$BB/odrelay" 127.0.0.1:7101
@@ -63,7 +65,7 @@ bench_rate() {
 		rate_teardown
 		return 1
 	fi
-	paths=$RATE_PATHS
+	paths=$(rotated $RATE_PATHS)
 	for r in $(seq "$RATE_ROUNDS"); do
 		for p in $paths; do
 			v=$(rate_run "$p")
@@ -74,7 +76,7 @@ bench_rate() {
 			result rate "$p" "$r" rate "$v"
 			path_ok "rate $p"
 		done
-		say "rate round $r: $(awk -F'\t' -v r="$r" '$1 == "rate" && $3 == r { printf "%s %s/s  ", $2, $5 }' "$OUT/results.tsv")"
+		say "rate round $((ROUND_BASE + r))$TAG: $(awk -F'\t' -v r="$((ROUND_BASE + r))" -v t="$TAG" '$1 == "rate" && $3 == r && (t == "" ? $2 !~ /@/ : $2 ~ t "$") { printf "%s %s/s  ", $2, $5 }' "$OUT/results.tsv")"
 		paths="${paths#* } ${paths%% *}"	# rotate the order
 	done
 	# A path that quietly went direct would flatter it: check who carried it.

@@ -19,10 +19,14 @@ import sys
 
 src, dst = sys.argv[1], sys.argv[2]
 rows = collections.defaultdict(dict)        # (bench, config, metric) -> {round: value}
+before = collections.defaultdict(dict)      # the same for CONFIG@before (BENCH_BEFORE)
 for line in open(os.path.join(src, "results.tsv")):
     f = line.rstrip("\n").split("\t")
     if len(f) == 5:
-        rows[(f[0], f[1], f[3])][f[2]] = float(f[4])
+        if f[1].endswith("@before"):
+            before[(f[0], f[1][:-len("@before")], f[3])][f[2]] = float(f[4])
+        else:
+            rows[(f[0], f[1], f[3])][f[2]] = float(f[4])
 machine = dict(l.rstrip("\n").split("\t", 1) for l in open(os.path.join(src, "machine.tsv"))
                if "\t" in l)
 skipped = [l.rstrip("\n").split("\t")[1:] for l in open(os.path.join(src, "skipped.tsv")) if l.strip()]
@@ -184,6 +188,28 @@ if rate_plot:
             'set yrange [0:*]\nset xtics scale 0\nunset key\n'
             'plot DATA using 1:3:xtic(2) with boxes, DATA using 1:3:4:5 with yerrorbars lc rgb "black" pt 0\n',
             rate_plot)
+
+# ---- 6. udp --------------------------------------------------------------------
+udp_paths = [p for p in ("direct", "sockredir", "redirect", "tproxy") if vals("udp", p, "flows")]
+udp_names = {"direct": "direct", "sockredir": "sockredir → sockredir-relay --udp",
+             "redirect": "iptables REDIRECT → sockredir-relay --udp (fixed upstream)",
+             "tproxy": "iptables TPROXY → sockredir-relay --udp (fixed upstream)"}
+udp_rows = []
+for p in udp_paths:
+    cells = []
+    for load in ("flows", "one"):
+        v = vals("udp", p, load)
+        cells += [fr(v), f(med(ratios(v, vals("udp", "direct", load))), "{:.2f}×"),
+                  f(med(ratios(v, vals("udp", "redirect", load))), "{:.2f}×")]
+    lost = sum(vals("udp", p, "lost_flows").values()) + sum(vals("udp", p, "lost_one").values())
+    udp_rows.append("| %s | %s | %s | %d |" % (udp_names[p], " | ".join(cells), f(lost), runs(vals("udp", p, "flows"))))
+for load, what in (("flows", "a new flow per query"), ("one", "one flow")):
+    r = ratios(vals("udp", "sockredir", load), vals("udp", "redirect", load))
+    if r:
+        verdicts.append(("DNS-sized UDP query rate, %s: sockredir vs iptables REDIRECT (same relay)" % what,
+                         "%.2f× REDIRECT (rounds %.2f–%.2f); %s vs %s queries/s" % (
+                             med(r), min(r), max(r), f(med(vals("udp", "sockredir", load))),
+                             f(med(vals("udp", "redirect", load)))), "reported"))
 
 # ---- 3. bulk -------------------------------------------------------------------
 bulk_paths = [p for p in ("direct", "relay", "haproxy", "socat") if vals("bulk", p, "gbps")]
@@ -434,6 +460,70 @@ if nflows:
 else:
     w("Not measured in this run.\n")
 
+w("## 6. DNS-sized UDP queries through one relay\n")
+if udp_rows:
+    w("`bench/udprr.c rate`: one client asks 40 B queries and waits for each 100 B answer (matched by "
+      "the query's number; one not answered within 1 s is *lost*); %s s per run. *Flows*: every query "
+      "on a new connected socket, a new flow each, as a stub resolver asks; *one flow*: every query on "
+      "one connected socket. The four paths and both loads alternate within each round, their order "
+      "rotating from round to round. sockredir: a rule sends 127.0.0.4 to service udprelay, whose "
+      "sockredir-relay --udp learns each flow (SOCKREDIR_FLOW, context, records) and sends it on to "
+      "the original destination with its records. Under iptables REDIRECT a UDP relay cannot learn "
+      "the original destination (SO_ORIGINAL_DST answers for TCP sockets only), so for both netfilter "
+      "paths the same relay binary runs with `--udp-upstream` (a fixed upstream: the same server), "
+      "reading no context and no records; conntrack turns REDIRECT's answers back, and under TPROXY "
+      "the relay answers from the original destination through a transparent socket per flow. "
+      "Conntrack is flushed before each netfilter run. Every relay flow ends 50 ms idle "
+      "(`--udp-idle 50`) and is logged as one JSON line.\n" % machine.get("udp_secs", "1"))
+    w("| path | flows: queries/s | × direct | × REDIRECT | one flow: queries/s | × direct | × REDIRECT "
+      "| lost | runs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.extend(udp_rows)
+    w("")
+else:
+    w("Not measured in this run.\n")
+
+# ---- before and after (BENCH_BEFORE) -------------------------------------------
+def side(table, bench, config, metric):
+    return table.get((bench, config, metric), {})
+
+
+def span(v, fmt):
+    return "%s (%s–%s)" % (f(med(v), fmt), f(min(v), fmt), f(max(v), fmt)) if v else "–"
+
+
+if before:
+    ba = []     # (what, before, after)
+    for n in sorted(set(int(c.split("/")[1]) for (b, c, m) in before if b == "connect" and m == "rate")):
+        c = "sockredir/%d" % n
+        ba.append(("connect, no rule matching, %s rules: ratio to no layer" % f(n),
+                   [ratios(side(t, "connect", c, "rate"), side(t, "connect", c, "base")) for t in (before, rows)],
+                   "{:.3f}"))
+    for p in ("sockredir", "relay"):
+        if side(before, "rate", p, "rate"):
+            ba.append(("connection rate, %s: × direct" % names[p],
+                       [ratios(side(t, "rate", p, "rate"), side(t, "rate", "direct", "rate")) for t in (before, rows)],
+                       "{:.2f}×"))
+    if side(before, "bulk", "relay", "gbps"):
+        ba.append(("bulk, %s: × direct" % bnames["relay"],
+                   [ratios(side(t, "bulk", "relay", "gbps"), side(t, "bulk", "direct", "gbps")) for t in (before, rows)],
+                   "{:.2f}×"))
+    for p in ("chain1", "chain2", "chain4", "odrelay"):
+        for q in ("p50", "p99"):
+            if side(before, "latency", p, q):
+                ba.append(("64 B round trip, %s: %s added per hop, µs" % (lnames[p], q),
+                           [[x / hops[p] for x in diffs(side(t, "latency", p, q), side(t, "latency", "direct", q))]
+                            for t in (before, rows)], "{:+.1f}"))
+    w("## Before and after\n")
+    w("`BENCH_BEFORE=%s`: each round ran every benchmark with the layer, CLI and relay built from %s "
+      "and with this build (commit %s), the order turning each round, each with its own direct "
+      "runs; a ratio pairs runs of the same build and round. Median over the rounds (min–max).\n"
+      % (machine.get("before", "?"), machine.get("before", "?"), machine.get("commit", "?")))
+    w("| figure | before | after | rounds |\n|---|---:|---:|---:|")
+    for what, (b, a), fmt in ba:
+        w("| %s | %s | **%s** | %d |" % (what, span(b, fmt), span(a, fmt), min(len(b), len(a))))
+    w("")
+
 w("## Method and pitfalls\n")
 w("- One layer per host: the run takes `/run/sockredir/test.lock` like the tests, attaches to "
   "`<cgroup2>/sockredir-bench-PID/on` only (never the root cgroup); baselines and alternatives "
@@ -448,6 +538,9 @@ w("- Two vCPUs are shared by client, proxies and server, so absolute figures mov
   "single runs — which is why each is a median of paired rounds.")
 w("- Reproduce: `sudo make bench` (about 3 minutes of benchmarks after the build); `sudo make bench-smoke` runs every path once "
   "in seconds and writes to build/bench/smoke/.")
+w("- Before and after in one run: `BENCH_BEFORE=REV make bench` (as root) (or `BENCH_BEFORE=REV sh bench/run.sh "
+  "full NAME...`) builds git revision REV in build/bench/before and runs each round with both builds; "
+  "see the top of bench/run.sh.")
 
 with open(os.path.join(dst, "REPORT.md"), "w") as fh:
     fh.write("\n".join(out) + "\n")

@@ -56,6 +56,7 @@
 
 #include "addr.h"
 #include "classify.h"
+#include "ksock.h"
 #include "maps.h"
 #include "owner.h"
 #include "records.h"
@@ -106,7 +107,7 @@ struct {
 	__type(value, struct sr_onward);
 } sr_onward SEC(".maps");
 
-/* A value's worth of room off the stack (sockops' frame is small). */
+/* A value's worth of room off the stack (a program's frame is small). */
 struct sr_onward_room {
 	struct sr_onward_body b;
 	__u64 timer_room[2];	/* = sizeof(struct bpf_timer) */
@@ -183,12 +184,11 @@ static __always_inline void sr_onward_sign(const struct sr_ruleset *set,
 }
 
 /*
- * sockops, a service's listener accepted @s (its flow adopted): note the
+ * A service's listener accepted @sk, state @s (its flow adopted): note the
  * flow for its proxy's onward connect.  Returns 0 or -ENOSPC (counted in the
  * overflow entry: onward connects to D then fail until it closes).
  */
-static __always_inline int sr_onward_note(struct bpf_sock_ops *skops,
-					  struct sr_sock *s)
+static __always_inline int sr_onward_note(struct sock *sk, struct sr_sock *s)
 {
 	struct sr_onward_key key = {};
 	const struct sr_ruleset *set;
@@ -199,12 +199,12 @@ static __always_inline int sr_onward_note(struct bpf_sock_ops *skops,
 	v = bpf_map_lookup_elem(&sr_onward_scratch, &zero);
 	if (!v)
 		return -ENOMEM;
-	key.netns = bpf_get_netns_cookie(skops);
+	key.netns = sr_sk_netns(sk);
 	key.dst = s->flow.rec.dst;
 	key.service = s->flow.service_id;
 	__builtin_memset(v, 0, sizeof(*v));
 	v->b.since = bpf_ktime_get_ns();
-	v->b.cookie = bpf_get_socket_cookie(skops);
+	v->b.cookie = bpf_get_socket_cookie(sk);
 	__builtin_memcpy(&v->b.rec, &s->flow.rec, sizeof(v->b.rec));
 	set = sr_onward_rules(&key.dst);
 	if (set)
@@ -240,22 +240,20 @@ static int sr_onward_expire(void *map, struct sr_onward_key *key,
 	return 0;
 }
 
-/* sockops, a state change of accepted socket @s: at close, end its note. */
-static __always_inline void sr_onward_closed(struct bpf_sock_ops *skops)
+/* Socket @sk closed: if it is an accepted one, end its note. */
+static __always_inline void sr_onward_closed(struct sock *sk)
 {
 	struct sr_onward_key key = {};
 	struct sr_onward *o;
 	struct sr_sock *s;
 	__u8 slot;
 
-	if (skops->args[1] != BPF_TCP_CLOSE)
-		return;
-	s = sr_sock_get(skops->sk);
+	s = sr_sock_get(sk);
 	if (!s || s->role != SR_ROLE_ACCEPTED || !s->onward)
 		return;
 	slot = s->onward;
 	s->onward = 0;
-	key.netns = bpf_get_netns_cookie(skops);
+	key.netns = sr_sk_netns(sk);
 	key.dst = s->flow.rec.dst;
 	key.service = s->flow.service_id;
 	key.slot = slot == SR_ONWARD_OVERFLOW ? SR_ONWARD_SLOTS : slot - 1;

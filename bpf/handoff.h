@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
  * handoff.h - carrying a flow from the redirected socket to the socket its
- * proxy accepts.  At connect the client port is not known yet; when the SYN
- * is about to leave (sockops) the flow is published under its 4-tuple, and
- * when the proxy's side of the handshake completes the accepted socket
- * adopts it.  A client that closes first takes its entry back.  While an
- * accepted socket is open its hop is live: only then may the proxy give
- * that hop's records to an onward socket.
+ * proxy accepts.  At connect the client port is not known yet; when the
+ * client's side of the handshake completes the flow is published under its
+ * 4-tuple, and when the proxy's side completes (after it: our ACK does
+ * that) the accepted socket adopts it.  Both are state changes of a TCP
+ * socket, seen by one tracepoint program (sr_sock_state_change).  A
+ * client that closes first takes its entry back.  While an accepted socket
+ * is open its hop is live: only then may the proxy give that hop's records
+ * to an onward socket.
  */
 #ifndef SOCKREDIR_HANDOFF_H
 #define SOCKREDIR_HANDOFF_H
@@ -14,16 +16,19 @@
 #include "addr.h"
 #include "claim.h"
 #include "forward.h"
+#include "ksock.h"
+#include "listener.h"
 #include "maps.h"
 #include "sock.h"
 
 /*
  * Flows on their way to a proxy, by 4-tuple, until the proxy's accept (or
  * the client's close) takes them out.  Not an LRU: nobody's flood may evict
- * another's flow.  Instead each uid may hold SR_PENDING_PER_UID of them, and
- * the connect hook stops admitting SR_PENDING_SPARE short of the table's
- * size (the spare covers connects between admission and publishing), so a
- * flow is refused at connect, visibly, rather than lost on the way.
+ * another's flow.  Instead each uid may hold SR_PENDING_PER_UID of them,
+ * counted from its redirect at connect (a flow whose handshake never
+ * completes is on its way too), and the connect hook stops admitting
+ * SR_PENDING_SPARE short of the table's size, so a flow is refused at
+ * connect, visibly, rather than lost on the way.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -136,39 +141,9 @@ static __always_inline void sr_hop_release(const struct sr_records *r)
 		bpf_map_delete_elem(&sr_live_hops, &h);
 }
 
-/* The 4-tuple of a sockops socket, client first. */
-static __always_inline void sr_tuple(struct bpf_sock_ops *skops, int client,
-				     struct sr_tuple *t)
+/* An IPv6 socket on IPv4-mapped addresses meets an IPv4 listener. */
+static __always_inline void sr_tuple_unmap(struct sr_tuple *t)
 {
-	__u16 lport = skops->local_port, rport = bpf_ntohl(skops->remote_port);
-
-	t->netns = bpf_get_netns_cookie(skops);
-	t->family = skops->family;
-	if (t->family == AF_INET) {
-		t->saddr[0] = client ? skops->local_ip4 : skops->remote_ip4;
-		t->daddr[0] = client ? skops->remote_ip4 : skops->local_ip4;
-	} else if (client) {
-		t->saddr[0] = skops->local_ip6[0];
-		t->saddr[1] = skops->local_ip6[1];
-		t->saddr[2] = skops->local_ip6[2];
-		t->saddr[3] = skops->local_ip6[3];
-		t->daddr[0] = skops->remote_ip6[0];
-		t->daddr[1] = skops->remote_ip6[1];
-		t->daddr[2] = skops->remote_ip6[2];
-		t->daddr[3] = skops->remote_ip6[3];
-	} else {
-		t->saddr[0] = skops->remote_ip6[0];
-		t->saddr[1] = skops->remote_ip6[1];
-		t->saddr[2] = skops->remote_ip6[2];
-		t->saddr[3] = skops->remote_ip6[3];
-		t->daddr[0] = skops->local_ip6[0];
-		t->daddr[1] = skops->local_ip6[1];
-		t->daddr[2] = skops->local_ip6[2];
-		t->daddr[3] = skops->local_ip6[3];
-	}
-	t->sport = client ? lport : rport;
-	t->dport = client ? rport : lport;
-	/* An IPv6 socket on IPv4-mapped addresses meets an IPv4 listener. */
 	if (t->family == AF_INET6 && sr_mapped(t->saddr) && sr_mapped(t->daddr)) {
 		t->family = AF_INET;
 		t->saddr[0] = t->saddr[3];
@@ -178,24 +153,61 @@ static __always_inline void sr_tuple(struct bpf_sock_ops *skops, int client,
 }
 
 /*
- * Client side, SYN about to go out: publish the flow.  Returns 0, or
- * -ENOENT (not a redirected socket, or no longer connecting to the listener
- * it was sent to: that flow is over), -EEXIST (the 4-tuple is pending
- * already: the flow is not tracked).
+ * The 4-tuple of TCP socket @sk, client first (@client: @sk is the
+ * client's).  Not at close: by then the kernel has put the local port back
+ * (sr_forget rebuilds the tuple from the socket's state instead).
  */
-static __always_inline int sr_publish(struct bpf_sock_ops *skops)
+static __always_inline void sr_tuple(struct sock *sk, int client,
+				     struct sr_tuple *t)
 {
-	struct sr_sock *s = sr_sock_get(skops->sk);
+	struct sock_common *c = &sk->__sk_common;
+	__u16 lport = c->skc_num, rport = bpf_ntohs(c->skc_dport);
+	__u32 *s = client ? t->saddr : t->daddr, *d = client ? t->daddr : t->saddr;
+	int i;
+
+	t->netns = sr_sk_netns(sk);
+	t->family = c->skc_family;
+	if (t->family == AF_INET) {
+		s[0] = c->skc_rcv_saddr;
+		d[0] = c->skc_daddr;
+	} else {
+		for (i = 0; i < 4; i++) {
+			s[i] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			d[i] = c->skc_v6_daddr.in6_u.u6_addr32[i];
+		}
+	}
+	t->sport = client ? lport : rport;
+	t->dport = client ? rport : lport;
+	sr_tuple_unmap(t);
+}
+
+/*
+ * Client side, connected (ESTABLISHED from SYN_SENT: the proxy's side of
+ * the handshake completes only after this, when our ACK reaches it):
+ * publish the flow.  Returns 0, or -ENOENT (not a redirected socket, or
+ * not connected to the listener it was sent to: that flow is over),
+ * -EEXIST (the 4-tuple is pending already: the flow is not tracked).
+ */
+static __always_inline int sr_publish(struct sock *sk)
+{
+	struct sr_sock *s = sr_sock_get(sk);
 	struct sr_tuple t = {};
 
-	if (!s || s->role != SR_ROLE_REDIRECTED || s->published)
+	if (!s || s->role != SR_ROLE_REDIRECTED || s->published == SR_PUB_PENDING)
 		return -ENOENT;
-	sr_tuple(skops, 1, &t);
+	/* Charged at connect; not if an earlier build's connect hook
+	 * redirected it (an upgrade under way): then here. */
+	if (s->published == SR_PUB_NONE)
+		sr_pending_charge(s->flow.quota_uid, 1);
+	s->published = SR_PUB_CHARGED;
+	sr_tuple(sk, 1, &t);
 	if (t.family != s->target.family || t.daddr[0] != s->target.addr[0] ||
 	    t.daddr[1] != s->target.addr[1] || t.daddr[2] != s->target.addr[2] ||
 	    t.daddr[3] != s->target.addr[3] ||
 	    t.dport != bpf_ntohs(s->target.port)) {
 		s->role = 0;
+		s->published = SR_PUB_NONE;
+		sr_pending_charge(s->flow.quota_uid, -1);
 		return -ENOENT;
 	}
 	s->flow.orig_src.family = t.family;
@@ -205,33 +217,41 @@ static __always_inline int sr_publish(struct bpf_sock_ops *skops)
 	s->flow.orig_src.addr[2] = t.saddr[2];
 	s->flow.orig_src.addr[3] = t.saddr[3];
 	if (bpf_map_update_elem(&sr_pending, &t, &s->flow, BPF_NOEXIST)) {
+		s->published = SR_PUB_NONE;
+		sr_pending_charge(s->flow.quota_uid, -1);
 		SR_COUNT(0, pending_busy, 1);
 		return -EEXIST;
 	}
-	sr_pending_charge(s->flow.quota_uid, 1);
-	s->published = 1;
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-					 BPF_SOCK_OPS_STATE_CB_FLAG);
+	s->published = SR_PUB_PENDING;
 	SR_COUNT(0, live, 1);
 	return 0;
 }
 
-/*
- * Proxy side, handshake done: move the flow onto the accepted socket.
- * Returns 0, -ENOENT (no flow pending on this 4-tuple), -EACCES (not
- * accepted by the service's claimed listener), -ENOMEM.
- */
-static __always_inline int sr_adopt(struct bpf_sock_ops *skops)
+/* Are flows pending at all?  (The one look a handshake costs otherwise.) */
+static __always_inline int sr_pending_any(void)
 {
-	struct bpf_sock *sk = skops->sk;
+	__u32 zero = 0;
+	__s64 *all = bpf_map_lookup_elem(&sr_pending_count, &zero);
+
+	return all && *all > 0;
+}
+
+/*
+ * Proxy side, handshake done (ESTABLISHED from SYN_RECV): move the flow
+ * onto the accepted socket.  Returns 0, -ENOENT (no flow pending on this
+ * 4-tuple), -EACCES (not accepted by the service's claimed listener),
+ * -ENOMEM.
+ */
+static __always_inline int sr_adopt(struct sock *sk)
+{
 	struct sr_tuple t = {};
 	struct sr_flow *f;
 	struct sr_sock *s;
 	__u16 sid;
 
-	if (!sk)
+	if (!sr_pending_any())
 		return -ENOENT;
-	sr_tuple(skops, 0, &t);
+	sr_tuple(sk, 0, &t);
 	f = bpf_map_lookup_elem(&sr_pending, &t);
 	if (!f)
 		return -ENOENT;
@@ -251,9 +271,7 @@ static __always_inline int sr_adopt(struct bpf_sock_ops *skops)
 		s->role = SR_ROLE_ACCEPTED;
 		s->live = sr_hop_hold(&s->flow.rec) == 0;
 		/* Note it for its proxy's onward connect; its close ends it. */
-		sr_onward_note(skops, s);
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-						 BPF_SOCK_OPS_STATE_CB_FLAG);
+		sr_onward_note(sk, s);
 	}
 	bpf_map_delete_elem(&sr_pending, &t);
 	if (!s || !s->live) {
@@ -265,16 +283,15 @@ static __always_inline int sr_adopt(struct bpf_sock_ops *skops)
 
 /*
  * A socket closed.  A proxy's accepted one: its hop ends.  A client's:
- * take its pending entry back if no proxy took it.
+ * take its pending entry back if no proxy took it.  The tuple is the one
+ * sr_publish used, from what it kept: the target and the source it saw.
  */
-static __always_inline int sr_forget(struct bpf_sock_ops *skops)
+static __always_inline int sr_forget(struct sock *sk)
 {
 	struct sr_tuple t = {};
 	struct sr_sock *s;
 
-	if (skops->args[1] != BPF_TCP_CLOSE)
-		return 0;
-	s = sr_sock_get(skops->sk);
+	s = sr_sock_get(sk);
 	if (s && s->role == SR_ROLE_ACCEPTED && s->live) {
 		s->live = 0;
 		sr_hop_release(&s->flow.rec);
@@ -282,14 +299,50 @@ static __always_inline int sr_forget(struct bpf_sock_ops *skops)
 	}
 	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
 		return -ENOENT;
-	s->published = 0;
-	sr_tuple(skops, 1, &t);
+	if (s->published == SR_PUB_CHARGED) {
+		/* Never connected (refused, timed out, or closed first). */
+		s->published = SR_PUB_NONE;
+		sr_pending_charge(s->flow.quota_uid, -1);
+		return 0;
+	}
+	s->published = SR_PUB_NONE;
+	t.netns = sr_sk_netns(sk);
+	t.family = s->target.family;
+	__builtin_memcpy(t.saddr, s->flow.orig_src.addr, 16);
+	__builtin_memcpy(t.daddr, s->target.addr, 16);
+	t.sport = bpf_ntohs(s->flow.orig_src.port);
+	t.dport = bpf_ntohs(s->target.port);
 	if (bpf_map_delete_elem(&sr_pending, &t) == 0) {
 		sr_pending_charge(s->flow.quota_uid, -1);
 		SR_COUNT(s->flow.service_id, pending_lost, 1);
 	}
 	SR_COUNT(0, live, -1);
 	return 0;
+}
+
+/*
+ * The socket state tracepoint (inet_sock_set_state), for every socket of
+ * the host: it stands in for a cgroup sockops program, which the kernel
+ * calls about nine times for every TCP connection of the cgroup.  Each call
+ * here that is not a redirected flow's costs a compare or two.
+ */
+static __always_inline void sr_sock_state_change(struct sock *sk, int oldstate,
+						 int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return;		/* MPTCP's own socket: its subflows are TCP */
+	if (newstate == BPF_TCP_ESTABLISHED) {
+		if (oldstate == BPF_TCP_SYN_SENT && sk->sk_bpf_storage)
+			sr_publish(sk);
+		else if (oldstate == BPF_TCP_SYN_RECV)
+			sr_adopt(sk);
+		return;
+	}
+	if (newstate != BPF_TCP_CLOSE || !sk->sk_bpf_storage)
+		return;
+	sr_holder_closed(sk, oldstate, sk->__sk_common.skc_family);
+	sr_onward_closed(sk);
+	sr_forget(sk);
 }
 
 #endif

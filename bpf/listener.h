@@ -17,21 +17,8 @@
 
 #include "claim.h"
 #include "maps.h"
+#include "ksock.h"
 #include "service.h"
-
-/*
- * Enough of the kernel's struct sock for CO-RE (the build has no
- * vmlinux.h): libbpf relocates the two offsets to this kernel's.
- */
-#ifdef __bpf__
-#define SR_CORE __attribute__((preserve_access_index))
-#else
-#define SR_CORE			/* the unit tests' shim */
-#endif
-struct sock {
-	__u32 sk_ack_backlog;
-	__u32 sk_max_ack_backlog;
-} SR_CORE;
 
 /* Slot of service @id's listener in @family. */
 static __always_inline __u32 sr_holder_slot(__u32 id, int family)
@@ -96,29 +83,22 @@ static __always_inline void sr_holder_bound(struct bpf_sock *sk, __u32 sid,
 }
 
 /*
- * sockops: a socket started listening (watch its state changes: a claimed
- * one may close with no connect coming to notice), or one that listened
- * closed: if it was claimed, its service's listener is gone.
+ * A claimed listener closed (the socket state tracepoint, handoff.h): its
+ * service's listener is gone.
  */
-static __always_inline void sr_holder_listen(struct bpf_sock_ops *skops)
-{
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-					 BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
-static __always_inline void sr_holder_closed(struct bpf_sock_ops *skops)
+static __always_inline void sr_holder_closed(struct sock *sk, int oldstate,
+					     int family)
 {
 	const struct sr_claim *c;
 	struct sr_holder *h;
 	__u32 slot;
 
-	if (skops->args[0] != BPF_TCP_LISTEN || skops->args[1] != BPF_TCP_CLOSE ||
-	    !skops->sk)
+	if (oldstate != BPF_TCP_LISTEN)
 		return;
-	c = bpf_sk_storage_get(&sr_claims, skops->sk, 0, 0);
+	c = bpf_sk_storage_get(&sr_claims, sk, 0, 0);
 	if (!c)
 		return;
-	slot = sr_holder_slot(c->service_id, skops->family);
+	slot = sr_holder_slot(c->service_id, family);
 	h = bpf_map_lookup_elem(&sr_holders, &slot);
 	if (h && h->gen == c->gen) {
 		h->how = 0;	/* not claimed now; pid says who had it */

@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "handoff.h"
 #include "maps.h"
+#include "mptcp.h"
 #include "records.h"
 #include "service.h"
 #include "sock.h"
@@ -120,6 +121,13 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		SR_COUNT(svc->id, untracked, 1);
 		return -ENOMEM;
 	}
+	/* From here on the flow counts against @uid's pending flows, until a
+	 * proxy adopts it or it closes (handoff.h); a socket connecting again
+	 * after a failed connect that left it charged is charged once. */
+	if (s->published == SR_PUB_CHARGED) {
+		sr_pending_charge(s->flow.quota_uid, -1);
+		s->published = SR_PUB_NONE;
+	}
 	rec = &s->flow.rec;
 	if (s->has_given)
 		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
@@ -134,7 +142,8 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	s->started = bpf_ktime_get_boot_ns();
 	s->flow.quota_uid = uid;
 	s->role = SR_ROLE_REDIRECTED;
-	s->published = 0;
+	s->published = SR_PUB_CHARGED;
+	sr_pending_charge(uid, 1);
 	SR_COUNT(svc->id, redirected, 1);
 	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	return 0;
@@ -147,10 +156,11 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 {
 	const struct sr_ruleset *set;
+	struct mptcp_sock *msk;
+	struct sr_sock *s = 0, *ms = 0;
 	struct sr_config *cfg;
 	struct sr_addr dst;
 	struct sr_match m;
-	struct sr_sock *s = 0;
 	int ret, tcp = ctx->type == SOCK_STREAM;
 
 	if (!tcp)
@@ -163,6 +173,13 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 	if (!cfg || !ctx->sk)
 		return 0;
 
+	/* An MPTCP subflow (mptcp.h): the first is the application's connect,
+	 * a join the path manager's. */
+	msk = sr_mptcp_of(ctx->sk);
+	if (sr_mptcp_is_join(msk, ctx->sk)) {
+		SR_COUNT(0, mptcp_join_refused, 1);
+		return -EPERM;
+	}
 	if (tcp)
 		s = sr_sock_get(ctx->sk);
 	if (tcp && (!s || !s->has_given)) {
@@ -186,8 +203,21 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		      dst.family);
 	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_classify(ctx, set, &m);
-	if (ret == SR_REDIRECT)
+	if (ret == SR_REDIRECT && msk) {
+		/* Made before the rewrite: if it cannot be, the connect is
+		 * refused, never redirected with getpeername showing the
+		 * proxy. */
+		ms = sr_sock_make(msk);
+		if (!ms) {
+			SR_COUNT(m.service_id, untracked, 1);
+			return -ENOMEM;
+		}
+	}
+	if (ret == SR_REDIRECT) {
 		ret = sr_redirect(ctx, family, &dst, s, &m);
+		if (!ret && ms)
+			sr_mptcp_redirected(ms, sr_sock_get(ctx->sk));
+	}
 	if (ret >= 0) {
 		if (m.egress_of && !m.service_id) {
 			SR_COUNT(m.egress_of, unrecorded_egress, 1);

@@ -10,8 +10,9 @@
  *                   socket a connected datagram flow (udp.h)
  *   sendmsg4/6      a UDP datagram with an address: its flow, through a
  *                   per-flow endpoint (udp.h, udpflow.h, endpoint.h)
- *   sockops         publish the flow by 4-tuple; hand it to the proxy's
- *                   accepted socket (handoff.h)
+ *   sock_state      (tracepoint inet_sock_set_state) publish the flow by
+ *                   4-tuple; hand it to the proxy's accepted socket; end
+ *                   it at close (handoff.h)
  *   getpeername4/6  the application still sees its original peer
  *   post_bind4/6    a service's listen address is its owner's, and its
  *                   owner's socket there is its listener (claim.h)
@@ -29,6 +30,7 @@
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -133,11 +135,16 @@ int sr_recvmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* A connected UDP flow ends with its socket. */
+/*
+ * A connected UDP flow ends with its socket.  Every socket of the cgroup
+ * comes here: a TCP one returns before anything else (its cookie would be
+ * made for nothing).
+ */
 SEC("cgroup/sock_release")
 int sr_sock_release(struct bpf_sock *sk)
 {
-	sr_udp_release(sk, bpf_get_socket_cookie(sk));
+	if (sk->type == SOCK_DGRAM)
+		sr_udp_release(sk, bpf_get_socket_cookie(sk));
 	return 1;
 }
 
@@ -167,28 +174,17 @@ int sr_post_bind6(struct bpf_sock *sk)
 	return 1;
 }
 
-/* Sockops never refuse: a flow not handed off is counted where it fails. */
-SEC("sockops")
-int sr_sockops(struct bpf_sock_ops *skops)
+/*
+ * Every TCP state change on the host (a tracepoint is not the cgroup's):
+ * returns at once unless the socket is a redirected flow's (handoff.h).
+ * It never refuses: a flow not handed off is counted where it fails.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sr_sock_state, const struct sock *sk, int oldstate, int newstate)
 {
 	SR_BUILD_MARK();
-	switch (skops->op) {
-	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sr_publish(skops);
-		break;
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		sr_adopt(skops);
-		break;
-	case BPF_SOCK_OPS_TCP_LISTEN_CB:
-		sr_holder_listen(skops);
-		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		sr_holder_closed(skops);
-		sr_onward_closed(skops);
-		sr_forget(skops);
-		break;
-	}
-	return 1;
+	sr_sock_state_change((struct sock *)sk, oldstate, newstate);
+	return 0;
 }
 
 /* Run once by the loader at up, never attached: draws the records' key. */

@@ -104,10 +104,16 @@ struct sr_flow {
 	__u32 pad2;
 };
 
+/* sr_sock.published: where a redirected flow is on its way to its proxy. */
+#define SR_PUB_NONE	0	/* nowhere: not yet, or no longer */
+#define SR_PUB_PENDING	1	/* in the pending map, under its 4-tuple */
+#define SR_PUB_CHARGED	2	/* connecting: counted against its uid's
+				 * pending flows, in the map once connected */
+
 /* sk_storage of a socket that was redirected, accepted, or given records. */
 struct sr_sock {
 	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
-	__u8 published;		/* REDIRECTED: in the pending map */
+	__u8 published;		/* REDIRECTED: SR_PUB_* */
 	__u8 has_given;		/* a proxy set records on it (given_rec) */
 	__u8 live;		/* ACCEPTED: its hop is in the live-hops map */
 	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward, for
@@ -280,6 +286,7 @@ struct sr_counters {
 	__s64 udp_flows;	/* UDP flows live now */
 	__u64 udp_expired;	/* UDP flows ended idle */
 	__u64 udp_no_endpoint;	/* new UDP flows refused: share or pool used up */
+	__u64 mptcp_join_refused; /* MPTCP joins to a covered destination */
 #ifdef SR_TEST_SIZE_CHANGE
 	__u64 test_extra;	/* the upgrade test's build whose maps differ */
 #endif

@@ -232,8 +232,10 @@ static __always_inline int sr_udp_sendmsg(struct bpf_sock_addr *ctx, int family)
 		/* Another CPU made this flow first, or the table is full. */
 		f->connected = 1;	/* not ours in sr_udp_socks */
 		sr_udp_end(idx, f);
+		SR_COUNT(svc->id, udp_no_endpoint, 1);
 		return -ENOBUFS;
 	}
+	sr_udp_opened(ctx, svc, &m);
 	sr_udp_rewrite(ctx, family, f, idx, cfg);
 	return 0;
 }
@@ -308,7 +310,7 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	idx = ret;
 	f = bpf_map_lookup_elem(&sr_udp_flows, &idx);
 	if (!f)
-		return -ENOBUFS;
+		return -ENOBUFS;	/* not swept: connected */
 	/* getpeername shows the destination (redirect.h's sr_getpeername). */
 	__builtin_memset(&s->target, 0, sizeof(s->target));
 	__builtin_memset(&s->flow.orig_dst, 0, sizeof(s->flow.orig_dst));
@@ -330,6 +332,7 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	s->target.port = f->port;
 	s->role = SR_ROLE_REDIRECTED;
 	u->conn_idx = idx;
+	sr_udp_opened(ctx, svc, &m);
 	sr_udp_rewrite(ctx, family, f, idx, cfg);
 	return 0;
 }

@@ -177,26 +177,48 @@ static __always_inline void sr_udp_uncharge(__u32 uid)
 		__sync_fetch_and_add(n, -1);
 }
 
-/* End flow @idx: its lookup entry, its share, its count, itself. */
-static __always_inline void sr_udp_end(__u32 idx, struct sr_udp_flow *f)
+/*
+ * The live-flow gauge.  Atomic: the sweep (a softirq) may interrupt a
+ * program on the same CPU between the load and the store of a plain add
+ * to this per-CPU slot, and one of the two updates would be lost.
+ */
+static __always_inline void sr_udp_gauge(__u32 service, __s64 n)
 {
+	struct sr_counters *c = sr_counters(service);
+
+	if (c)
+		__sync_fetch_and_add(&c->udp_flows, n);
+}
+
+/*
+ * End flow @idx: itself, its lookup entry, its share, its hop, its count.
+ * Only the caller whose delete took it out accounts for it (returns 1):
+ * the sweep and the flow's own socket may end one flow at once.  The
+ * element stays readable after the delete for the rest of this program
+ * (RCU), and nothing here allocates from sr_udp_flows, which could reuse it.
+ */
+static __always_inline int sr_udp_end(__u32 idx, struct sr_udp_flow *f)
+{
+	if (bpf_map_delete_elem(&sr_udp_flows, &idx))
+		return 0;
 	if (!f->connected)
 		bpf_map_delete_elem(&sr_udp_socks, &f->key);
 	sr_udp_uncharge(f->uid);
 	sr_hop_release(&f->flow.rec);
-	SR_COUNT(f->flow.service_id, udp_flows, -1);
-	bpf_map_delete_elem(&sr_udp_flows, &idx);
+	sr_udp_gauge(f->flow.service_id, -1);
+	return 1;
 }
 
 static long sr_udp_sweep_one(void *map, __u32 *idx, struct sr_udp_flow *f,
 			     __u64 *now)
 {
-	/* A flow made or used since the sweep began is not idle. */
+	/*
+	 * A flow made or used since the sweep began is not idle, nor is one
+	 * still being opened (it reads "never": see sr_udp_open).
+	 */
 	if (!f->connected && f->last_used < *now &&
-	    *now - f->last_used >= f->idle_ns) {
+	    *now - f->last_used >= f->idle_ns && sr_udp_end(*idx, f))
 		SR_COUNT(f->flow.service_id, udp_expired, 1);
-		sr_udp_end(*idx, f);
-	}
 	return 0;
 }
 
@@ -228,9 +250,14 @@ static __always_inline void sr_udp_sweeper_start(void)
 /*
  * A new flow to @svc for the current datagram or connect on @ctx, with
  * the records @given to the socket (NULL: an application's first hop).
- * Inserted all-zero at a free endpoint, then filled in: nothing finds it
- * by its socket until the caller publishes it.  Returns the endpoint
- * index (> 0) or -errno: -ENOBUFS (no share or endpoint left), -ELOOP.
+ * Inserted at a free endpoint as a blank that reads "never idle", then
+ * filled in, its last use last: the sweep sees every entry of sr_udp_flows
+ * and must never end a flow half made (it once took an all-zero blank for
+ * a long-idle flow and ended it under its opener, whose flow then leaked
+ * its uid's share, its count and its hop).  Nothing finds the flow by its
+ * socket until the caller publishes it and calls sr_udp_opened.  Returns
+ * the endpoint index (> 0) or -errno: -ENOBUFS (no share or endpoint
+ * left), -ELOOP.
  */
 static __always_inline int sr_udp_open(struct bpf_sock_addr *ctx, int v6,
 				       const struct sr_service *svc,
@@ -253,6 +280,9 @@ static __always_inline int sr_udp_open(struct bpf_sock_addr *ctx, int v6,
 		SR_COUNT(svc->id, udp_no_endpoint, 1);
 		return err;
 	}
+	/* "Never idle".  Every opener writes the same, so racing is harmless. */
+	st->blank.last_used = ~0ULL;
+	st->blank.idle_ns = ~0ULL;
 	start = st->cursor;
 	__sync_fetch_and_add(&st->cursor, SR_UDP_TRIES);
 	for (i = 0; i < SR_UDP_TRIES; i++) {
@@ -300,14 +330,24 @@ static __always_inline int sr_udp_open(struct bpf_sock_addr *ctx, int v6,
 	f->port = v6 ? svc->port6 : svc->port4;
 	f->v6 = v6;
 	f->connected = connected;
+	sr_udp_gauge(svc->id, 1);
 	f->idle_ns = (svc->udp_idle ? svc->udp_idle : SR_UDP_IDLE_DEFAULT) *
 		     SR_NSEC;
+	/* Compiler: the last use, last.  Should the CPU show the two stores
+	 * in the other order, one still reads "never" and the sweep passes. */
+	asm volatile("" ::: "memory");
 	f->last_used = now;
-	SR_COUNT(svc->id, udp_flows, 1);
+	return idx;
+}
+
+/* Flow @idx is in place: count it, tell, and let the sweeper run. */
+static __always_inline void sr_udp_opened(struct bpf_sock_addr *ctx,
+					  const struct sr_service *svc,
+					  const struct sr_match *m)
+{
 	SR_COUNT(svc->id, redirected, 1);
 	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	sr_udp_sweeper_start();
-	return idx;
 }
 
 #endif

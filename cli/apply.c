@@ -100,6 +100,61 @@ static void summary(const char *what, const struct sockredir_apply_result *r)
 	       r->max_hops_changed ? "; max-hops changed" : "");
 }
 
+/*
+ * apply --check while the layer is down: what the library can check only
+ * against a running layer, checked against the file's own layer block.  An
+ * owner cgroup must lie strictly below the cgroup the layer attaches to
+ * (lib/service.c); without a 'layer { cgroup }' that cannot be known, and
+ * the caller is told so.  Returns EXIT_OK or the exit status of the error.
+ */
+static int check_owners_down(const char *fname, const struct conf *c)
+{
+	char at[PATH_MAX], own[PATH_MAX];
+	uint64_t id;
+	size_t i, n;
+	int err, owners = 0;
+
+	for (i = 0; i < c->nsvcs; i++)
+		owners += c->svcs[i].owner_cgroup != NULL;
+	if (!owners)
+		return EXIT_OK;
+	if (!c->cgroup) {
+		fprintf(stderr, "sockredir: %s: owner cgroups not checked: sockredir "
+			"is down and the file has no 'layer { cgroup PATH }' to check "
+			"them against (each must lie below the attach cgroup)\n", fname);
+		return EXIT_OK;
+	}
+	err = sockredir_cgroup_lookup(c->cgroup, &id, NULL);
+	if (!err)
+		err = sockredir_cgroup_path(id, at, sizeof(at));
+	if (err)
+		return fail(err, "%s:%d: cannot read cgroup '%s'", fname,
+			    c->cgroup_line, c->cgroup);
+	n = strlen(at);
+	for (i = 0; i < c->nsvcs; i++) {
+		const char *o = c->svcs[i].owner_cgroup;
+
+		if (!o)
+			continue;
+		err = sockredir_cgroup_lookup(o, &id, NULL);
+		if (!err)
+			err = sockredir_cgroup_path(id, own, sizeof(own));
+		if (err == -ENOENT)
+			return usage_error("%s:%d: service %s: no cgroup '%s' (nothing "
+					   "changed)", fname, c->svc_line[i],
+					   c->svcs[i].s.name, o);
+		if (err)
+			return fail(err, "%s:%d: cannot read cgroup '%s'", fname,
+				    c->svc_line[i], o);
+		if (strncmp(own, at, n) || own[n] != '/' || !own[n + 1])
+			return usage_error("%s:%d: service %s: owner cgroup '%s' must "
+					   "be below %s, where the file attaches "
+					   "sockredir", fname, c->svc_line[i],
+					   c->svcs[i].s.name, o, c->cgroup);
+	}
+	return EXIT_OK;
+}
+
 /* The file's layer block against what runs; brings the layer up if asked. */
 static int layer_ready(const char *fname, const struct conf *c, int check,
 		       struct sockredir_status *st, int *brought_up)
@@ -119,8 +174,8 @@ static int layer_ready(const char *fname, const struct conf *c, int check,
 				    fname, c->cgroup_line, st->cgroup, c->cgroup);
 		return EXIT_OK;
 	}
-	if (check)
-		return EXIT_OK;		/* checked against an empty layer */
+	if (check)			/* checked against an empty layer */
+		return check_owners_down(fname, c);
 	if (!c->cgroup)
 		return fail(0, "sockredir is not up, and %s has no 'layer { cgroup "
 			    "PATH }' to bring it up on", fname);

@@ -28,6 +28,8 @@ const struct counter_desc counter_descs[] = {
 	C(udp_expired, "udp-expired", "UDP flows ended after their idle timeout."),
 	C(udp_no_endpoint, "udp-no-endpoint",
 	  "New UDP flows refused with ENOBUFS: the uid's share or the pool used up."),
+	C(mptcp_join_refused, "mptcp-join-refused",
+	  "MPTCP subflows added by the path manager (joins) refused: a rule covers their destination."),
 };
 #undef C
 const size_t ncounter_descs = sizeof(counter_descs) / sizeof(counter_descs[0]);

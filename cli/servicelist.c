@@ -178,22 +178,47 @@ static void print_json(const struct sockredir_service *s, int first)
 	printf("]}");
 }
 
-static void print_text(const struct sockredir_service *s)
+/* One service's line of the text table, before the widths are known. */
+struct text_row {
+	char a4[SOCKREDIR_ADDRSTRLEN], a6[SOCKREDIR_ADDRSTRLEN], own[700];
+	const char *fail;
+};
+
+/* Column widths: each the widest of its header and its cells. */
+struct text_widths {
+	int name, a4, a6, own, fail;
+};
+
+static void text_row_of(const struct sockredir_service *s, struct text_row *r)
+{
+	snprintf(r->a4, sizeof(r->a4), "-");
+	snprintf(r->a6, sizeof(r->a6), "-");
+	if (s->listen4.sin_port)
+		sockredir_format_addr((void *)&s->listen4, r->a4, sizeof(r->a4));
+	if (s->listen6.sin6_port)
+		sockredir_format_addr((void *)&s->listen6, r->a6, sizeof(r->a6));
+	print_owner(s, r->own, sizeof(r->own));
+	r->fail = s->flags & SOCKREDIR_SKIP_INSPECTED ?
+			  (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
+			  (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open");
+}
+
+static void widen(int *w, const char *cell)
+{
+	int n = (int)strlen(cell);
+
+	if (n > *w)
+		*w = n;
+}
+
+static void print_text(const struct sockredir_service *s,
+		       const struct text_row *r, const struct text_widths *w)
 {
 	size_t i;
 	const struct sockredir_counters *c = &s->stats;
-	char a4[SOCKREDIR_ADDRSTRLEN] = "-", a6[SOCKREDIR_ADDRSTRLEN] = "-",
-	     own[700];
 
-	if (s->listen4.sin_port)
-		sockredir_format_addr((void *)&s->listen4, a4, sizeof(a4));
-	if (s->listen6.sin6_port)
-		sockredir_format_addr((void *)&s->listen6, a6, sizeof(a6));
-	print_owner(s, own, sizeof(own));
-	printf("%-3u %-16s %-22s %-28s %-10s %-12s %lld\n", s->id, s->name, a4, a6,
-	       own, s->flags & SOCKREDIR_SKIP_INSPECTED ?
-		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed,skip" : "open,skip") :
-		       (s->flags & SOCKREDIR_FAIL_CLOSED ? "closed" : "open"),
+	printf("%-3u %-*s %-*s %-*s %-*s %-*s %lld\n", s->id, w->name, s->name,
+	       w->a4, r->a4, w->a6, r->a6, w->own, r->own, w->fail, r->fail,
 	       (long long)s->live_flows);
 	EACH_LISTENER(s, addr, l, { print_listener(&addr, l); });
 	for (i = 0; i < ncounter_descs; i++)
@@ -203,10 +228,40 @@ static void print_text(const struct sockredir_service *s)
 	printf("\n    udp-flows %lld\n", (long long)c->udp_flows);
 }
 
+/* The text table: every column as wide as its widest cell (owner paths can
+ * be long), each service's listeners and counters below its line. */
+static int print_table(const struct sockredir_service *list, int n)
+{
+	struct text_widths w = { 4, 7, 7, 5, 4 };	/* the headers' */
+	struct text_row *rows;
+	int i;
+
+	if (!n)
+		return 0;
+	rows = calloc(n, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		text_row_of(&list[i], &rows[i]);
+		widen(&w.name, list[i].name);
+		widen(&w.a4, rows[i].a4);
+		widen(&w.a6, rows[i].a6);
+		widen(&w.own, rows[i].own);
+		widen(&w.fail, rows[i].fail);
+	}
+	printf("%-3s %-*s %-*s %-*s %-*s %-*s %s\n", "ID", w.name, "NAME",
+	       w.a4, "LISTEN4", w.a6, "LISTEN6", w.own, "OWNER", w.fail, "FAIL",
+	       "LIVE");
+	for (i = 0; i < n; i++)
+		print_text(&list[i], &rows[i], &w);
+	free(rows);
+	return 0;
+}
+
 int service_list(int argc, char **argv)
 {
 	struct sockredir_service *list;
-	int n, i;
+	int n, i, err = 0;
 
 	if (argc)
 		return usage_error("unexpected word '%s'", argv[0]);
@@ -215,21 +270,16 @@ int service_list(int argc, char **argv)
 		return fail(0, "sockredir is not up");
 	if (n < 0)
 		return fail(n, "cannot list services");
-	if (json_output)
+	if (json_output) {
 		printf("[");
-	else if (n)
-		printf("%-3s %-16s %-22s %-28s %-10s %-12s %s\n", "ID", "NAME",
-		       "LISTEN4", "LISTEN6", "OWNER", "FAIL", "LIVE");
-	for (i = 0; i < n; i++) {
-		if (json_output)
+		for (i = 0; i < n; i++)
 			print_json(&list[i], i == 0);
-		else
-			print_text(&list[i]);
-	}
-	if (json_output)
 		printf("]\n");
+	} else {
+		err = print_table(list, n);
+	}
 	free(list);
-	return EXIT_OK;
+	return err ? fail(err, "cannot list services") : EXIT_OK;
 }
 
 /*

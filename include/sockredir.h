@@ -164,8 +164,8 @@ extern "C" {
  * sendmsg and recvfrom see) for its service's idle timeout
  * (SOCKREDIR_UDP_IDLE_DEFAULT unless `service add --udp-idle SECONDS`),
  * within a quarter of a second; the application's next datagram starts a
- * new flow, with a new endpoint.  A proxy forgets a flow after the same
- * timeout.  Flows are bounded: one uid holds at most a share of the pool
+ * new flow, with a new endpoint; a proxy should forget the flow by then
+ * too (sockredir-relay: --udp-idle).  Flows are bounded: one uid holds at most a share of the pool
  * (`sockredir up --udp-uid-max`, a quarter of it by default); past that its
  * new flows fail with ENOBUFS and are counted, whatever the service's fail
  * mode: no flow is ever evicted, and none goes by uninspected.
@@ -420,6 +420,9 @@ struct sockredir_counters {
 	uint64_t udp_no_endpoint; /* new UDP flows refused (ENOBUFS): the
 				   * uid's share or the pool used up */
 	int64_t udp_flows;	  /* UDP flows live now (a gauge) */
+	uint64_t mptcp_join_refused; /* MPTCP subflows the path manager added
+				      * (joins) to a destination a rule
+				      * covers: refused */
 };
 
 struct sockredir_status {

@@ -38,6 +38,8 @@ struct sr_maps {
 int sr_maps_open(struct sr_maps *m);		/* -ENOENT: not up */
 struct bpf_object;
 int sr_records_key_make(struct bpf_object *obj);	/* loader.c: the key */
+struct bpf_program;
+struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd); /* loader.c */
 void sr_maps_close(struct sr_maps *m);
 
 /* Serialises control-plane changes between processes.  Returns an fd. */

@@ -76,6 +76,17 @@ static int links_present(void)
 	return n;
 }
 
+/*
+ * Attach @prog: to cgroup @cgfd, or, the socket state tracepoint
+ * (bpf/handoff.h), to the host's tracepoint.  NULL and errno on failure.
+ */
+struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd)
+{
+	if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
+		return bpf_program__attach(prog);
+	return bpf_program__attach_cgroup(prog, cgfd);
+}
+
 static int attach_all(struct sockredir_bpf *skel, int cgfd)
 {
 	struct bpf_program *prog;
@@ -100,7 +111,7 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 					return -errno;
 				continue;
 			}
-			link = bpf_program__attach_cgroup(prog, cgfd);
+			link = sr_attach_prog(prog, cgfd);
 			if (!link)
 				return -errno;
 			snprintf(path, sizeof(path), PIN("link_%s"), name);

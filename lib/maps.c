@@ -218,6 +218,7 @@ int sr_counters_read(const struct sr_maps *m, uint32_t service,
 		out->udp_expired += pc[i].udp_expired;
 		out->udp_no_endpoint += pc[i].udp_no_endpoint;
 		out->udp_flows += pc[i].udp_flows;
+		out->mptcp_join_refused += pc[i].mptcp_join_refused;
 		if (live)
 			*live += pc[i].live;
 	}

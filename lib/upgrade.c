@@ -10,7 +10,13 @@
  * the kernel replaces it in the cgroup's program array in one step, so a
  * hook never runs with no program and never with half a layer's state).
  * Services, rules, claims, live flows and the records key stay as they
- * are.  That works only if the new programs read the maps as the old ones
+ * are.  A tracepoint's link cannot swap its program: the new program is
+ * attached beside the old one and its pin renamed over the old pin, which
+ * ends the old link; for that moment both run, which the socket state
+ * program allows (bpf/handoff.h: each step is done once, whoever runs it
+ * first).  Programs this build retired (sr_sockops, whose work the socket
+ * state tracepoint does now) are detached once everything else is in
+ * place.  That works only if the new programs read the maps as the old ones
  * wrote them: every pinned map the build knows must have the same type,
  * key and value size, entries, flags and BTF layout; otherwise nothing is
  * touched and the caller is told which map differs.
@@ -289,7 +295,18 @@ static struct bpf_object *open_object(const char *path)
 	return obj;
 }
 
-/* Every pinned link's program must be in the new build. */
+/* Programs of earlier builds that this one does without. */
+static const char *const retired[] = { "sr_sockops", NULL };
+
+static int is_retired(const char *name)
+{
+	for (int i = 0; retired[i]; i++)
+		if (!strcmp(name, retired[i]))
+			return 1;
+	return 0;
+}
+
+/* Every pinned link's program must be in the new build, or retired. */
 static int check_links(struct bpf_object *obj,
 		       struct sockredir_upgrade_result *res)
 {
@@ -306,7 +323,8 @@ static int check_links(struct bpf_object *obj,
 			continue;
 		snprintf(name, sizeof(name), "%s", e->d_name + 5);
 		name[strcspn(name, "@")] = '\0';	/* a hook's: @<cgroup id> */
-		if (!bpf_object__find_program_by_name(obj, name)) {
+		if (!bpf_object__find_program_by_name(obj, name) &&
+		    !is_retired(name)) {
 			why(res, "program %s is attached, but this build has no "
 			    "such program", name);
 			err = -EPROTO;
@@ -378,6 +396,60 @@ static int pin_hooks(struct bpf_object *obj, const int *old, int back)
 		h++;
 	}
 	return err;
+}
+
+/*
+ * Replace the pinned link of tracing program @prog: attach it anew and
+ * rename that link's pin over the old one (ending the old link, unless the
+ * caller still holds it to put it back).  Returns 0 or -errno.
+ */
+static int swap_tracing(struct bpf_program *prog)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct bpf_link *link = sr_attach_prog(prog, -1);
+	int err;
+
+	if (!link)
+		return -errno;
+	snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+		 bpf_program__name(prog));
+	/* No dot: bpffs keeps names with one for itself (EPERM). */
+	snprintf(tmp, sizeof(tmp), SOCKREDIR_PIN_DIR "/swap_%s",
+		 bpf_program__name(prog));
+	err = bpf_link__pin(link, tmp);
+	if (!err && rename(tmp, path)) {
+		err = -errno;
+		unlink(tmp);
+	}
+	bpf_link__destroy(link);	/* the pin holds it, or it ends */
+	return err;
+}
+
+/* Undo one replacement: the old program (or link) back in place. */
+static void swap_back(const struct swap *sw)
+{
+	char path[PATH_MAX];
+
+	if (bpf_program__type(sw->prog) != BPF_PROG_TYPE_TRACING) {
+		bpf_link_update(sw->link, sw->old, NULL);
+		return;
+	}
+	snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+		 bpf_program__name(sw->prog));
+	unlink(path);			/* ends the new link */
+	bpf_obj_pin(sw->link, path);	/* the old one, still held */
+}
+
+/* Detach the programs this build retired: unpinned, their links end. */
+static void retire_links(void)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; retired[i]; i++) {
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+			 retired[i]);
+		unlink(path);
+	}
 }
 
 /* Where the layer is attached: the cgroup of its connect4 link. */
@@ -540,9 +612,12 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 			if ((strncmp(name, "sr_connect", 10) == 0) != pass ||
 			    sw[i].link < 0)
 				continue;
-			if (bpf_link_update(sw[i].link, bpf_program__fd(sw[i].prog),
-					    NULL)) {
+			if (bpf_program__type(sw[i].prog) == BPF_PROG_TYPE_TRACING)
+				err = swap_tracing(sw[i].prog);
+			else if (bpf_link_update(sw[i].link,
+						 bpf_program__fd(sw[i].prog), NULL))
 				err = -errno;
+			if (err) {
 				why(res, "cannot replace program %s", name);
 				break;
 			}
@@ -556,13 +631,13 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 
 		if (sw[i].link >= 0)
 			continue;
-		if (cgfd < 0)
+		if (cgfd < 0 && bpf_program__type(sw[i].prog) != BPF_PROG_TYPE_TRACING)
 			cgfd = attached_cgroup();
-		if (cgfd < 0) {
+		if (cgfd < 0 && bpf_program__type(sw[i].prog) != BPF_PROG_TYPE_TRACING) {
 			err = cgfd;
 			break;
 		}
-		link = bpf_program__attach_cgroup(sw[i].prog, cgfd);
+		link = sr_attach_prog(sw[i].prog, cgfd);
 		if (!link) {
 			err = -errno;
 			why(res, "cannot attach new program %s",
@@ -586,8 +661,10 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		/* Put the old programs back, newest first. */
 		for (i = nsw - 1; i >= 0; i--)
 			if (sw[i].done)
-				bpf_link_update(sw[i].link, sw[i].old, NULL);
+				swap_back(&sw[i]);
 		res->programs_replaced = 0;
+	} else {
+		retire_links();
 	}
 swaps:
 	for (i = 0; i < nsw; i++) {

@@ -108,7 +108,7 @@ static void close_end(struct loop *loop, struct end *e, bool reset)
 
 	if (e->fd < 0)
 		return;
-	loop_del(loop, e->fd);
+	loop_forget(loop, e->fd);	/* close() leaves the epoll set */
 	if (!reset)
 		setsockopt(e->fd, SOL_SOCKET, SO_LINGER, &normal, sizeof(normal));
 	close(e->fd);
@@ -245,13 +245,19 @@ static int upstream_open(struct flow *f)
 	return 0;
 }
 
-static int connect_done(struct flow *f)
+/* Writable without an error or a hangup: connected, no need to ask. */
+static int connect_done(struct flow *f, uint32_t events)
 {
 	socklen_t len = sizeof(int);
 	int err = 0;
 
-	if (getsockopt(f->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return 0;	/* not yet: readable before connected cannot be */
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(f->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
+	if (events & (EPOLLERR | EPOLLHUP) && !err)
+		err = ECONNRESET;	/* hung up, the error already taken */
 	if (err)
 		return upstream_failed(f, -err);
 	f->connected = true;
@@ -425,9 +431,11 @@ static void flow_event(void *arg, int fd, uint32_t events)
 
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		e->rd = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		e->hup = true;
 	if (events & EPOLLOUT)
 		e->wr = true;
-	if ((e == &f->server && !f->connected && connect_done(f) < 0) ||
+	if ((e == &f->server && !f->connected && connect_done(f, events) < 0) ||
 	    flow_progress(f) < 0)
 		flow_end(f);
 }
@@ -514,7 +522,8 @@ void flow_accept(struct flow_env *env, int fd)
 {
 	struct flow *f = calloc(1, sizeof(*f));
 
-	reset_on_close(fd);
+	if (!env->linger_inherited)
+		reset_on_close(fd);
 	if (!f) {
 		close(fd);
 		return;

@@ -10,6 +10,7 @@
 #ifndef RELAY_FLOW_H
 #define RELAY_FLOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sockredir.h>
@@ -34,6 +35,8 @@ struct flow_env {
 	const struct flow_config *cfg;
 	const struct policy *policy;
 	struct share *share;		/* flows per app; NULL: no cap */
+	/* Accepted sockets come with SO_LINGER {1, 0} (set on the listener). */
+	bool linger_inherited;
 	/* Called after a flow was logged and freed (may be NULL). */
 	void (*ended)(struct flow_env *env);
 

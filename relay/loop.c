@@ -92,6 +92,12 @@ void loop_del(struct loop *l, int fd)
 	l->fds[fd] = (struct handler){ 0 };
 }
 
+void loop_forget(struct loop *l, int fd)
+{
+	if (fd >= 0 && fd < l->max_fds)
+		l->fds[fd] = (struct handler){ 0 };
+}
+
 void timer_arm(struct loop *l, struct timer *t, unsigned int ms)
 {
 	struct link *at;

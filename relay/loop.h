@@ -71,6 +71,11 @@ void loop_free(struct loop *l);
  */
 int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn *fn, void *arg);
 void loop_del(struct loop *l, int fd);
+/*
+ * loop_forget - loop_del() for an fd closed right after, and never dup()ed:
+ * its close takes it out of the epoll set, so no epoll_ctl call is made.
+ */
+void loop_forget(struct loop *l, int fd);
 
 uint64_t loop_now(void);
 /* Arm (or re-arm) @t to fire once after @ms milliseconds. */

@@ -44,6 +44,10 @@ static const char usage_text[] =
 "                            DNS queries for a denied name are answered REFUSED\n"
 "      --udp-idle MS         a UDP flow ends (and is logged) after MS idle\n"
 "                            (default 30000)\n"
+"      --udp-upstream ADDR:PORT\n"
+"                            send IPv4 datagrams the layer did not redirect\n"
+"                            (iptables REDIRECT or TPROXY did) to ADDR:PORT,\n"
+"                            without records: for comparisons (bench/)\n"
 "  -L, --log FILE            flow log (default: stdout, also \"-\");\n"
 "                            reopened on SIGHUP\n"
 "      --connect-timeout MS  upstream connect timeout (default 5000)\n"
@@ -71,6 +75,7 @@ static const char usage_text[] =
 enum {
 	OPT_CONNECT = 256, OPT_SNIFF, OPT_DRAIN, OPT_FIRST_BYTE, OPT_IDLE,
 	OPT_MAX_FLOWS, OPT_MAX_PER_APP, OPT_UNKNOWN_HOST, OPT_UDP_IDLE,
+	OPT_UDP_UPSTREAM,
 };
 
 static const struct option options[] = {
@@ -88,6 +93,7 @@ static const struct option options[] = {
 	{ "unknown-host", required_argument, NULL, OPT_UNKNOWN_HOST },
 	{ "udp", no_argument, NULL, 'u' },
 	{ "udp-idle", required_argument, NULL, OPT_UDP_IDLE },
+	{ "udp-upstream", required_argument, NULL, OPT_UDP_UPSTREAM },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -150,6 +156,16 @@ static int parse_args(int argc, char **argv, struct relay_config *cfg)
 		case 'u':
 			cfg->udp = true;
 			break;
+		case OPT_UDP_UPSTREAM: {
+			struct sockaddr_storage ss;
+
+			if (sockredir_parse_addr(optarg, &ss) || ss.ss_family != AF_INET ||
+			    !((struct sockaddr_in *)&ss)->sin_port)
+				return usage_error("bad --udp-upstream '%s' (ADDR:PORT, "
+						   "IPv4)", optarg);
+			memcpy(&cfg->udp_upstream, &ss, sizeof(cfg->udp_upstream));
+			break;
+		}
 		case OPT_CONNECT: case OPT_SNIFF: case OPT_DRAIN:
 		case OPT_FIRST_BYTE: case OPT_IDLE: case OPT_UDP_IDLE:
 			ms = c == OPT_CONNECT ? &cfg->flow.connect_timeout_ms :

@@ -2,10 +2,15 @@
 /*
  * pump.c - splice() through a pipe, or read/write through a buffer.
  *
- * Readiness flags are cleared only on EAGAIN, as edge-triggered epoll
- * requires.  A pump takes a pipe from the pool when it reads and gives it
- * back once the pipe is empty again; if none can be had it falls back to a
- * buffer.
+ * Readiness flags are cleared on EAGAIN, as edge-triggered epoll requires,
+ * and also after a recv() that did not fill the space it was given: a
+ * stream socket returns short only when its queue ran dry, and what comes
+ * after raises a new edge (this saves the EAGAIN call per message).  Not
+ * once the peer's FIN was signalled: it may wait behind those bytes, and
+ * will raise no edge again, so the next recv() must see it.  A
+ * pump copies until one read brings SPLICE_AFTER bytes, then splices: it takes a
+ * pipe from the pool when it reads and gives it back once the pipe is
+ * empty again; if none can be had it copies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +23,7 @@
 #include "pump.h"
 
 #define COPY_BUF	(64 * 1024)
+#define SPLICE_AFTER	(16 * 1024)	/* a read of this much: splice from now */
 #define SPLICE_MAX	(1024 * 1024)	/* the pipe takes what fits */
 #define POOL_MAX	256		/* idle pipes kept */
 
@@ -86,6 +92,7 @@ void pump_init(struct pump *p, struct end *from, struct end *to)
 	p->from = from;
 	p->to = to;
 	p->pipe[0] = p->pipe[1] = -1;
+	p->copy = true;		/* until a read fills the buffer */
 }
 
 void pump_release(struct pump *p)
@@ -100,22 +107,17 @@ void pump_release(struct pump *p)
 static int use_copy(struct pump *p)
 {
 	p->copy = true;
+	p->nosplice = true;
 	return 0;
 }
 
 int pump_inspect(struct pump *p, pump_inspect_fn *fn, void *arg)
 {
-	int err;
-
 	/* Set before the first read: no byte went past it into a pipe. */
-	if (fn) {
-		err = use_copy(p);
-		if (err < 0)
-			return err;
-	} else if (p->inspect) {
+	if (fn)
+		p->copy = true;
+	else if (p->inspect)
 		p->passed = p->len;
-		p->copy = false;	/* splice again once the buffer is out */
-	}
 	p->inspect = fn;
 	p->inspect_arg = arg;
 	return 0;
@@ -159,6 +161,8 @@ static int drain(struct pump *p)
 
 static ssize_t fill_copy(struct pump *p)
 {
+	size_t space;
+	ssize_t n;
 	char *b;
 
 	if (p->cap < COPY_BUF) {
@@ -176,8 +180,14 @@ static ssize_t fill_copy(struct pump *p)
 	}
 	if (p->off + p->len == p->cap)
 		return -2;		/* full */
-	return recv(p->from->fd, p->buf + p->off + p->len,
-		    p->cap - p->off - p->len, 0);
+	space = p->cap - p->off - p->len;
+	n = recv(p->from->fd, p->buf + p->off + p->len, space, 0);
+	if (n > 0 && (size_t)n < space && !p->from->hup)
+		p->from->rd = false;	/* ran dry: the next byte raises an edge */
+	/* A read this large found a backlog: bulk, splice once the buffer is out. */
+	if (n >= SPLICE_AFTER && !p->inspect && !p->nosplice)
+		p->copy = false;
+	return n;
 }
 
 static ssize_t fill_splice(struct pump *p, int *fallback)
@@ -208,14 +218,16 @@ static ssize_t fill_splice(struct pump *p, int *fallback)
 static int fill(struct pump *p)
 {
 	int fallback = 0, err;
+	bool copied = p->copy;	/* fill_copy() may switch to splice after */
 	ssize_t n;
 
 	if (p->eof || !p->from->rd)
 		return 0;
-	n = p->copy ? fill_copy(p) : fill_splice(p, &fallback);
+	n = copied ? fill_copy(p) : fill_splice(p, &fallback);
 	if (fallback) {
 		if (use_copy(p) < 0)
 			return -ENOMEM;
+		copied = true;
 		n = fill_copy(p);
 	}
 	if (n == -2)
@@ -229,7 +241,7 @@ static int fill(struct pump *p)
 	}
 	if (n == 0)
 		p->eof = true;
-	else if (p->copy)
+	else if (copied)
 		p->len += n;
 	else
 		p->in_pipe += n;
@@ -264,7 +276,7 @@ int pump_run(struct pump *p, size_t budget)
 
 	if (!p->in_pipe)
 		pipe_put(p);
-	if (p->copy && !p->len && p->buf) {
+	if (!p->len && p->buf) {
 		free(p->buf);		/* a quiet pump holds no buffer */
 		p->buf = NULL;
 		p->off = p->cap = 0;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pump.h - one direction of a relayed flow: bytes from one socket to
- * another, through a pipe with splice(), or through a buffer when splice is
- * not possible or an inspector must see the bytes first.  Passes the end of
- * the stream on as shutdown(SHUT_WR).
+ * another, through a buffer (recv/send) until a read brings 16 KiB, then
+ * through a pipe with splice(): small exchanges take two calls per message, bulk
+ * stays in the kernel.  It copies also while an inspector must see the
+ * bytes, and when splice is not possible.  Passes the end of the stream on
+ * as shutdown(SHUT_WR).
  */
 #ifndef RELAY_PUMP_H
 #define RELAY_PUMP_H
@@ -16,6 +18,7 @@
 struct end {
 	int fd;
 	bool rd, wr;	/* may read / write without EAGAIN, as far as we know */
+	bool hup;	/* the peer's end of stream was signalled (EPOLLRDHUP) */
 };
 
 struct pump;
@@ -39,7 +42,8 @@ struct pump {
 	uint64_t bytes;		/* delivered to @to */
 	bool eof;		/* @from has no more */
 	bool shut;		/* and @to was told so */
-	bool copy;		/* read/write, no splice */
+	bool copy;		/* read/write, no splice (yet) */
+	bool nosplice;		/* splice failed here, or no pipe: copy for good */
 	bool hold;		/* read (and inspect) only: @to is not ready */
 	struct end *failed;	/* after an error: @from or @to */
 	pump_inspect_fn *inspect;	/* NULL: everything passes */
@@ -51,8 +55,8 @@ void pump_init(struct pump *p, struct end *from, struct end *to);
 
 /*
  * pump_inspect - run every byte past @fn from now on (the pump copies
- * through a buffer while it does); NULL: stop inspecting, pass all that
- * is buffered, and go back to splice once it is out.  0 or -ENOMEM.
+ * through a buffer while it does); NULL: stop inspecting, and pass all
+ * that is buffered.  0 or -ENOMEM.
  */
 int pump_inspect(struct pump *p, pump_inspect_fn *fn, void *arg);
 

@@ -27,7 +27,6 @@
 #include "relay.h"
 #include "share.h"
 
-#define ACCEPT_BATCH	64
 #define MAX_FDS		(1 << 20)
 #define RESERVED_FDS	64	/* listeners, log, epoll, signals, stdio */
 #define RETRY_MS	100
@@ -103,27 +102,31 @@ static void resume_expired(struct timer *t)
 	resume_accepting(container_of(t, struct relay, resume_timer));
 }
 
+/*
+ * One connection per call: the listener is watched level-triggered, so
+ * epoll reports it again while its queue holds more.  No accept() is made
+ * to find the queue empty: an accept that fails with EAGAIN costs the
+ * kernel a socket and a file made and freed (about as much as one that
+ * succeeds), and a loop until EAGAIN pays it once per wakeup.
+ */
 static void on_accept(void *arg, int lfd, uint32_t events)
 {
 	struct relay *r = arg;
-	int i, fd;
+	int fd;
 
-	for (i = 0; i < ACCEPT_BATCH && !r->draining && !r->paused; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			flow_accept(&r->flows, fd);
-			if (r->flows.n_flows >= r->max_flows)
-				pause_accepting(r, "at --max-flows");
-		} else if (errno == EMFILE || errno == ENFILE) {
-			pump_pipes_trim();
-			pause_accepting(r, "out of file descriptors");
-			timer_arm(r->loop, &r->resume_timer, RETRY_MS);
-			return;
-		} else if (errno != ECONNABORTED && errno != EINTR) {
-			if (errno != EAGAIN)
-				diag_say("accept: %s", strerror(errno));
-			return;
-		}
+	if (r->draining || r->paused)
+		return;
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		flow_accept(&r->flows, fd);
+		if (r->flows.n_flows >= r->max_flows)
+			pause_accepting(r, "at --max-flows");
+	} else if (errno == EMFILE || errno == ENFILE) {
+		pump_pipes_trim();
+		pause_accepting(r, "out of file descriptors");
+		timer_arm(r->loop, &r->resume_timer, RETRY_MS);
+	} else if (errno != ECONNABORTED && errno != EINTR && errno != EAGAIN) {
+		diag_say("accept: %s", strerror(errno));
 	}
 }
 
@@ -183,8 +186,14 @@ static void on_signal(void *arg, int fd, uint32_t events)
 	}
 }
 
+/*
+ * The listener carries SO_LINGER {1, 0}: the kernel copies it into every
+ * connection it accepts, so each client socket resets on close (also when
+ * we die) from the moment it exists, without a call per flow (flow.c).
+ */
 static int listen_on(const struct sockaddr_storage *ss)
 {
+	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
 	socklen_t len = ss->ss_family == AF_INET6 ?
 			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int one = 1, fd;
@@ -195,7 +204,8 @@ static int listen_on(const struct sockaddr_storage *ss)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)) < 0 ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
 	    listen(fd, SOMAXCONN) < 0) {
 		int err = -errno;
 
@@ -267,6 +277,8 @@ static int open_udp(struct relay *r)
 		u->policy = &r->cfg->policy;
 		u->idle_ms = r->cfg->udp_idle_ms;
 		u->max_flows = 16384;
+		u->upstream = r->cfg->udp_upstream.sin_port ?
+				      &r->cfg->udp_upstream : NULL;
 		err = udp_env_open(u, port);
 		if (err < 0) {
 			diag_error("cannot serve UDP on [::]:%u for service %s: %s",
@@ -368,6 +380,7 @@ struct relay *relay_new(const struct relay_config *cfg)
 	r->flows.cfg = &cfg->flow;
 	r->flows.policy = &cfg->policy;
 	r->flows.ended = flow_ended;
+	r->flows.linger_inherited = true;	/* listen_on() */
 	if (set_limits(r, nofile) < 0)
 		goto fail;
 	if (open_signals(r) < 0 || open_listeners(r) < 0 ||

@@ -48,6 +48,7 @@ struct relay_config {
 	struct policy policy;
 	bool udp;			/* also relay UDP on the listen ports */
 	unsigned int udp_idle_ms;
+	struct sockaddr_in udp_upstream;	/* port 0: none */
 };
 
 struct relay {

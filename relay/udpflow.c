@@ -7,6 +7,12 @@
  * connected to the original destination; answers go back from the
  * endpoint.  Flows are kept in a list, looked up linearly: max_flows
  * bounds it.
+ *
+ * With --udp-upstream, a datagram the layer does not know (netfilter
+ * sent it here) is a flow too, to that fixed upstream: no context, no
+ * records.  Its answers leave from the address it was sent to; if that is
+ * not this socket's (TPROXY keeps the original destination), from a
+ * transparent socket of the flow's own, bound there.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,6 +30,9 @@
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
 #endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
 #define DNS_PORT 53
 
 struct uflow {
@@ -32,6 +41,7 @@ struct uflow {
 	struct sockaddr_in6 app;	/* the application, as recvmsg said */
 	struct in6_addr endpoint;	/* the flow's endpoint (pktinfo) */
 	int up;				/* -1: denied, nothing goes upstream */
+	int reply;			/* netfilter's TPROXY: answers leave here */
 	struct sockredir_context ctx;
 	char host[256];			/* the DNS name asked, if any */
 	uint64_t start, last;
@@ -61,6 +71,8 @@ static void uflow_end(struct uflow *f)
 		loop_del(env->loop, f->up);
 		close(f->up);
 	}
+	if (f->reply >= 0)
+		close(f->reply);
 	link_del(&f->link);
 	env->n_flows--;
 	free(f);
@@ -79,6 +91,14 @@ static int to_app(struct uflow *f, const void *buf, size_t len)
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	struct in6_pktinfo pi = { .ipi6_addr = f->endpoint };
 
+	if (f->reply >= 0) {	/* an IPv4 application: --udp-upstream's */
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = f->app.sin6_port };
+
+		memcpy(&a.sin_addr, &f->app.sin6_addr.s6_addr[12], 4);
+		return sendto(f->reply, buf, len, 0, (struct sockaddr *)&a,
+			      sizeof(a)) < 0 ? -errno : 0;
+	}
 	c->cmsg_level = IPPROTO_IPV6;
 	c->cmsg_type = IPV6_PKTINFO;
 	c->cmsg_len = CMSG_LEN(sizeof(pi));
@@ -153,9 +173,36 @@ static void refuse_dns(struct uflow *f, const unsigned char *q, size_t len)
  * context and records, check the policy, open its upstream socket.
  * NULL if the layer does not know it (nothing to log: not a flow).
  */
+/*
+ * A flow netfilter sent here (@dst: where the application sent it) to
+ * env->upstream, or NULL.
+ */
+static struct uflow *uflow_unknown(struct udp_env *env, struct uflow *f,
+				   const struct sockaddr_in *dst)
+{
+	int one = 1;
+
+	memcpy(&f->ctx.remote, env->upstream, sizeof(*env->upstream));
+	if (dst && dst->sin_port != htons(env->port)) {
+		f->reply = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (f->reply < 0 ||
+		    setsockopt(f->reply, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) ||
+		    setsockopt(f->reply, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(f->reply, (const struct sockaddr *)dst, sizeof(*dst)))
+			return NULL;
+	}
+	f->up = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (f->up < 0 || connect(f->up, (const struct sockaddr *)env->upstream,
+				 sizeof(*env->upstream)) < 0 ||
+	    loop_add(env->loop, f->up, EPOLLIN, on_upstream, f) < 0)
+		return NULL;
+	return f;
+}
+
 static struct uflow *uflow_new(struct udp_env *env,
 			       const struct sockaddr_in6 *app,
 			       const struct in6_addr *endpoint,
+			       const struct sockaddr_in *dst,
 			       const unsigned char *data, size_t len)
 {
 	struct sockredir_flow_sel sel = {};
@@ -164,6 +211,7 @@ static struct uflow *uflow_new(struct udp_env *env,
 	size_t reclen = sizeof(rec);
 	struct uflow *f;
 	socklen_t slen;
+	bool known;
 	int err;
 
 	if (env->n_flows >= env->max_flows)
@@ -172,7 +220,8 @@ static struct uflow *uflow_new(struct udp_env *env,
 	e->sin6_family = AF_INET6;
 	e->sin6_port = htons(env->port);
 	e->sin6_addr = *endpoint;
-	if (setsockopt(env->fd, SOL_SOCKREDIR, SOCKREDIR_FLOW, &sel, sizeof(sel)))
+	known = !setsockopt(env->fd, SOL_SOCKREDIR, SOCKREDIR_FLOW, &sel, sizeof(sel));
+	if (!known && (!env->upstream || !IN6_IS_ADDR_V4MAPPED(&app->sin6_addr)))
 		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -180,11 +229,21 @@ static struct uflow *uflow_new(struct udp_env *env,
 	f->env = env;
 	f->app = *app;
 	f->endpoint = *endpoint;
-	f->up = -1;
+	f->up = f->reply = -1;
 	f->start = f->last = loop_now();
 	f->why = END_IDLE;
+	if (!known && !uflow_unknown(env, f, dst)) {
+		if (f->up >= 0)
+			close(f->up);
+		if (f->reply >= 0)
+			close(f->reply);
+		free(f);
+		return NULL;
+	}
 	link_add(&env->flows, &f->link);
 	env->n_flows++;
+	if (!known)
+		return f;
 	if (sockredir_query_context(env->fd, &f->ctx) < 0 ||
 	    sockredir_query_records(env->fd, rec, &reclen) < 0) {
 		f->why = END_ERROR;
@@ -247,6 +306,7 @@ static void on_datagram(void *arg, int fd, uint32_t events)
 			.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 		};
 		struct in6_addr *endpoint = NULL;
+		struct sockaddr_in *dst = NULL;
 		struct cmsghdr *c;
 		struct uflow *f;
 		ssize_t n = recvmsg(fd, &mh, 0);
@@ -257,11 +317,14 @@ static void on_datagram(void *arg, int fd, uint32_t events)
 			if (c->cmsg_level == IPPROTO_IPV6 &&
 			    c->cmsg_type == IPV6_PKTINFO)
 				endpoint = &((struct in6_pktinfo *)CMSG_DATA(c))->ipi6_addr;
+			else if (c->cmsg_level == SOL_IP &&
+				 c->cmsg_type == IP_ORIGDSTADDR)
+				dst = (struct sockaddr_in *)CMSG_DATA(c);
 		if (!endpoint)
 			continue;
 		f = uflow_find(env, &app, endpoint);
 		if (!f)
-			f = uflow_new(env, &app, endpoint, buf, n);
+			f = uflow_new(env, &app, endpoint, dst, buf, n);
 		if (!f)
 			continue;
 		f->last = loop_now();
@@ -312,6 +375,13 @@ int udp_env_open(struct udp_env *env, uint16_t port)
 	    setsockopt(env->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) {
 		err = -errno;
 		goto fail;
+	}
+	/* --udp-upstream: TPROXY delivers only to transparent sockets, and
+	 * the original destination (address and port) says where to answer
+	 * from.  Transparent needs CAP_NET_ADMIN: without, REDIRECT only. */
+	if (env->upstream) {
+		setsockopt(env->fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+		setsockopt(env->fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one));
 	}
 	err = sockredir_claim(env->fd, env->cfg->service);
 	if (err < 0 && err != -ENOPROTOOPT)

@@ -10,6 +10,7 @@
 #ifndef RELAY_UDPFLOW_H
 #define RELAY_UDPFLOW_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 
 #include "flow.h"
@@ -22,6 +23,9 @@ struct udp_env {
 	const struct policy *policy;
 	unsigned int idle_ms;
 	unsigned int max_flows;
+	/* --udp-upstream (IPv4), or NULL: where datagrams the layer did not
+	 * redirect go (iptables REDIRECT or TPROXY sent them; bench/udp.sh). */
+	const struct sockaddr_in *upstream;
 	/* Owned by udpflow.c. */
 	int fd;
 	uint16_t port;

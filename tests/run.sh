@@ -15,10 +15,10 @@ run() {
 	"$@" > "$out" 2>&1
 	st=$?
 	sed 's/^/    /' "$out"
-	grep -E '^(not )?ok ' "$out" >> "$log"
+	grep -aE '^(not )?ok ' "$out" >> "$log"	# -a: a name may hold a bad file's bytes
 	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | tail -1)
-	n=$(grep -cE '^(not )?ok ' "$out")
-	if [ "$st" -ne 0 ] && ! grep -q '^not ok ' "$out"; then
+	n=$(grep -acE '^(not )?ok ' "$out")
+	if [ "$st" -ne 0 ] && ! grep -aq '^not ok ' "$out"; then
 		echo "not ok - $* exited $st" | tee -a "$log"
 	elif [ -z "$plan" ] || [ "$plan" -ne "$n" ]; then
 		grep -q '^1\.\.0 # SKIP' "$out" ||
@@ -43,7 +43,7 @@ for s in "$@"; do
 	[ -f "$s" ] && run bash "$s"
 done
 
-pass=$(grep -c '^ok ' "$log")
-fail=$(grep -c '^not ok ' "$log")
+pass=$(grep -ac '^ok ' "$log")
+fail=$(grep -ac '^not ok ' "$log")
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

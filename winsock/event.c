@@ -7,6 +7,7 @@
  * events is then a plain loop, and SetEvent wakes every waiter, which
  * re-checks its own events.  Proxies wait on few events; this is enough.
  */
+#define SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>

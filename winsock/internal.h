@@ -5,6 +5,13 @@
 
 #include "sockredir/winsock.h"
 
+/*
+ * SIO_GET_EXTENSION_FUNCTION_POINTER (dgram.c): the function for the GUID
+ * in @in into @out; 0 or the Winsock error, *@bytes the size put there.
+ */
+int wsa_extension(const void *in, DWORD cb_in, void *out, DWORD cb_out,
+		  DWORD *bytes);
+
 /* A completion routine waiting for its thread's next alertable wait. */
 struct wsa_apc;
 

@@ -4,6 +4,7 @@
  * control codes, over the SOL_SOCKREDIR socket options.  The rules are
  * written once, in <sockredir/winsock.h>; this file follows them in order.
  */
+#define SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -198,12 +199,16 @@ static int ioctl_steps(const struct ioctl_call *c, DWORD *bytes)
 		return err;
 	query_code = c->code == SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS ||
 		     c->code == SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT;
-	if (!query_code && c->code != SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS)
+	if (!query_code && c->code != SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS &&
+	    c->code != SIO_GET_EXTENSION_FUNCTION_POINTER)
 		return WSAEINVAL;
 	if (!c->ret && !c->ov)
 		return WSAEFAULT;
 	if (c->need_tid && c->ov && c->routine && !c->tid)
 		return WSAEFAULT;
+	/* Any socket, TCP or not: WSARecvMsg and WSASendMsg are for UDP. */
+	if (c->code == SIO_GET_EXTENSION_FUNCTION_POINTER)
+		return wsa_extension(c->in, c->cb_in, c->out, c->cb_out, bytes);
 	if (!query_code) {
 		if (c->cb_out)
 			return WSAEINVAL;

@@ -3,8 +3,9 @@
  * <sockredir/winsock.h> - the Winsock face of sockredir.
  *
  * Lets a Windows WFP redirect service (an inspecting proxy written against
- * WSAIoctl and the three SIO_*_WFP_CONNECTION_REDIRECT_* control codes)
- * compile and run on Linux with few changes:
+ * WSAIoctl and the three SIO_*_WFP_CONNECTION_REDIRECT_* control codes, or,
+ * for UDP, the IP_WFP_REDIRECT_* options with WSARecvMsg and WSASendMsg:
+ * see "Datagram redirects") compile and run on Linux with few changes:
  *
  *	SOCKADDR_STORAGE ctx[2];
  *	BYTE rec[8192];
@@ -89,7 +90,9 @@
  *   is not signalled, no routine is queued (lpOverlapped->Internal still
  *   receives the error).  WSA_IO_PENDING, WSA_OPERATION_ABORTED and
  *   WSAEINPROGRESS are therefore never returned: nothing pends, so nothing
- *   can be aborted, and no call of this layer blocks.
+ *   can be aborted, and no call of this layer blocks, except WSARecvMsg and
+ *   WSASendMsg on a blocking socket, which wait as recvmsg() and sendmsg()
+ *   do before they complete.
  *
  * Pointers.  A NULL pointer where data is needed gives WSAEFAULT (but a
  * NULL lpvOutBuffer in a query is the size probe).  Other invalid pointers
@@ -274,9 +277,11 @@ typedef struct _WSATHREADID {
 #define SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS   _WSAIOW(IOC_VENDOR, 222)
 
 /*
- * ws2ipdef.h: the datagram variant's options and cmsg types.  Defined so
- * that code naming them compiles; sockredir carries UDP redirects through
- * its own connected-UDP path, not through these cmsgs.
+ * ws2ipdef.h: the datagram variant's options and control-message types
+ * (Windows SDK ws2ipdef.h: IP_WFP_REDIRECT_RECORDS 60 and
+ * IP_WFP_REDIRECT_CONTEXT 70 at IPPROTO_IP, IPV6_WFP_REDIRECT_RECORDS 60 and
+ * IPV6_WFP_REDIRECT_CONTEXT 70 at IPPROTO_IPV6).  See "Datagram redirects"
+ * below.
  */
 #define IP_WFP_REDIRECT_RECORDS		60
 #define IP_WFP_REDIRECT_CONTEXT		70
@@ -305,12 +310,16 @@ typedef struct _WSATHREADID {
 /*
  * WSAIoctl - issue a control code on a socket.
  *
- * Supports the three WFP connection-redirect codes.  Returns 0, or
+ * Supports the three WFP connection-redirect codes, and
+ * SIO_GET_EXTENSION_FUNCTION_POINTER for WSARecvMsg and WSASendMsg (see
+ * "Datagram redirects").  Returns 0, or
  * SOCKET_ERROR with the error for WSAGetLastError().  Checks run in this
  * order; the first that fails decides the error:
  *
  *   1. s is not a socket (a pipe, a file, a closed fd)      -> WSAENOTSOCK
- *   2. dwIoControlCode is none of the three                 -> WSAEINVAL
+ *   2. dwIoControlCode is none of the three, nor
+ *      SIO_GET_EXTENSION_FUNCTION_POINTER (see "Datagram
+ *      redirects" below)                                    -> WSAEINVAL
  *   3. lpcbBytesReturned and lpOverlapped both NULL         -> WSAEFAULT
  *   4. the arguments of the code (below)
  *   5. s is not TCP (UDP, raw, AF_UNIX ...)                 -> WSAEINVAL
@@ -468,6 +477,291 @@ SOCKREDIR_API DWORD sockredir_wsa_sleep(DWORD dwMilliseconds, BOOL bAlertable);
  * WSAEINVAL; 0 gives 0.
  */
 SOCKREDIR_API int sockredir_wsa_error(DWORD dwIoControlCode, int err);
+
+/* ---- Datagram redirects (UDP) ---------------------------------------------
+ *
+ * As WFP does it for non-TCP traffic (reference section 3): the service
+ * turns the options on for its UDP socket, receives each flow's records and
+ * context as control data with the flow's first datagram (WSARecvMsg), and
+ * passes the records on with its first upstream datagram (WSASendMsg).
+ * tests/helpers/wsa_udp_proxy.c is such a service:
+ *
+ *	DWORD on = TRUE;
+ *	s = socket(AF_INET6, SOCK_DGRAM, 0);	// dual-stack: both pairs
+ *	bind(s, [::]:port);			// the service's port
+ *	setsockopt(s, IPPROTO_IP, IP_WFP_REDIRECT_RECORDS, &on, sizeof on);
+ *	setsockopt(s, IPPROTO_IP, IP_WFP_REDIRECT_CONTEXT, &on, sizeof on);
+ *	setsockopt(s, IPPROTO_IPV6, IPV6_WFP_REDIRECT_RECORDS, &on, sizeof on);
+ *	setsockopt(s, IPPROTO_IPV6, IPV6_WFP_REDIRECT_CONTEXT, &on, sizeof on);
+ *	WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &(GUID)WSAID_WSARECVMSG,
+ *		 sizeof(GUID), &recvmsg_fn, sizeof recvmsg_fn, &n, NULL, NULL);
+ *	recvmsg_fn(s, &msg, &n, NULL, NULL);
+ *	  // control data: IN_PKTINFO / IN6_PKTINFO (the flow: reply from it),
+ *	  // and on a flow's first datagram IP(V6)_WFP_REDIRECT_RECORDS (the
+ *	  // records) and IP(V6)_WFP_REDIRECT_CONTEXT (struct sockredir_context)
+ *	up = socket(ctx.remote.ss_family, SOCK_DGRAM, 0);
+ *	WSASendMsg(up, { name = &ctx.remote, the datagram,
+ *			 control = { IPPROTO_IP, IP_WFP_REDIRECT_RECORDS, records } },
+ *		   0, &n, NULL, NULL);
+ *	// later datagrams: no control data.  Answers go back on s:
+ *	WSASendMsg(s, { name = the application, the answer,
+ *			control = { IPPROTO_IP(V6), IP(V6)_PKTINFO, the flow's
+ *				    address } }, 0, &n, NULL, NULL);
+ *
+ * A flow is what <sockredir.h> calls one: an application socket and one
+ * destination.  Each has its own endpoint address on the service's port,
+ * which the proxy learns from the pktinfo of every datagram and must reply
+ * from (two flows can share the application's address and port).
+ *
+ * setsockopt / getsockopt.  This header makes setsockopt() and getsockopt()
+ * macros for sockredir_wsa_setsockopt() / sockredir_wsa_getsockopt()
+ * (define SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS before including it to keep
+ * libc's; (setsockopt)(...) reaches libc's too).  They answer the four
+ * options above and pass every other call to the kernel unchanged (on
+ * failure WSAGetLastError() gives the Winsock code of errno, which is also
+ * set).  At IPPROTO_IPV6, 60 and 70 are Linux's IPV6_RECVPATHMTU and
+ * IPV6_AUTOFLOWLABEL as well: through the macros those two are out of
+ * reach.  The four options:
+ *   set: optval points to a DWORD, TRUE (any non-zero) or FALSE; get:
+ *     *optval = TRUE or FALSE (FALSE on a new socket), *optlen = 4.
+ *   s not a socket                                        -> WSAENOTSOCK
+ *   optval or optlen NULL, optlen (*optlen) below 4        -> WSAEFAULT
+ *   s not an IPv4/IPv6 datagram socket, or an IPV6_ option
+ *   on an AF_INET socket                                   -> WSAENOPROTOOPT
+ * IPPROTO_IP's pair covers IPv4 datagrams (on an AF_INET6 socket too, as
+ * IPv4-mapped ones), IPPROTO_IPV6's pair IPv6 ones: a dual-stack service
+ * turns on both.  Turning one on also turns on the kernel's pktinfo for that
+ * family (IP_PKTINFO, IPV6_RECVPKTINFO) and, for IPv6, IPV6_FREEBIND, so that
+ * the service can reply from IPv6 flow endpoints; those stay on.
+ *
+ * The options belong to the socket, kept by this library per process (a
+ * closed socket's descriptor reused for another socket starts afresh: the
+ * layer checks the kernel's socket cookie).  So do which flows' records and
+ * context it delivered: one entry per flow endpoint seen, at most the
+ * layer's pool sizes (`sockredir up --udp-pool4/6`).
+ *
+ * SIO_GET_EXTENSION_FUNCTION_POINTER (WSAIoctl) on any socket, with
+ * lpvInBuffer a GUID: WSAID_WSARECVMSG or WSAID_WSASENDMSG puts the function
+ * in *lpvOutBuffer, *lpcbBytesReturned = the size of a pointer.
+ *   lpvInBuffer NULL or cbInBuffer below sizeof(GUID), lpvOutBuffer NULL
+ *   or cbOutBuffer below the size of a pointer               -> WSAEFAULT
+ *   another GUID                                             -> WSAEINVAL
+ * WSARecvMsg and WSASendMsg are also exported under their names.
+ *
+ * Control data is a WSAMSG's Control buffer of WSACMSGHDRs, walked with the
+ * WSA_CMSG_* macros below; their layout is Linux's struct cmsghdr, aligned
+ * to sizeof(size_t), as Windows' on x64.  The names of types and flags are
+ * Linux's (IP_PKTINFO 8, IPV6_PKTINFO 50, MSG_TRUNC, MSG_CTRUNC, MSG_PEEK),
+ * as for SO_ORIGINAL_DST: code that uses the names compiles to the values
+ * the kernel understands.  The IPv4 pktinfo is Windows' IN_PKTINFO (address,
+ * then interface), not Linux's struct in_pktinfo.
+ */
+
+/* WSAID_WSARECVMSG / WSAID_WSASENDMSG, as in mswsock.h. */
+typedef struct _GUID {
+	uint32_t Data1;
+	uint16_t Data2;
+	uint16_t Data3;
+	uint8_t Data4[8];
+} GUID;
+
+#define SIO_GET_EXTENSION_FUNCTION_POINTER _WSAIORW(IOC_WS2, 6)	/* 0xC8000006 */
+#define WSAID_WSARECVMSG \
+	{ 0xf689d7c8, 0x6f1f, 0x436b, { 0x8a, 0x53, 0xe5, 0x4f, 0xe3, 0x51, 0xc3, 0x22 } }
+#define WSAID_WSASENDMSG \
+	{ 0xa441e712, 0x754f, 0x43ca, { 0x84, 0xa7, 0x0d, 0xee, 0x44, 0xcf, 0x60, 0x6d } }
+
+typedef SOCKADDR *LPSOCKADDR;
+
+typedef struct _WSABUF {
+	ULONG len;
+	char *buf;
+} WSABUF, *LPWSABUF;
+
+typedef struct _WSAMSG {
+	LPSOCKADDR name;	/* the peer: filled in, or where to send */
+	INT namelen;		/* in: its size; out: the address's */
+	LPWSABUF lpBuffers;
+	ULONG dwBufferCount;
+	WSABUF Control;		/* out: Control.len = the bytes filled in */
+	ULONG dwFlags;		/* out: MSG_TRUNC, MSG_CTRUNC */
+} WSAMSG, *LPWSAMSG;
+
+typedef struct _WSACMSGHDR {
+	size_t cmsg_len;	/* WSA_CMSG_LEN(data length) */
+	INT cmsg_level;
+	INT cmsg_type;
+} WSACMSGHDR, *LPWSACMSGHDR;
+
+#define SOCKREDIR_WSA_CMSG_ALIGN(n) \
+	(((size_t)(n) + sizeof(size_t) - 1) & ~(sizeof(size_t) - 1))
+#define WSA_CMSG_DATA(c) \
+	((unsigned char *)(c) + SOCKREDIR_WSA_CMSG_ALIGN(sizeof(WSACMSGHDR)))
+#define WSA_CMSG_SPACE(n) \
+	(SOCKREDIR_WSA_CMSG_ALIGN(sizeof(WSACMSGHDR)) + SOCKREDIR_WSA_CMSG_ALIGN(n))
+#define WSA_CMSG_LEN(n) (SOCKREDIR_WSA_CMSG_ALIGN(sizeof(WSACMSGHDR)) + (n))
+#define WSA_CMSG_FIRSTHDR(msg) \
+	((msg)->Control.buf && (msg)->Control.len >= sizeof(WSACMSGHDR) ? \
+	 (LPWSACMSGHDR)(void *)(msg)->Control.buf : (LPWSACMSGHDR)NULL)
+/* The header after @c (the first if @c is NULL), or NULL past the end. */
+static inline LPWSACMSGHDR sockredir_wsa_cmsg_next(const WSAMSG *msg,
+						   const WSACMSGHDR *c)
+{
+	size_t off;
+
+	if (!c)
+		return WSA_CMSG_FIRSTHDR(msg);
+	if (c->cmsg_len < sizeof(WSACMSGHDR))
+		return NULL;
+	off = (size_t)((const char *)c - msg->Control.buf) +
+	      SOCKREDIR_WSA_CMSG_ALIGN(c->cmsg_len);
+	if (off + sizeof(WSACMSGHDR) > msg->Control.len)
+		return NULL;
+	return (LPWSACMSGHDR)(void *)(msg->Control.buf + off);
+}
+#define WSA_CMSG_NXTHDR(msg, c) sockredir_wsa_cmsg_next((msg), (c))
+
+/* Windows' pktinfo layouts (ws2ipdef.h). */
+typedef struct sockredir_in_pktinfo {
+	struct in_addr ipi_addr;	/* received: where the datagram was
+					 * sent; sending: the source address */
+	ULONG ipi_ifindex;
+} IN_PKTINFO;
+typedef struct sockredir_in6_pktinfo {
+	struct in6_addr ipi6_addr;
+	ULONG ipi6_ifindex;
+} IN6_PKTINFO;
+
+/*
+ * The control buffer that holds everything WSARecvMsg may add: an IPv4 and
+ * an IPv6 pktinfo, the records and the context.  Options the service turned
+ * on itself (IP_TOS ...) need their own room on top.
+ */
+#define SOCKREDIR_WSA_RECV_CONTROL \
+	(WSA_CMSG_SPACE(sizeof(IN_PKTINFO)) + WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + \
+	 WSA_CMSG_SPACE(SOCKREDIR_RECORDS_MAX) + \
+	 WSA_CMSG_SPACE(sizeof(struct sockredir_context)))
+/* Control data WSASendMsg takes at most. */
+#define SOCKREDIR_WSA_SEND_CONTROL_MAX	4096
+
+typedef INT (*LPFN_WSARECVMSG)(SOCKET s, LPWSAMSG lpMsg,
+			       LPDWORD lpdwNumberOfBytesRecvd,
+			       LPWSAOVERLAPPED lpOverlapped,
+			       LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+typedef INT (*LPFN_WSASENDMSG)(SOCKET s, LPWSAMSG lpMsg, DWORD dwFlags,
+			       LPDWORD lpNumberOfBytesSent,
+			       LPWSAOVERLAPPED lpOverlapped,
+			       LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+
+/*
+ * WSARecvMsg - receive one datagram, with its control data.
+ *
+ * Returns 0 with the datagram in lpBuffers (*lpdwNumberOfBytesRecvd, when
+ * not NULL, its length), the sender in name/namelen, and Control.len the
+ * control data filled in; or SOCKET_ERROR with WSAGetLastError():
+ *   s not a socket                                      -> WSAENOTSOCK
+ *   lpMsg NULL; lpBuffers NULL with dwBufferCount not 0; Control.buf
+ *   NULL with Control.len not 0; name given with namelen too small for
+ *   the socket's addresses; a WSABUF with buf NULL and len not 0
+ *   (checked last)                                      -> WSAEFAULT
+ *   lpMsg->dwFlags other than 0 or MSG_PEEK             -> WSAEOPNOTSUPP
+ *   s not a datagram socket, or not bound               -> WSAEINVAL
+ *   nothing to read on a non-blocking socket            -> WSAEWOULDBLOCK
+ *   the redirect layer refused the flow's query (e.g. the caller is not
+ *   the owner of its service: WSAEACCES); the datagram is then gone, as
+ *   UDP may lose one.
+ * Checks run in that order, before anything is received.  lpMsg->dwFlags
+ * comes back with MSG_TRUNC (the datagram did not fit) and MSG_CTRUNC (the
+ * control data did not).
+ *
+ * The control data, in this order: the kernel's (the pktinfo, the IPv4 one
+ * as IN_PKTINFO, and whatever else the socket asked for), then, on a
+ * redirected flow's first datagram and for each option turned on for the
+ * datagram's family, the records (IP(V6)_WFP_REDIRECT_RECORDS, the opaque
+ * blob, at most SOCKREDIR_RECORDS_MAX bytes) and the context
+ * (IP(V6)_WFP_REDIRECT_CONTEXT, a whole struct sockredir_context, whose
+ * first 256 bytes are SOCKADDR_STORAGE[2] = { original destination, the
+ * application's address }).  Level IPPROTO_IP for IPv4 datagrams,
+ * IPPROTO_IPV6 for IPv6.  Datagrams that no redirect brought (sent
+ * straight to the service's port, or with the layer absent) carry only
+ * the kernel's control data.
+ *
+ * First datagram.  Only a flow's first datagram carries the records and the
+ * context, as on Windows ("only the flow-creating packet").  A flow is
+ * told by its endpoint and its flow id: a new flow on an endpoint an ended
+ * one had is a new flow.  A control buffer too small for them (Windows
+ * would truncate and the records would be lost): what fits is delivered,
+ * MSG_CTRUNC is set, and what did not fit is kept: it comes with that
+ * flow's next datagram instead, until delivered.  SOCKREDIR_WSA_RECV_CONTROL
+ * bytes are always enough.  MSG_PEEK delivers them and keeps them for the
+ * next receive as well.
+ *
+ * lpOverlapped: the call completes before it returns, as WSAIoctl's (see
+ * the top of this file): on a blocking socket it waits for a datagram
+ * first, so an overlapped receive wants a non-blocking socket.
+ */
+SOCKREDIR_API INT WSARecvMsg(SOCKET s, LPWSAMSG lpMsg,
+			     LPDWORD lpdwNumberOfBytesRecvd,
+			     LPWSAOVERLAPPED lpOverlapped,
+			     LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+
+/*
+ * WSASendMsg - send one datagram, with control data.
+ *
+ * The control data may hold, at most once each:
+ *   IPPROTO_IP / IP_WFP_REDIRECT_RECORDS (on an AF_INET6 socket also
+ *     IPPROTO_IPV6 / IPV6_WFP_REDIRECT_RECORDS): records, as WSARecvMsg
+ *     gave them.  They are given to s (as setsockopt(SOL_SOCKREDIR,
+ *     SOCKREDIR_RECORDS) would) before the datagram leaves, so that the
+ *     datagram and every later one of s is the flow's next hop.  Only on
+ *     s's first datagram: before s is bound or connected, as SET asks.
+ *   IPPROTO_IP / IP_PKTINFO (IN_PKTINFO): send from ipi_addr (and through
+ *     ipi_ifindex, if not 0): a reply from the flow's endpoint.
+ *   IPPROTO_IPV6 / IPV6_PKTINFO (IN6_PKTINFO), on an AF_INET6 socket.
+ * Returns 0 (*lpNumberOfBytesSent, when not NULL, the bytes sent), or
+ * SOCKET_ERROR with WSAGetLastError(), checked in this order; on each of
+ * these nothing is sent and s is unchanged:
+ *   s not a socket                                      -> WSAENOTSOCK
+ *   lpMsg NULL; lpBuffers NULL with dwBufferCount not 0; Control.buf
+ *   NULL with Control.len not 0; name given with namelen not above 0;
+ *   a WSABUF with buf NULL and len not 0 (checked after the control
+ *   data)                                               -> WSAEFAULT
+ *   dwFlags other than 0 or MSG_DONTROUTE               -> WSAEOPNOTSUPP
+ *   s not a datagram socket                             -> WSAEINVAL
+ *   bad control data                                    -> WSAEINVAL:
+ *     Control.len above SOCKREDIR_WSA_SEND_CONTROL_MAX; a header cut
+ *     short, a cmsg_len below WSA_CMSG_LEN(0) or past the buffer; any
+ *     other level or type (the context included); records of 0 bytes or
+ *     above SOCKREDIR_RECORDS_MAX; a pktinfo of the wrong size; the same
+ *     kind twice
+ *   records, and s is connected, bound or has sent      -> WSAEISCONN
+ *   records, and s has other records already (given by an earlier call
+ *   or by setsockopt through this header)               -> WSAEALREADY
+ *     (the same records again, on a socket still unbound: accepted, given
+ *     once)
+ *   records the layer refuses: not a service owner (nor root) -> WSAEACCES;
+ *     not issued by the layer, or their flow has ended   -> WSAEINVAL;
+ *     layer absent                                      -> WSAEOPNOTSUPP
+ * Then the kernel's errors for the send (WSAEACCES for a block rule: EPERM,
+ * WSAECONNREFUSED, WSAENOBUFS ... by sockredir_wsa_error()); records given
+ * stay on s even if the send then fails.  lpOverlapped: as WSARecvMsg.
+ */
+SOCKREDIR_API INT WSASendMsg(SOCKET s, LPWSAMSG lpMsg, DWORD dwFlags,
+			     LPDWORD lpNumberOfBytesSent,
+			     LPWSAOVERLAPPED lpOverlapped,
+			     LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+
+/* setsockopt and getsockopt with the four options above (see there). */
+SOCKREDIR_API int sockredir_wsa_setsockopt(SOCKET s, int level, int optname,
+					   const void *optval, socklen_t optlen);
+SOCKREDIR_API int sockredir_wsa_getsockopt(SOCKET s, int level, int optname,
+					   void *optval, socklen_t *optlen);
+#ifndef SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS
+#define setsockopt(s, level, name, val, len) \
+	sockredir_wsa_setsockopt((s), (level), (name), (val), (socklen_t)(len))
+#define getsockopt(s, level, name, val, len) \
+	sockredir_wsa_getsockopt((s), (level), (name), (val), (socklen_t *)(len))
+#endif
 
 /* ---- Start-up, for code that calls it ------------------------------------ */
 

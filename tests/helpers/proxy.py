@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--no-records", action="store_true")
     ap.add_argument("--no-claim", action="store_true",
                     help="listen without claiming: an impostor on the port")
+    ap.add_argument("--mptcp", action="store_true",
+                    help="listen with IPPROTO_MPTCP (as Go 1.24 does)")
     args = ap.parse_args()
     lock = threading.Lock()
 
@@ -101,7 +103,8 @@ def main():
         host, port = spec.rsplit(":", 1)
         host = host.strip("[]")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        ls = socket.socket(family, socket.SOCK_STREAM)
+        ls = socket.socket(family, socket.SOCK_STREAM,
+                           262 if args.mptcp else 0)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind((host, int(port)))
         ls.listen(512)

@@ -9,9 +9,12 @@
   udp_peer.py connected DST         connect(), send(), recv(): prints
                                     "PEER BODY" (getpeername, the answer)
   udp_peer.py send DST              one datagram; prints the errno name or OK
-  udp_peer.py flood N PREFIX PORT   one socket, N one-datagram flows to
-                                    PREFIX.x.y:PORT.., prints "sent N errors
-                                    {errno: count}"
+  udp_peer.py flood N PREFIX PORT   one socket makes N one-datagram flows,
+                                    each to its own PREFIX.x.y:PORT+z; a
+                                    datagram refused for the uid's share
+                                    (ENOBUFS) goes again 20 ms later, 60 s
+                                    in all; prints "made N first_refused K
+                                    refused R errors {errno: count}"
   udp_peer.py hold DIR DST...       ask, write DIR/ready; when DIR/go
                                     appears, ask again on the same socket
                                     and write DIR/again; exit at DIR/stop
@@ -101,14 +104,24 @@ def main():
     elif cmd == "flood":
         n, prefix, port = int(args[0]), args[1], int(args[2])
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        errs = {}
+        made, first, refused, errs = 0, None, 0, {}
+        end = time.monotonic() + 60
         for i in range(n):
-            try:
-                s.sendto(b"f", ("%s.%d.%d" % (prefix, i >> 16 & 255, i >> 8 & 255),
-                                port + (i & 255)))
-            except OSError as e:
-                errs[errno.errorcode[e.errno]] = errs.get(errno.errorcode[e.errno], 0) + 1
-        print("sent", n, "errors", errs)
+            dst = ("%s.%d.%d" % (prefix, i >> 16 & 255, i >> 8 & 255), port + (i & 255))
+            while time.monotonic() < end:
+                try:
+                    s.sendto(b"f", dst)
+                    made += 1
+                    break
+                except OSError as e:
+                    if e.errno != errno.ENOBUFS:
+                        name = errno.errorcode[e.errno]
+                        errs[name] = errs.get(name, 0) + 1
+                        break
+                    first = made if first is None else first
+                    refused += 1
+                    time.sleep(0.02)
+        print("made", made, "first_refused", first, "refused", refused, "errors", errs)
     elif cmd == "hold":
         d, dsts = args[0], args[1:]
         s = socket.socket(family_of(dsts), socket.SOCK_DGRAM)

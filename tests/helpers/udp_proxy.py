@@ -19,12 +19,15 @@ context; --sink only logs (each datagram of an unknown flow asks again);
 --onward-to HOST:PORT sends every flow there with the flow's records, not to
 its destination (records misused: the connect must fail, logged as error).
 Flows the proxy has not heard from for --idle seconds are forgotten.
+--v4 is the IPv4-only proxy: AF_INET on 0.0.0.0:PORT, IP_PKTINFO (ipi_addr
+received: the endpoint; ipi_spec_dst to answer from it).
 """
 import argparse, errno, json, select, socket, struct, time
 
 SOL_SOCKREDIR = 0x5352
 SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SOCKREDIR_CLAIM, SOCKREDIR_FLOW = 1, 2, 3, 4
 IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_FREEBIND = 49, 50, 78
+IP_PKTINFO = 8
 CTX_BLOCK = struct.Struct("<IIQQIIIIHBBI16s16H")
 CTX_SIZE = 256 + CTX_BLOCK.size
 
@@ -75,18 +78,25 @@ def main():
     ap.add_argument("--onward-to", metavar="HOST:PORT")
     ap.add_argument("--sink", action="store_true",
                     help="log each flow's context; forward nothing")
+    ap.add_argument("--v4", action="store_true", help="IPv4 only, IP_PKTINFO")
     args = ap.parse_args()
     logf = open(args.log, "a", buffering=1)
 
     def log(entry):
         logf.write(json.dumps(dict(entry, name=args.name)) + "\n")
 
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-    s.bind(("::", args.port))
-    s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_CLAIM, args.name.encode())
-    s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+    if args.v4:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", args.port))
+        s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_CLAIM, args.name.encode())
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    else:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+        s.bind(("::", args.port))
+        s.setsockopt(SOL_SOCKREDIR, SOCKREDIR_CLAIM, args.name.encode())
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
     s.setblocking(False)
     flows = {}		# (app, endpoint) -> Flow
     by_up = {}		# upstream fd -> Flow
@@ -151,6 +161,9 @@ def main():
                     for level, kind, raw in anc:
                         if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
                             endpoint = socket.inet_ntop(socket.AF_INET6, raw[:16])
+                        elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                            # struct in_pktinfo: ifindex, spec_dst, addr
+                            endpoint = socket.inet_ntop(socket.AF_INET, raw[8:12])
                     if endpoint is None:
                         continue
                     f = flows.get((app[:2], endpoint)) or new_flow(app, endpoint)
@@ -168,11 +181,14 @@ def main():
                 except OSError:
                     continue
                 f.seen = time.monotonic()
-                info = struct.pack("<16sI", socket.inet_pton(socket.AF_INET6,
-                                                             f.endpoint), 0)
+                if args.v4:
+                    info = (socket.IPPROTO_IP, IP_PKTINFO, struct.pack(
+                        "<I4s4s", 0, socket.inet_aton(f.endpoint), b"\0" * 4))
+                else:
+                    info = (socket.IPPROTO_IPV6, IPV6_PKTINFO, struct.pack(
+                        "<16sI", socket.inet_pton(socket.AF_INET6, f.endpoint), 0))
                 try:
-                    s.sendmsg([data], [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)],
-                               0, f.app)
+                    s.sendmsg([data], [info], 0, f.app)
                 except OSError:
                     pass
         now = time.monotonic()

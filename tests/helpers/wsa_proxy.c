@@ -166,31 +166,7 @@ cleanup:
 
 /* ---- Conformance, on a really redirected accepted socket ----------------- */
 
-static int tap_failed;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok - ", cond ? "" : "not ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	tap_failed += !cond;
-}
-
-static int fails(int rc, int want)
-{
-	int got = WSAGetLastError();
-
-	if (rc == SOCKET_ERROR && got == want)
-		return 1;
-	printf("# rc %d, error %d (0x%x), wanted %d (0x%x)\n", rc, got, got,
-	       want, want);
-	return 0;
-}
+#include "wsa_tap.h"
 
 static int same_addr(const SOCKADDR_STORAGE *a, const SOCKADDR_STORAGE *b)
 {

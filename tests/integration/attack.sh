@@ -8,6 +8,8 @@
 #   app (nobody) ─▶ R 127.0.0.1:7402 (proxy run by nobody in p-R) ─▶ :8080
 #   app (nobody) ─▶ S 127.0.0.1:7403, U 7405, K 7407, D 7408       ─▶ :8080
 #   app (nobody) ─▶ 127.0.0.1 / ::1 :8007, UDP 127.0.0.20:5353 (blocked)
+#   app (nobody, MPTCP) ─▶ X 127.0.0.1:7410 (proxy.py), Y 7411 (fail closed,
+#                          no proxy) ─▶ :8080; MPTCP echo :9100, a join to .114
 # The servers run as root in their own cgroup.  The attacker's moves are in
 # tests/helpers/attack.py.
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +17,7 @@ setup
 NOBODY=65534
 ATTACK=$top/tests/helpers/attack.py
 mkdir -p "$TMPD/www" "$CG/app"
-for p in M R Q S T U K D P; do mkdir -p "$CG/p-$p"; done
+for p in M R Q S T U K D P W X Y; do mkdir -p "$CG/p-$p"; done
 echo hello > "$TMPD/www/hello.txt"
 chmod 711 "$TMPD"
 PUB=$TMPD/pub			# where nobody's processes leave what they learnt
@@ -72,6 +74,101 @@ check "UDP: connect to a blocked address fails (EPERM)" -- test "$(as app udp co
 check "UDP: sendto it as ::ffff:127.0.0.20 fails (EPERM)" -- \
 	test "$(as app udp sendto ::ffff:127.0.0.20 5353)" = EPERM
 check "UDP: blocked datagrams are counted" -- test "$(status_counter blocked)" -ge $((blocked + 3))
+
+# --- MPTCP ----------------------------------------------------------------------
+# socket(..., IPPROTO_MPTCP): the hooks see its TCP subflows (bpf/mptcp.h).
+# The first, the application's connect, meets the rules as TCP does and
+# falls back to TCP at a proxy; getpeername shows the original peer.
+MP=$top/tests/helpers/mptcp.py
+mp() { in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	/usr/bin/python3 "$MP" "$@"; }
+for a in 110 111 112 113; do ip -n $NS addr add fd00::$a/128 dev lo; done
+"$SR" service add X --listen 127.0.0.1:7410 --listen '[::1]:7410' --owner-cgroup "$CG/p-X" >/dev/null
+"$SR" service add Y --listen 127.0.0.1:7411 --listen '[::1]:7411' --owner-cgroup "$CG/p-Y" \
+	--fail closed >/dev/null		# its proxy never starts
+"$SR" rule add --service X --dst 127.0.0.110 --dport 8080 >/dev/null
+"$SR" rule add --service X --dst fd00::110 --dport 8080 >/dev/null
+"$SR" rule add --block --dst 127.0.0.111 >/dev/null
+"$SR" rule add --block --dst fd00::111 >/dev/null
+"$SR" rule add --service Y --dst 127.0.0.112 --dport 8080 >/dev/null
+"$SR" rule add --service Y --dst fd00::112 --dport 8080 >/dev/null
+"$SR" rule add --block --uid $NOBODY --dst 127.0.0.113 >/dev/null
+"$SR" rule add --block --uid $NOBODY --dst fd00::113 >/dev/null
+bg p-X python3 "$top/tests/helpers/proxy.py" --name X --listen 127.0.0.1:7410 \
+	--listen '[::1]:7410' --log "$TMPD/X.log"
+wait_port 7410
+out=$(mp get 127.0.0.110 8080 /hello.txt)
+check "MPTCP v4: redirected through X; getpeername shows the original peer ($out)" -- \
+	test "$out" = "127.0.0.110:8080 200 hello"
+out=$(mp get fd00::110 8080 /hello.txt)
+check "MPTCP v6: redirected through X; getpeername shows the original peer ($out)" -- \
+	test "$out" = "[fd00::110]:8080 200 hello"
+check "MPTCP: X's context has each original destination and the application" -- \
+	test "$(jfield "$TMPD/X.log" 0 'remote, uid, comm'; jfield "$TMPD/X.log" 1 'remote, uid, comm')" = \
+	"$(printf "('127.0.0.110:8080', $NOBODY, 'python3')\n('fd00::110:8080', $NOBODY, 'python3')")"
+check "MPTCP: both flows counted (X redirected 2)" -- test "$(counter X redirected)" -eq 2
+blocked=$(status_counter blocked)
+for a in 127.0.0.111 fd00::111 127.0.0.113 fd00::113; do
+	out=$(mp connect $a 8080)
+	check "MPTCP: $a stays blocked ($out)" -- test "$out" = EPERM
+done
+check "MPTCP: the blocks are counted" -- test "$(status_counter blocked)" -eq $((blocked + 4))
+for a in 127.0.0.112 fd00::112; do
+	out=$(mp connect $a 8080)
+	check "MPTCP: fail-closed Y cannot be skipped at $a ($out)" -- test "$out" = ECONNREFUSED
+done
+check "MPTCP: Y counted both refusals" -- test "$(counter Y refused)" -eq 2
+kill_pid $LAST_PID
+# A proxy that listens with MPTCP itself accepts the MPTCP socket, not the
+# subflow the flow was handed to: it learns nothing, and the flow ends in a
+# reset, never reaching the server uninspected.
+"$SR" service add W --listen 127.0.0.1:7412 --owner-cgroup "$CG/p-W" >/dev/null
+"$SR" rule add --service W --dst 127.0.0.115 --dport 8080 >/dev/null
+bg p-W python3 "$top/tests/helpers/proxy.py" --name W --mptcp --listen 127.0.0.1:7412 \
+	--log "$TMPD/W.log"
+wait_port 7412
+out=$(mp get 127.0.0.115 8080 /hello.txt)
+check "MPTCP to an MPTCP proxy: no reply, the connection closed on it ($out)" -- \
+	eval 'case "$out" in "127.0.0.115:8080 ECONNRESET"|"127.0.0.115:8080 none") true ;; *) false ;; esac'
+check "MPTCP to an MPTCP proxy: the proxy got no context (ENOENT)" -- \
+	test "$(jfield "$TMPD/W.log" 0 errno)" = 2
+kill_pid $LAST_PID
+# Subflows the path manager adds later (joins) run in a kernel worker, not
+# as the application: uid and cgroup rules cannot see whose they are, so a
+# join to a destination any rule covers is refused.  Here the peer
+# announces 127.0.0.114 and the host takes one announced address; the echo
+# server runs outside the attached cgroup.
+ip -n $NS mptcp limits set add_addr_accepted 1 subflows 1
+ip -n $NS mptcp endpoint add 127.0.0.114 dev lo signal
+nsenter --net=/run/netns/$NS python3 "$MP" echo 9100 &
+PIDS="$PIDS $!"
+wait_port 9100
+joined() {	# joined: a subflow to 127.0.0.114:9100 is established
+	nsenter --net=/run/netns/$NS ss -Hnt state established 'dst 127.0.0.114:9100' | grep -q .
+}
+wait_joined() {
+	local i
+	for i in $(seq 100); do joined && return 0; sleep 0.05; done
+	return 1
+}
+mp hold 127.0.0.1 9100 "$PUB/stop-join1" > "$PUB/join1.out" &
+HOLD=$!
+check "MPTCP join: with no rule on 127.0.0.114, the path manager adds a subflow there" -- wait_joined
+touch "$PUB/stop-join1"; wait $HOLD
+"$SR" rule add --block --uid $NOBODY --dst 127.0.0.114 >/dev/null
+joins=$(status_counter mptcp_join_refused)
+mp hold 127.0.0.1 9100 "$PUB/stop-join2" > "$PUB/join2.out" &
+HOLD=$!
+for _ in $(seq 100); do
+	[ "$(status_counter mptcp_join_refused)" -gt "$joins" ] && break; sleep 0.05
+done
+check "MPTCP join: to a destination a rule covers is refused and counted" -- \
+	test "$(status_counter mptcp_join_refused)" -eq $((joins + 1))
+check "MPTCP join: no subflow reached 127.0.0.114" -- sh -c "! nsenter --net=/run/netns/$NS \
+	ss -Hnt state established 'dst 127.0.0.114:9100' | grep -q ."
+touch "$PUB/stop-join2"; wait $HOLD
+check "MPTCP join: the connection goes on over its first subflow ($(echo $(cat "$PUB/join2.out")))" -- \
+	test "$(echo $(cat "$PUB/join2.out"))" = "OK OK"
 
 # --- 1. flow state that cannot be made ------------------------------------------
 # The per-socket flow state is charged to the socket's option memory: fill

@@ -244,6 +244,20 @@ base | sed 's/service A$/service nope/' > "$TMPD/bad.conf"
 check "down, a bad file: still down" -- sh -c "'$SR' status | grep -q '^down'"
 check "down, --check on a good file: valid, still down" -- \
 	sh -c "'$SR' apply --check '$C' | grep -q valid && '$SR' status | grep -q '^down'"
+# Down, --check still checks owner placement against the file's cgroup.
+base | sed "s|owner-cgroup \"$CG/p-B\"|owner-cgroup $CG|" > "$TMPD/owner.conf"
+out=$("$SR" apply --check "$TMPD/owner.conf" 2>&1); st=$?
+check "down, --check: an owner that is the attach cgroup itself: exit 2 (${out%%$'\n'*})" -- \
+	sh -c "test $st -eq 2 && echo '$out' | grep -q 'owner.conf:12: service B: owner cgroup .* must be below'"
+base | sed "s|owner-cgroup \"$CG/p-B\"|owner-cgroup $CG2|" > "$TMPD/owner.conf"
+out=$("$SR" apply --check "$TMPD/owner.conf" 2>&1); st=$?
+check "down, --check: an owner above the attach cgroup: exit 2 (${out%%$'\n'*})" -- \
+	sh -c "test $st -eq 2 && echo '$out' | grep -q 'service B: owner cgroup .* must be below'"
+base | sed '/^layer {/,/^}/d' > "$TMPD/nolayer.conf"
+out=$("$SR" apply --check "$TMPD/nolayer.conf" 2>&1); st=$?
+check "down, --check without a layer block: valid, says the owners were not checked (${out%%$'\n'*})" -- \
+	sh -c "test $st -eq 0 && echo '$out' | grep -q 'owner cgroups not checked' && echo '$out' | grep -q valid"
+check "down, --check: still down" -- sh -c "'$SR' status | grep -q '^down'"
 check "down, apply: brings the layer up on the file's cgroup, with everything" -- \
 	sh -c "'$SR' apply '$C' >/dev/null && '$SR' status | grep -q '^up on $CG ' && test \$('$SR' -j rule list | grep -o '\"id\"' | wc -l) -eq 3"
 done_testing

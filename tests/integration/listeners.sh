@@ -78,6 +78,24 @@ check "the squatter received nothing" -- test "$(lines "$TMPD/impostor.log")" -e
 "$SR" service add R --listen 127.0.0.1:7022 --owner-cgroup "$CG/p-R" >/dev/null
 check "owner cgroup shown as its path" -- test "$(S R '(owner_cgroup, owner_cgroup_state)')" = "('$CG/p-R', 'ok')"
 check "text shows the path, not an inode number" -- sh -c "'$SR' service list | grep '^[0-9]* *R ' | grep -q ' $CG/p-R  *open  *0\$'"
+# The text table stays aligned whatever the owner path's length: each
+# column as wide as its widest cell.
+mkdir -p "$CG/a-rather-long-owner-path/for-the-table/p-L"
+"$SR" service add L --listen 127.0.0.1:7023 --listen '[::1]:7023' \
+	--owner-cgroup "$CG/a-rather-long-owner-path/for-the-table/p-L" --fail closed >/dev/null
+aligned() {	# every service line's FAIL and LIVE cells start under their headers
+	"$SR" service list | python3 -c 'import re, sys
+lines = sys.stdin.read().splitlines()
+head, rows = lines[0], [l for l in lines[1:] if re.match(r"[0-9]", l)]
+print(head); print("\n".join(rows))
+for col in ("NAME", "LISTEN4", "LISTEN6", "OWNER", "FAIL", "LIVE"):
+    at = head.index(col)
+    for r in rows:
+        assert r[at - 1] == " " and r[at] != " ", (col, r)
+assert len(rows) == 3, rows'
+}
+check "service list: the text columns line up with a long owner path" -- aligned
+"$SR" service del L >/dev/null
 old=$(stat -c %i "$CG/p-R")
 rmdir "$CG/p-R"
 check "owner cgroup removed: shown as removed, by its old path" -- \

@@ -106,15 +106,21 @@ except OSError as e:
     else:
         print(errno.errorcode.get(e.errno), "fast" if time.time() - t < 3 else "slow %.1fs" % (time.time() - t))' \
 		"$2" "$TMPD/streaming" &
-	local pid=$!
+	local pid=$! mid=0
 	for _ in $(seq 100); do [ -e "$TMPD/streaming" ] && break; sleep 0.05; done
 	# Mid-transfer means the proxy's onward connection to the sink has
-	# carried bytes: poll its TCP counters rather than sleep.
+	# carried bytes: poll its TCP counters rather than sleep.  Never seen
+	# (10 s): say so, rather than test a kill at some other moment.
 	for _ in $(seq 200); do
 		nsenter --net=/run/netns/$NS ss -Htni state established 'dport = :9000' |
-			grep -q 'bytes_acked:[1-9]' && break
+			grep -q 'bytes_acked:[1-9]' && { mid=1; break; }
 		sleep 0.05
 	done
+	if [ $mid = 0 ]; then
+		kill_pid $pid
+		echo "never mid-transfer"
+		return
+	fi
 	rm -f "$TMPD/streaming"	# the clock starts here, just before the kill
 	kill -9 "$1"
 	wait $pid

@@ -122,7 +122,7 @@ for o in size btf; do
 	state > "$TMPD/state.after"
 	check "layout change ($o): services, claims, rules untouched" -- cmp "$TMPD/state.before" "$TMPD/state.after"
 done
-NPROGS=$(cat "$top"/bpf/*.bpf.c | grep -c '^SEC("\(cgroup\|sockops\)')	# attached entry points
+NPROGS=$(cat "$top"/bpf/*.bpf.c | grep -c '^SEC("\(cgroup\|tp_btf\)')	# attached entry points (cgroup hooks, the socket state tracepoint)
 check "--check on a same-layout build: would upgrade, changes nothing" -- \
 	sh -c "'$SR' upgrade --check --object '$ALT' | grep -q '^would upgrade: $NPROGS programs replaced'"
 progs > "$TMPD/progs.after"

@@ -28,8 +28,8 @@ while read -r name insns stack; do
 	fi
 done < "$out"
 n=$((n + 1))
-# connect4/6, getpeername4/6, sockops, getsockopt, setsockopt, and the
-# flow iterator at least.
+# connect4/6, getpeername4/6, the socket state tracepoint, getsockopt,
+# setsockopt, and the flow iterator at least.
 if [ $progs -ge 8 ] && grep -q '^sr_flows ' "$out"; then echo "ok $n - $progs programs measured"
 else echo "not ok $n - $progs programs measured, expected at least 8 with sr_flows"; failed=1; fi
 echo "1..$n"

@@ -9,10 +9,17 @@
 #      \--> second service 127.0.0.1:7002 --SET records, connect--> srv :8080
 #
 # Each proxy runs in its own child cgroup, which is its service's owner.
+#
+# Then UDP, WFP's datagram model: a Windows-style UDP service
+# (tests/helpers/wsa_udp_proxy.c: IP_WFP_REDIRECT_* options, WSARecvMsg,
+# WSASendMsg) chained with sockredir-relay --udp, IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 
-setup
+POOL6=fd53::/112
+setup --udp-pool6 $POOL6
+nsenter --net=/run/netns/$NS ip -6 route add local $POOL6 dev lo
 WSA=$HELPERS/wsa_proxy
+WSAU=$HELPERS/wsa_udp_proxy
 chmod 755 "$TMPD"
 mkdir -p "$TMPD/www"
 head -c 200000 /dev/urandom > "$TMPD/www/blob"
@@ -223,5 +230,116 @@ check "hop 2, v6: the helper ran every check and exited 0" -- \
 check "hop 2, v6: E saw that flow once, at hop 1" -- \
 	one_flow_at "$TMPD/E.log" 1 '[::1]:8080'
 stop E; stop F
+
+# --- UDP: the Windows-style datagram service, then sockredir-relay --udp ---
+#
+#   app --sendto D--> [sendmsg hook] --> endpoint, service WU :7101
+#      (wsa_udp_proxy: records + context as control data on the first
+#       datagram, WSASendMsg with the records upstream)
+#      \--> service RB :7102 (sockredir-relay --udp) --> D
+cat > "$TMPD/dnsmasq.conf" <<EOF
+no-resolv
+no-hosts
+bind-interfaces
+listen-address=127.0.0.10
+listen-address=::1
+address=/host.example.test/192.0.2.7
+address=/host.example.test/2001:db8::7
+EOF
+bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
+	--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
+bg srv python3 "$top/tests/helpers/udp_peer.py" echo 127.0.0.11:7 '[::1]:7'
+wait_port 53 udp
+wait_port 7 udp
+service WU 7101
+service RB 7102
+for dst in "127.0.0.10/32 --dport 53" "::1/128 --dport 53" \
+	   "127.0.0.11/32 --dport 7" "::1/128 --dport 7"; do
+	"$SR" rule add --service WU --proto udp --dst $dst --weight 200 >/dev/null
+	"$SR" rule add --service RB --proto udp --dst $dst --weight 100 >/dev/null
+done
+bg p-RB "$RELAY" --service RB --listen 127.0.0.1:7102 --listen '[::1]:7102' \
+	--udp --udp-idle 300 --log "$TMPD/RB.log" -q
+wait_port 7102 udp
+# One socket, three datagrams q1 q2 q3 to DST; prints "SOURCE BODY" per answer.
+cat > "$TMPD/three.py" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+host = host.strip("[]")
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for q in ("q1", "q2", "q3"):
+    s.sendto(q.encode(), (host, int(port)))
+for _ in range(3):
+    data, src = s.recvfrom(100)
+    print("%s:%d %s" % (src[0], src[1], data.decode()))
+EOF
+# relay_flow LINE EXPR: EXPR over the relay's flow-log line LINE
+relay_flow() { jfield "$TMPD/RB.log" "$@"; }
+udp_conformance() {	# udp_conformance DST SOURCE PREFIX: the checking service
+	local pid st out want
+	: > "$TMPD/RB.log"
+	bg p-WU "$WSAU" --conformance --name WU --port 7101 \
+		--log "$TMPD/WU.log" --expect-dst "$1" --expect-hop 1 \
+		--expect-comm python3 --dump-records "$TMPD/urecords" \
+		> "$TMPD/uconf.out" 2>&1
+	pid=$LAST_PID
+	wait_port 7101 udp
+	out=$(in_cg app python3 "$TMPD/three.py" "$1" | sort)
+	want=$(printf '%s %s|q1\n%s %s|q2\n%s %s|q3' "$2" "$1" "$2" "$1" "$2" "$1")
+	check "$3: three answers, each from the original destination" -- \
+		test "$out" = "$want"
+	finished "$pid" p-WU; st=$?
+	conformance_lines "$TMPD/uconf.out" "$3: "
+	check "$3: the helper ran every check and exited 0" -- \
+		test "$st" -eq 0 -a "$(grep -c '^ok - ' "$TMPD/uconf.out")" -ge 71
+	check "$3: the relay logged the flow once" -- \
+		eval 'wait_lines "$TMPD/RB.log" 1 && [ "$(lines "$TMPD/RB.log")" -eq 1 ]'
+	check "$3: ... records [WU, RB], python3, to $1, 3 datagrams each way" -- \
+		test "$(relay_flow 0 '(chain, app["comm"], dst, datagrams_up, datagrams_down)')" = \
+			"([$(sid WU), $(sid RB)], 'python3', '$1', 3, 3)"
+}
+udp_conformance 127.0.0.11:7 127.0.0.11:7 "udp conformance v4"
+udp_conformance '[::1]:7' ::1:7 "udp conformance v6"
+# Records as WSASendMsg control data are SET's: a sender neither root nor
+# the service's owner is refused before anything leaves; the owner (here
+# as nobody, in WU's owner cgroup) may, while the flow lives.
+chmod 644 "$TMPD/urecords"
+check "udp: WSASendMsg with a flow's records, as nobody -> WSAEACCES, nothing sent" -- \
+	test "$(in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WSAU" --try-send "$TMPD/urecords")" = "10013 0"
+check "udp: ... as nobody in WU's owner cgroup -> sent" -- \
+	test "$(in_cg p-WU setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WSAU" --try-send "$TMPD/urecords")" = "0 1"
+
+# --- UDP: dig as nobody through the Windows-style service and the relay ---
+: > "$TMPD/WU.log"; : > "$TMPD/RB.log"
+bg p-WU "$WSAU" --name WU --port 7101 --log "$TMPD/WU.log"
+wait_port 7101 udp
+udp_dig() {	# udp_dig LINE SERVER TYPE ANSWER DST PREFIX
+	local n=$(($1 + 1)) pid
+	bg app setpriv --reuid=65534 --regid=65534 --clear-groups \
+		dig +short +tries=1 +time=3 "@$2" host.example.test "$3" \
+		> "$TMPD/dig.out"
+	pid=$LAST_PID	# dig's own: sh, nsenter and setpriv exec into it
+	wait "$pid"
+	check "$6: dig's answer arrives through WU and the relay" -- \
+		test "$(cat "$TMPD/dig.out")" = "$4"
+	check "$6: WU saw one flow, at hop 1, to $5" -- \
+		test "$(lines "$TMPD/WU.log"):$(field "$TMPD/WU.log" $n hop):$(field "$TMPD/WU.log" $n dst)" = "$n:1:$5"
+	check "$6: ... from dig: its pid, uid nobody" -- \
+		test "$(field "$TMPD/WU.log" $n comm):$(field "$TMPD/WU.log" $n pid):$(field "$TMPD/WU.log" $n uid)" = "dig:$pid:65534"
+	check "$6: the relay logged it" -- wait_lines "$TMPD/RB.log" $n
+	check "$6: ... dig as nobody, records [WU, RB], to $5" -- \
+		test "$(relay_flow $1 '(chain, app["comm"], app["uid"], dst)')" = \
+			"([$(sid WU), $(sid RB)], 'dig', 65534, '$5')"
+	check "$6: one flow id along the chain" -- \
+		test "$(field "$TMPD/WU.log" $n flow_id)" = "$(relay_flow $1 flow_id)"
+}
+udp_dig 0 127.0.0.10 A 192.0.2.7 127.0.0.10:53 "udp dig v4"
+udp_dig 1 ::1 AAAA 2001:db8::7 '[::1]:53' "udp dig v6"
+check "udp dig v6: WU's flow endpoint is in the IPv6 pool" -- \
+	eval 'case $(field "$TMPD/WU.log" 2 endpoint) in fd53::*) true ;; *) false ;; esac'
+stop WU; stop RB
 
 done_testing

@@ -24,6 +24,8 @@
 #include <netinet/tcp.h>
 
 #include "tap.h"
+/* This file defines libc's getsockopt/setsockopt itself (the fake). */
+#define SOCKREDIR_WINSOCK_NO_SOCKOPT_MACROS
 #include <sockredir/winsock.h>
 
 #define REC_LEN 48
@@ -1118,6 +1120,91 @@ static void test_startup(void)
 	   "WSAStartup: lpWSAData NULL -> WSAEFAULT");
 }
 
+/* ---- Datagram redirects: what needs no layer ----------------------------- */
+
+static void test_dgram(void)
+{
+	union {
+		char buf[256];
+		WSACMSGHDR align;
+	} cb;
+	WSAMSG m = { .Control = { 0, cb.buf } };
+	WSACMSGHDR *c;
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char data[8], ctl[SOCKREDIR_WSA_RECV_CONTROL];
+	WSABUF b = { sizeof(data), data };
+	WSAMSG rm = { .lpBuffers = &b, .dwBufferCount = 1 };
+	uint8_t rec[48] = { 1 };
+	DWORD on = TRUE, n;
+	int s, was = fake.on, count, pi4 = 0, wfp = 0;
+
+	ok(SIO_GET_EXTENSION_FUNCTION_POINTER == 0xC8000006u &&
+	   sizeof(GUID) == 16 && sizeof(IN_PKTINFO) == 8 &&
+	   sizeof(IN6_PKTINFO) == 20,
+	   "dgram constants: SIO_GET_EXTENSION_FUNCTION_POINTER 0xC8000006, "
+	   "GUID 16 bytes, Windows' IN_PKTINFO (8) and IN6_PKTINFO (20)");
+	ok(sizeof(WSACMSGHDR) == sizeof(struct cmsghdr) && WSA_CMSG_LEN(0) == CMSG_LEN(0) &&
+	   WSA_CMSG_SPACE(5) == CMSG_SPACE(5) && WSA_CMSG_DATA((WSACMSGHDR *)cb.buf) ==
+	   CMSG_DATA((struct cmsghdr *)cb.buf),
+	   "dgram: WSA_CMSG_* lay control data out as Linux's CMSG_*");
+	memset(cb.buf, 0, sizeof(cb.buf));
+	for (count = 0; count < 3; count++) {
+		c = (WSACMSGHDR *)(cb.buf + count * WSA_CMSG_SPACE(4));
+		c->cmsg_len = WSA_CMSG_LEN(4);
+		c->cmsg_type = count;
+	}
+	m.Control.len = (ULONG)(3 * WSA_CMSG_SPACE(4));
+	for (count = 0, c = WSA_CMSG_FIRSTHDR(&m); c; c = WSA_CMSG_NXTHDR(&m, c))
+		count++;
+	ok(count == 3, "WSA_CMSG_NXTHDR: three messages, then NULL");
+	((WSACMSGHDR *)(cb.buf + WSA_CMSG_SPACE(4)))->cmsg_len = 0;
+	for (count = 0, c = WSA_CMSG_FIRSTHDR(&m); c && count < 10; c = WSA_CMSG_NXTHDR(&m, c))
+		count++;
+	ok(count == 2, "WSA_CMSG_NXTHDR: a cmsg_len of 0 ends the walk");
+	m.Control.len = sizeof(WSACMSGHDR) - 1;
+	ok(!WSA_CMSG_FIRSTHDR(&m), "WSA_CMSG_FIRSTHDR: a buffer short of a header -> NULL");
+
+	/* Layer absent (this process is outside any attached cgroup). */
+	fake.on = 0;
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	bind(s, (struct sockaddr *)&a, sizeof(a));
+	getsockname(s, (struct sockaddr *)&a, &alen);
+	ok(sockredir_wsa_setsockopt(s, IPPROTO_IP, IP_WFP_REDIRECT_RECORDS, &on, 4) == 0 &&
+	   sockredir_wsa_setsockopt(s, IPPROTO_IP, IP_WFP_REDIRECT_CONTEXT, &on, 4) == 0,
+	   "dgram: the options turn on without a layer");
+	sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+	rm.Control = (WSABUF){ sizeof(ctl), ctl };
+	ok(WSARecvMsg(s, &rm, &n, NULL, NULL) == 0 && n == 1, "dgram: WSARecvMsg -> 0, 1 byte");
+	for (c = WSA_CMSG_FIRSTHDR(&rm); c; c = WSA_CMSG_NXTHDR(&rm, c)) {
+		pi4 += c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+		       c->cmsg_len == WSA_CMSG_LEN(sizeof(IN_PKTINFO)) &&
+		       ((IN_PKTINFO *)WSA_CMSG_DATA(c))->ipi_addr.s_addr == htonl(INADDR_LOOPBACK);
+		wfp += c->cmsg_type == IP_WFP_REDIRECT_RECORDS ||
+		       c->cmsg_type == IP_WFP_REDIRECT_CONTEXT;
+	}
+	ok(pi4 == 1 && wfp == 0 && !(rm.dwFlags & MSG_CTRUNC),
+	   "dgram: layer absent -> the IN_PKTINFO (127.0.0.1) only, no records");
+	close(s);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	m.Control.len = (ULONG)WSA_CMSG_SPACE(sizeof(rec));
+	c = WSA_CMSG_FIRSTHDR(&m);
+	c->cmsg_len = WSA_CMSG_LEN(sizeof(rec));
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_WFP_REDIRECT_RECORDS;
+	memcpy(WSA_CMSG_DATA(c), rec, sizeof(rec));
+	m.name = (LPSOCKADDR)&a;
+	m.namelen = sizeof(a);
+	m.lpBuffers = &b;
+	m.dwBufferCount = 1;
+	b.len = 1;
+	ok(fails(WSASendMsg(s, &m, 0, &n, NULL, NULL), WSAEOPNOTSUPP),
+	   "dgram: WSASendMsg with records, layer absent -> WSAEOPNOTSUPP");
+	close(s);
+	fake.on = was;
+}
+
 int main(void)
 {
 	test_constants();
@@ -1138,5 +1225,6 @@ int main(void)
 	test_events();
 	test_errno_map();
 	test_startup();
+	test_dgram();
 	return done();
 }
