@@ -231,7 +231,7 @@ $(B)/fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c $(FUZZ_CONF) $(wildcard cli/*.h) $(L
 #   make fuzz && build/fuzz/fuzz_parse -max_total_time=60
 # The CLI's rule words (cli/rulewords.c) ride on the library's pure parts.
 FUZZ_LIB := lib/sockopt.c lib/rule.c lib/ruleindex.c lib/maps.c lib/cgroup.c \
-	    lib/txn.c cli/rulewords.c
+	    lib/txn.c lib/scope.c cli/rulewords.c
 fuzz: $(B)/fuzz/fuzz_parse
 $(B)/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(FUZZ_LIB) $(LIB_HDR) $(BPF_HDR) cli/rulewords.h
 	@mkdir -p $(@D)

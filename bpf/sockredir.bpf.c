@@ -18,7 +18,8 @@
  *                   owner's socket there is its listener (claim.h)
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
  *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM, SOCKREDIR_FLOW
- *                   (sockopt.h, claim.h, udpsel.h)
+ *                   (sockopt.h, claim.h, udpsel.h); these two only on the
+ *                   cgroups where proxies run (lib/scope.c)
  *   recvmsg4/6, sock_release: the rest of a datagram flow
  *   syscall         sr_make_key, run once at up (records.h)
  */
@@ -216,8 +217,18 @@ int sr_getsockopt(struct bpf_sockopt *ctx)
 SEC("cgroup/setsockopt")
 int sr_setsockopt(struct bpf_sockopt *ctx)
 {
-	int err = sr_sockopt_set(ctx);
+	int err;
 
+	/*
+	 * Consumed already, by this program attached to another cgroup on the
+	 * socket's path: for a moment while the control plane moves the hooks
+	 * from one cgroup to another (lib/scope.c), both can be there.  Once
+	 * is enough (a second claim or records would see no option and refuse
+	 * it).
+	 */
+	if (ctx->optlen == -1)
+		return 1;
+	err = sr_sockopt_set(ctx);
 	if (err == SR_NOT_OURS) {
 		if (ctx->optlen > PAGE_SIZE)
 			ctx->optlen = 0;

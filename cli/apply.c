@@ -75,6 +75,22 @@ static int refused(const char *fname, const struct conf *c, int err,
 	return fail(err, "cannot apply %s (nothing changed)", fname);
 }
 
+/* The file's services that ended up with no owner cgroup (a uid, or an
+ * owner-unit that is not running): their option hooks' note. */
+static void scope_notes(const struct conf *c)
+{
+	struct sockredir_service *list = NULL;
+	int n = sockredir_service_list(&list), i;
+	size_t j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < c->nsvcs; j++)
+			if (!strcmp(list[i].name, c->svcs[j].s.name))
+				print_scope_note(list[i].name, list[i].owner_uid,
+						 list[i].owner_cgroup_id ? "" : NULL);
+	free(list);
+}
+
 static void summary(const char *what, const struct sockredir_apply_result *r)
 {
 	printf("%s: services %u added, %u changed, %u removed, %u kept; "
@@ -236,6 +252,8 @@ int apply_main(int argc, char **argv)
 	}
 	summary(check ? (st.up ? "would apply" : "valid (sockredir is down)") :
 			"applied", &res);
+	if (!check)
+		scope_notes(&c);
 	ret = EXIT_OK;
 out:
 	conf_free(&c);

@@ -34,6 +34,7 @@ static int service_add_spec(const struct service_spec *sp)
 	if (id < 0)
 		return fail(id, "cannot add service '%s'", sp->s.name);
 	printf("service %s id %d\n", sp->s.name, id);
+	print_scope_note(sp->s.name, sp->s.owner_uid, owner_cgroup);
 	return EXIT_OK;
 }
 

@@ -31,6 +31,8 @@ int upgrade_main(int argc, char **argv)
 			    "running layer stays as it is; 'sockredir down' then "
 			    "'up' loads this build, but drops every service, rule, "
 			    "claim and flow)", res.why);
+	if (ret < 0 && res.programs_replaced)	/* the hooks' move failed */
+		return fail(ret, "upgraded, but %s", res.why);
 	if (ret < 0 && res.why[0])
 		return fail(ret, "cannot upgrade: %s; nothing was changed", res.why);
 	if (ret < 0)

@@ -108,6 +108,7 @@ struct sr_txn {
 	size_t nundo, capundo;
 	struct { int map; uint32_t ksz, vsz; } sizes[8];
 	size_t nsizes;
+	int services_changed;		/* sr_txn_end puts the hooks right */
 };
 #define SR_TXN_WRITE	1	/* take the lock: this transaction writes */
 #define SR_TXN_IF_UP	2	/* not up is no error: t->up says (up, down) */
@@ -162,6 +163,14 @@ int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
 /* Within @t, delete every rule @drop says yes to; returns how many. */
 int sr_rules_drop(struct sr_txn *t, int (*drop)(const struct sr_rule *, void *),
 		  void *arg);
+
+/*
+ * Where the socket-option hooks run (scope.c): attach and detach them so
+ * they are where @t's services need them.  0 or -errno (then nothing of
+ * it was attached).  sr_scope_is_hook: is @prog one of them?
+ */
+int sr_scope_sync(const struct sr_txn *t);
+int sr_scope_is_hook(const char *prog);
 
 void sr_rule_to_public(const struct sr_rule *in, struct sockredir_rule *out);
 

@@ -132,8 +132,10 @@ int sr_service_insert(struct sr_txn *t, struct sr_service *s)
 		err = sr_txn_update(t, t->m.service_names, key, &id);
 	if (!err)
 		err = sr_txn_write_config(t);
-	if (!err)
+	if (!err) {
 		t->svcs[id] = *s;
+		t->services_changed = 1;
+	}
 	return err ? err : (int)id;
 }
 
@@ -166,8 +168,10 @@ int sr_service_change(struct sr_txn *t, uint32_t id, struct sr_service *s)
 		err = sr_txn_update(t, t->m.services, &id, s);
 	if (!err)
 		err = sr_txn_write_config(t);
-	if (!err)
+	if (!err) {
 		t->svcs[id] = *s;
+		t->services_changed = 1;
+	}
 	return err;
 }
 
@@ -184,8 +188,10 @@ int sr_service_remove(struct sr_txn *t, uint32_t id)
 		err = sr_txn_update(t, t->m.services, &id, &none);
 	if (!err)
 		err = sr_txn_delete(t, t->m.service_names, key);
-	if (!err)
+	if (!err) {
 		t->svcs[id] = none;
+		t->services_changed = 1;
+	}
 	return err;
 }
 

@@ -256,6 +256,13 @@ void sr_txn_abort(struct sr_txn *t)
 
 int sr_txn_end(struct sr_txn *t, int err)
 {
+	/* Last, so a failure here still undoes every map write before it. */
+	if (err >= 0 && t->services_changed) {
+		int e = sr_scope_sync(t);
+
+		if (e < 0)
+			err = e;
+	}
 	if (err < 0)
 		sr_txn_abort(t);
 	else

@@ -37,6 +37,7 @@
 #include "sockredir.skel.h"
 
 #define MAX_PROGS 32
+#define MAX_SWAPS (MAX_PROGS + 2 * SR_MAX_SERVICES)	/* hooks: one per cgroup */
 #define MAX_MAPS 64
 
 static void why(struct sockredir_upgrade_result *res, const char *fmt, ...)
@@ -316,16 +317,84 @@ static int check_links(struct bpf_object *obj,
 	if (!d)
 		return -errno;
 	while ((e = readdir(d))) {
+		char name[NAME_MAX + 1];
+
 		if (strncmp(e->d_name, "link_", 5))
 			continue;
-		if (!bpf_object__find_program_by_name(obj, e->d_name + 5) &&
-		    !is_retired(e->d_name + 5)) {
+		snprintf(name, sizeof(name), "%s", e->d_name + 5);
+		name[strcspn(name, "@")] = '\0';	/* a hook's: @<cgroup id> */
+		if (!bpf_object__find_program_by_name(obj, name) &&
+		    !is_retired(name)) {
 			why(res, "program %s is attached, but this build has no "
-			    "such program", e->d_name + 5);
+			    "such program", name);
 			err = -EPROTO;
 		}
 	}
 	closedir(d);
+	return err;
+}
+
+/*
+ * The pinned links of program @name, opened into @links (at most @max):
+ * link_<name>, and for a socket-option hook every link_<name>@<cgroup>
+ * too (lib/scope.c).  Returns how many, or -errno.
+ */
+static int prog_links(const char *name, int *links, int max)
+{
+	size_t n = strlen(name);
+	char path[PATH_MAX];
+	struct dirent *e;
+	int k = 0, err = 0;
+	DIR *d;
+
+	d = opendir(SOCKREDIR_PIN_DIR);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) && !err) {
+		const char *tail = e->d_name + 5;
+
+		if (strncmp(e->d_name, "link_", 5) || strncmp(tail, name, n) ||
+		    (tail[n] && (tail[n] != '@' || !sr_scope_is_hook(name))))
+			continue;
+		if (k == max) {
+			err = -E2BIG;
+			break;
+		}
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s", e->d_name);
+		links[k] = bpf_obj_get(path);
+		if (links[k] < 0)
+			err = -errno;
+		else
+			k++;
+	}
+	closedir(d);
+	if (err)
+		while (k-- > 0)
+			close(links[k]);
+	return err ? err : k;
+}
+
+/*
+ * Pin this build's socket-option hooks as prog_<name>, for scope.c to
+ * attach; with @back, the programs in @old instead (undo).  0 or -errno.
+ */
+static int pin_hooks(struct bpf_object *obj, const int *old, int back)
+{
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+	int h = 0, err = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		if (!sr_scope_is_hook(bpf_program__name(prog)))
+			continue;
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/prog_%s",
+			 bpf_program__name(prog));
+		unlink(path);
+		if (back ? old[h] >= 0 && bpf_obj_pin(old[h], path) :
+			   bpf_obj_pin(bpf_program__fd(prog), path))
+			err = err ? err : -errno;
+		h++;
+	}
 	return err;
 }
 
@@ -408,7 +477,8 @@ static int attached_cgroup(void)
 static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		      struct sockredir_upgrade_result *res)
 {
-	struct swap sw[MAX_PROGS];
+	struct swap sw[MAX_SWAPS];
+	int oldpins[2] = { -1, -1 }, pinned = 0;
 	struct bpf_map *newmaps[MAX_MAPS];
 	struct bpf_object *obj;
 	struct bpf_program *prog;
@@ -463,9 +533,13 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		bpf_object__for_each_program(prog, obj) {
 			if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
 				continue;	/* run, never attached */
-			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
+			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s_%s",
+				 sr_scope_is_hook(bpf_program__name(prog)) ?
+					 "prog" : "link",
 				 bpf_program__name(prog));
-			if (access(path, F_OK) == 0)
+			if (access(path, F_OK) == 0 ||
+			    (sr_scope_is_hook(bpf_program__name(prog)) &&
+			     !access(SOCKREDIR_PIN_DIR "/link_sr_getsockopt", F_OK)))
 				res->programs_replaced++;
 			else
 				res->programs_added++;
@@ -500,28 +574,34 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		res->maps_new++;
 	}
 	bpf_object__for_each_program(prog, obj) {
+		const char *name = bpf_program__name(prog);
+		int links[MAX_SWAPS], k, n;
+
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
 			continue;	/* run, never attached (sr_make_key) */
-		if (nsw == MAX_PROGS) {
-			err = -E2BIG;
-			goto out;
+		if (sr_scope_is_hook(name) && pinned < 2) {
+			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/prog_%s", name);
+			oldpins[pinned++] = bpf_obj_get(path);	/* -1: none yet */
 		}
-		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/link_%s",
-			 bpf_program__name(prog));
-		sw[nsw] = (struct swap){ prog, bpf_obj_get(path), -1, 0 };
-		if (sw[nsw].link < 0 && errno != ENOENT) {
-			err = -errno;
-			goto out;
+		n = prog_links(name, links, MAX_SWAPS - nsw - 1);
+		if (n < 0) {
+			err = n;
+			goto swaps;
 		}
-		if (sw[nsw].link >= 0) {
-			sw[nsw].old = link_prog_fd(sw[nsw].link);
+		if (!n && !sr_scope_is_hook(name))
+			links[n++] = -1;	/* new: attach it below */
+		for (k = 0; k < n; k++, nsw++) {
+			sw[nsw] = (struct swap){ prog, links[k], -1, 0 };
+			if (links[k] < 0)
+				continue;
+			sw[nsw].old = link_prog_fd(links[k]);
 			if (sw[nsw].old < 0) {
 				err = sw[nsw].old;
-				close(sw[nsw].link);
-				goto out;
+				for (; k < n; k++)
+					close(links[k]);
+				goto swaps;
 			}
 		}
-		nsw++;
 	}
 	/* The connect hooks last, as at up: by the time the new ones decide,
 	 * the hooks that carry their flows on are the new ones too. */
@@ -571,7 +651,13 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		if (!err)
 			res->programs_added++;
 	}
+	if (!err) {
+		err = pin_hooks(obj, oldpins, 0);
+		if (err)
+			why(res, "cannot pin the socket-option hooks");
+	}
 	if (err) {
+		pin_hooks(obj, oldpins, 1);
 		/* Put the old programs back, newest first. */
 		for (i = nsw - 1; i >= 0; i--)
 			if (sw[i].done)
@@ -580,12 +666,16 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	} else {
 		retire_links();
 	}
+swaps:
 	for (i = 0; i < nsw; i++) {
 		if (sw[i].link >= 0)
 			close(sw[i].link);
 		if (sw[i].old >= 0)
 			close(sw[i].old);
 	}
+	for (i = 0; i < 2; i++)
+		if (oldpins[i] >= 0)
+			close(oldpins[i]);
 out:
 	if (cgfd >= 0)
 		close(cgfd);
@@ -617,6 +707,26 @@ int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
 		err = -ENOENT;		/* not up */
 	else
 		err = do_upgrade(opts, res);
+	if (!err && !(opts && opts->check)) {
+		/* The new programs in place: now put the socket-option hooks
+		 * where the services need them (a layer from before did not
+		 * know: they were on the whole attached cgroup).  Claims and
+		 * flows are in the maps and stay. */
+		struct sr_txn t = { .lock = -1, .m = SR_MAPS_INIT };
+
+		err = sr_maps_open(&t.m);
+		if (!err)
+			err = sr_config_read(&t.m, &t.cfg);
+		if (!err)
+			err = sr_services_read(&t.m, t.svcs);
+		if (!err)
+			err = sr_scope_sync(&t);
+		if (err)
+			why(res, "the socket-option hooks could not be moved to "
+			    "the services' cgroups (%s): they stay where they were",
+			    strerror(-err));
+		sr_maps_close(&t.m);
+	}
 	sr_unlock(lock);
 	return sr_err(err);
 }

@@ -149,12 +149,23 @@ while read -r line; do
 	esac
 done < "$TMPD/probe.out"
 check "sockopt: the probe ran its checks" -- grep -q "^ok issued records" "$TMPD/probe.out"
-check "sockopt: nobody (uid 65534) setting records gets EACCES" -- \
-	test "$(in_cg app $PROBE set "$TMPD/rec" 65534)" = EACCES
+# The option hooks run where the proxies run (lib/scope.c): in an
+# application's cgroup the kernel refuses the level itself.
+check "sockopt: nobody (uid 65534) in the application cgroup setting records: ENOPROTOOPT" -- \
+	test "$(in_cg app $PROBE set "$TMPD/rec" 65534)" = ENOPROTOOPT
+check "sockopt: root in the application cgroup setting them: ENOPROTOOPT" -- \
+	test "$(in_cg app $PROBE set "$TMPD/rec")" = ENOPROTOOPT
+mkdir -p "$CG/p-P2"
+"$SR" service add P2 --listen 127.0.0.1:7101 --owner-cgroup "$CG/p-P2" >/dev/null
+check "sockopt: nobody in another service's owner cgroup setting P's records gets EACCES" -- \
+	test "$(in_cg p-P2 $PROBE set "$TMPD/rec" 65534)" = EACCES
+"$SR" service del P2 >/dev/null
 check "sockopt: once their flow has ended, not even root may set them (ESTALE)" -- \
-	test "$(in_cg app $PROBE set "$TMPD/rec")" = ESTALE
+	test "$(in_cg p-P $PROBE set "$TMPD/rec")" = ESTALE
 check "sockopt: a socket that was not redirected gives ENOENT" -- \
-	test "$(in_cg app $PROBE query)" = ENOENT
+	test "$(in_cg p-P $PROBE query)" = ENOENT
+check "sockopt: in the application cgroup, the kernel's own EOPNOTSUPP" -- \
+	test "$(in_cg app $PROBE query)" = ENOTSUP
 check "sockopt: outside the attached cgroup, the kernel's own EOPNOTSUPP" -- \
 	test "$($PROBE query)" = ENOTSUP
 check "sockopt: refusals are counted" -- \

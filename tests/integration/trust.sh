@@ -45,8 +45,9 @@ check "impostor on B's port, fail closed: ECONNREFUSED at once" -- test "$(conne
 check "impostors received nothing" -- test "$(lines "$TMPD/impostor.log")" -eq 0
 check "skips and refusals are counted" -- \
 	test "$(counter A listener_gone) $(counter B refused)" = "2 2"
-claim_as() {	# claim_as UID NAME PORT: listen and claim as UID; print the result
-	in_cg app setpriv --reuid="$1" --regid="$1" --clear-groups /usr/bin/python3 -c 'import errno, socket, sys
+claim_as() {	# claim_as ROLE UID NAME PORT: listen and claim as UID in ROLE; print the result
+	local role=$1; shift
+	in_cg "$role" setpriv --reuid="$1" --regid="$1" --clear-groups /usr/bin/python3 -c 'import errno, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(1)
 try:
@@ -54,9 +55,14 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])' "$2" "$3"
 }
-check "an unprivileged impostor cannot claim: EACCES" -- test "$(claim_as 65534 A 7101)" = EACCES
-check "claiming an unknown service: ENOENT" -- test "$(claim_as 0 nope 7102)" = ENOENT
-check "claiming on another port than the service's: EINVAL" -- test "$(claim_as 0 A 7103)" = EINVAL
+# The option hooks run in the owners' cgroups only (lib/scope.c): in an
+# application's, the kernel refuses the level itself.
+check "an unprivileged impostor in the application cgroup cannot claim: ENOPROTOOPT" -- \
+	test "$(claim_as app 65534 A 7101)" = ENOPROTOOPT
+check "another service's owner (nobody in p-B) cannot claim A: EACCES" -- \
+	test "$(claim_as p-B 65534 A 7101)" = EACCES
+check "claiming an unknown service: ENOENT" -- test "$(claim_as p-A 0 nope 7102)" = ENOENT
+check "claiming on another port than the service's: EINVAL" -- test "$(claim_as p-A 0 A 7103)" = EINVAL
 for p in $(cat "$CG/imp/cgroup.procs"); do kill_pid "$p"; done
 
 # --- kill -9 the proxy, both fail modes --------------------------------------

@@ -381,8 +381,8 @@ print(*out)
 EOF
 app=$(field A 0 app)
 sel() { "$@" /usr/bin/python3 "$TMPD/choose.py" "$top/tests/helpers" "${app%:*}" "${app##*:}" "$ep" 5301; }
-check "nobody selecting A's flow gets EACCES, and no context" -- \
-	test "$(sel asnobody)" = "EACCES ENOENT"
+check "nobody in app selecting A's flow: no option hooks there (ENOPROTOOPT), and no context" -- \
+	test "$(sel asnobody)" = "ENOPROTOOPT ENOTSUP"
 check "B's proxy (root) selecting A's flow gets EACCES, and no context" -- \
 	test "$(sel in_cg p-B)" = "EACCES ENOENT"
 check "B's proxy as nobody selecting A's flow gets EACCES, and no context" -- \

@@ -120,13 +120,20 @@ conformance_lines "$TMPD/conf.out" ""
 check "conformance: the helper ran every check and exited 0" -- \
 	test "$conf_status" -eq 0 -a "$(grep -c '^ok - ' "$TMPD/conf.out")" -ge 38
 chmod 644 "$TMPD/records"
-check "SET: caller neither root nor a service owner -> WSAEACCES" -- \
+# The option hooks run in the owners' cgroups only (lib/scope.c): in an
+# application's the layer is not there for the caller at all.
+check "SET: an application (nobody in app) -> WSAEOPNOTSUPP, no layer there" -- \
 	test "$(in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WSA" --try-set "$TMPD/records")" = 10045
+service X 7009
+check "SET: caller neither root nor W's owner (nobody in p-X) -> WSAEACCES" -- \
+	test "$(in_cg p-X setpriv --reuid=65534 --regid=65534 --clear-groups \
 		"$WSA" --try-set "$TMPD/records")" = 10013
 # Records are bound to their flow (ESTALE once it ended, WSAEINVAL here):
 # the conformance helper set them while its flow was open.
 check "SET: the same records after their flow ended, as root -> WSAEINVAL" -- \
-	test "$(in_cg app "$WSA" --try-set "$TMPD/records")" = 10022
+	test "$(in_cg p-X "$WSA" --try-set "$TMPD/records")" = 10022
+"$SR" service del X >/dev/null
 check "SET: ... and as the service's owner -> WSAEINVAL" -- \
 	test "$(in_cg p-W setpriv --reuid=65534 --regid=65534 --clear-groups \
 		"$WSA" --try-set "$TMPD/records")" = 10022
