@@ -739,7 +739,9 @@ SOCKREDIR_API INT WSARecvMsg(SOCKET s, LPWSAMSG lpMsg,
  *   or by setsockopt through this header)               -> WSAEALREADY
  *     (the same records again, on a socket still unbound: accepted, given
  *     once)
- *   records the layer refuses: not a service owner (nor root) -> WSAEACCES;
+ *   records the layer refuses: not a service owner (nor root) -> WSAEACCES
+ *     on a socket made in another service's owner cgroup, WSAEOPNOTSUPP on
+ *     one made where no proxy runs (the option hooks are not there);
  *     not issued by the layer, or their flow has ended   -> WSAEINVAL;
  *     layer absent                                      -> WSAEOPNOTSUPP
  * Then the kernel's errors for the send (WSAEACCES for a block rule: EPERM,

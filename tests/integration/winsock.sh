@@ -302,12 +302,19 @@ udp_conformance() {	# udp_conformance DST SOURCE PREFIX: the checking service
 udp_conformance 127.0.0.11:7 127.0.0.11:7 "udp conformance v4"
 udp_conformance '[::1]:7' ::1:7 "udp conformance v6"
 # Records as WSASendMsg control data are SET's: a sender neither root nor
-# the service's owner is refused before anything leaves; the owner (here
-# as nobody, in WU's owner cgroup) may, while the flow lives.
+# the service's owner is refused before anything leaves (an application's
+# socket has no option hooks: the layer is absent there; another owner's
+# has them: access denied); the owner (here as nobody, in WU's owner
+# cgroup) may, while the flow lives.
 chmod 644 "$TMPD/urecords"
-check "udp: WSASendMsg with a flow's records, as nobody -> WSAEACCES, nothing sent" -- \
+check "udp: WSASendMsg with a flow's records, as nobody in app -> WSAEOPNOTSUPP, nothing sent" -- \
 	test "$(in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WSAU" --try-send "$TMPD/urecords")" = "10045 0"
+service Y 7011
+check "udp: ... as nobody in another service's owner cgroup -> WSAEACCES, nothing sent" -- \
+	test "$(in_cg p-Y setpriv --reuid=65534 --regid=65534 --clear-groups \
 		"$WSAU" --try-send "$TMPD/urecords")" = "10013 0"
+"$SR" service del Y >/dev/null
 check "udp: ... as nobody in WU's owner cgroup -> sent" -- \
 	test "$(in_cg p-WU setpriv --reuid=65534 --regid=65534 --clear-groups \
 		"$WSAU" --try-send "$TMPD/urecords")" = "0 1"
