@@ -115,6 +115,22 @@ cleanup() {
 	[ -n "${TMPD:-}" ] && rm -rf "$TMPD"
 }
 
+# What a test killed outright (SIGKILL: no trap runs) left behind: its
+# cgroup and namespace, named by its pid, which no longer runs.  Called with
+# the lock held, so no other test is using them.
+sweep_stale() {
+	local d n pid
+	for d in "$CG2"/sockredir-test-*; do
+		[ -d "$d" ] || continue
+		pid=${d##*-}
+		kill -0 "$pid" 2>/dev/null && continue
+		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	for n in $(ip netns list | sed -n 's/^\(srtest-[0-9]*\).*/\1/p'); do
+		kill -0 "${n#srtest-}" 2>/dev/null || ip netns del "$n" 2>/dev/null
+	done
+}
+
 setup() {	# setup [UP-OPTIONS...]: netns + cgroup + layer attached
 	[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
 	# The layer is one per host: tests take turns.
@@ -122,7 +138,8 @@ setup() {	# setup [UP-OPTIONS...]: netns + cgroup + layer attached
 	exec 9>/run/sockredir/test.lock
 	flock 9
 	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	trap 'exit 130' INT TERM HUP
+	sweep_stale
 	ip netns add $NS
 	ip -n $NS link set lo up
 	mkdir -p "$CG"
