@@ -33,32 +33,13 @@
 #include <netinet/in.h>
 
 #include <sockredir/winsock.h>
+#include "wsa_tap.h"
 
 #define RECORDS SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS
 #define CONTEXT SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT
 #define SET	SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS
 
 static const char *name = "wsa";
-static FILE *log_file;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void log_line(const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&log_lock);
-	va_start(ap, fmt);
-	vfprintf(log_file, fmt, ap);
-	va_end(ap);
-	fputc('\n', log_file);
-	fflush(log_file);
-	pthread_mutex_unlock(&log_lock);
-}
-
-static socklen_t addr_len(const SOCKADDR_STORAGE *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(SOCKADDR_IN6) : sizeof(SOCKADDR_IN);
-}
 
 /* ---- Relay --------------------------------------------------------------- */
 
@@ -166,7 +147,6 @@ cleanup:
 
 /* ---- Conformance, on a really redirected accepted socket ----------------- */
 
-#include "wsa_tap.h"
 
 static int same_addr(const SOCKADDR_STORAGE *a, const SOCKADDR_STORAGE *b)
 {

@@ -42,9 +42,9 @@
 #include <netinet/in.h>
 
 #include <sockredir/winsock.h>
+#include "wsa_tap.h"
 
 static const char *name = "wsa-udp";
-static FILE *log_file;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static LPFN_WSARECVMSG recv_fn;
 static LPFN_WSASENDMSG send_fn;
@@ -52,24 +52,6 @@ static SOCKET service = INVALID_SOCKET;
 static int idle_s = 30;
 static int replies_left = -1;	/* conformance: exit after this many */
 static const char *dump_path;
-
-static void log_line(const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&lock);
-	va_start(ap, fmt);
-	vfprintf(log_file, fmt, ap);
-	va_end(ap);
-	fputc('\n', log_file);
-	fflush(log_file);
-	pthread_mutex_unlock(&lock);
-}
-
-static socklen_t addr_len(const SOCKADDR_STORAGE *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(SOCKADDR_IN6) : sizeof(SOCKADDR_IN);
-}
 
 /* ---- One received datagram, its control data read ------------------------ */
 
@@ -419,7 +401,6 @@ static SOCKET open_service(unsigned short port)
 
 /* ---- Conformance --------------------------------------------------------------- */
 
-#include "wsa_tap.h"
 
 /* IPv4-mapped addresses as IPv4. */
 static void unmap(const SOCKADDR_STORAGE *in, SOCKADDR_STORAGE *out)
