@@ -95,6 +95,22 @@ wait_port() {
 	echo "# nothing listens on port $1" >&2; return 1
 }
 
+# A resolver in srv on 127.0.0.10 and ::1, port 53: host.example.test is
+# 192.0.2.7 and 2001:db8::7.
+start_dnsmasq() {
+	cat > "$TMPD/dnsmasq.conf" <<EOF
+no-resolv
+no-hosts
+bind-interfaces
+listen-address=127.0.0.10
+listen-address=::1
+address=/host.example.test/192.0.2.7
+address=/host.example.test/2001:db8::7
+EOF
+	bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
+		--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
+}
+
 cleanup() {
 	local p
 	for p in $PIDS; do kill "$p" 2>/dev/null; done

@@ -76,17 +76,7 @@ check "a service's UDP idle timeout is 60 s unless given" -- \
 "$SR" service del X >/dev/null
 
 # --- servers ------------------------------------------------------------
-cat > "$TMPD/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-bind-interfaces
-listen-address=127.0.0.10
-listen-address=::1
-address=/host.example.test/192.0.2.7
-address=/host.example.test/2001:db8::7
-EOF
-bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
-	--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
+start_dnsmasq
 bg srv $PEER echo 127.0.0.11:7 127.0.0.12:7 127.0.0.30:7 127.0.0.41:7 \
 	127.0.0.33:7 127.0.0.34:7 127.0.0.35:7 127.0.0.36:7 127.0.0.37:7 \
 	'[fd00::11]:7' '[fd00::12]:7' '[fd00::30]:7'

@@ -237,17 +237,7 @@ stop E; stop F
 #      (wsa_udp_proxy: records + context as control data on the first
 #       datagram, WSASendMsg with the records upstream)
 #      \--> service RB :7102 (sockredir-relay --udp) --> D
-cat > "$TMPD/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-bind-interfaces
-listen-address=127.0.0.10
-listen-address=::1
-address=/host.example.test/192.0.2.7
-address=/host.example.test/2001:db8::7
-EOF
-bg srv dnsmasq --keep-in-foreground --conf-file="$TMPD/dnsmasq.conf" \
-	--user=root --pid-file="$TMPD/dnsmasq.pid" --port=53
+start_dnsmasq
 bg srv python3 "$top/tests/helpers/udp_peer.py" echo 127.0.0.11:7 '[::1]:7'
 wait_port 53 udp
 wait_port 7 udp
