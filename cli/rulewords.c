@@ -22,11 +22,17 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-static int parse_prefix(const char *s, struct sockredir_rule *r)
+/* Parse ADDR[/LEN] into r.  A prefix with host bits set (10.1.2.3/8) is
+ * refused with -EDOM, and the network it would be goes to net: a rule that
+ * says more than it matches is a mistake to show, not to guess at. */
+static int parse_prefix(const char *s, struct sockredir_rule *r, char *net,
+			size_t netlen)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	unsigned char masked[16];
 	unsigned int i, p;
 	uint32_t plen;
+	int family;
 
 	if (strlen(s) >= sizeof(buf))
 		return -EINVAL;
@@ -36,14 +42,26 @@ static int parse_prefix(const char *s, struct sockredir_rule *r)
 		*slash++ = '\0';
 	memset(r->dst, 0, sizeof(r->dst));
 	if (inet_pton(AF_INET, buf, r->dst) == 1)
-		r->family = AF_INET;
+		family = AF_INET;
 	else if (inet_pton(AF_INET6, buf, r->dst) == 1)
-		r->family = AF_INET6;
+		family = AF_INET6;
 	else
 		return -EINVAL;
-	plen = r->family == AF_INET ? 32 : 128;
+	plen = family == AF_INET ? 32 : 128;
 	if (slash && parse_u32(slash, plen, &plen))
 		return -EINVAL;
+	memcpy(masked, r->dst, sizeof(masked));
+	for (i = 0, p = plen; i < 16; i++, p = p >= 8 ? p - 8 : 0)
+		if (p < 8)
+			masked[i] &= (uint8_t)(0xff00 >> p);
+	if (memcmp(masked, r->dst, sizeof(masked))) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(family, masked, a, sizeof(a));
+		snprintf(net, netlen, "%s/%u", a, plen);
+		return -EDOM;
+	}
+	r->family = family;
 	/* ::ffff:a.b.c.d/N (N >= 96) is IPv4 a.b.c.d/(N - 96): connects to
 	 * mapped addresses are matched as the IPv4 they are. */
 	if (r->family == AF_INET6 && plen >= 96 &&
@@ -54,10 +72,6 @@ static int parse_prefix(const char *s, struct sockredir_rule *r)
 		plen -= 96;
 	}
 	r->prefix_len = plen;
-	/* 10.1.2.3/8 means 10.0.0.0/8, as ip route reads it. */
-	for (i = 0, p = plen; i < 16; i++, p = p >= 8 ? p - 8 : 0)
-		if (p < 8)
-			r->dst[i] &= (uint8_t)(0xff00 >> p);
 	return 0;
 }
 
@@ -148,7 +162,12 @@ int rule_option(struct rule_spec *s, const char *key, const char *val,
 		else
 			FAIL(-EINVAL, "proto takes tcp, udp or any, not '%s'", val);
 	} else if (!strcmp(key, "dst")) {
-		if (parse_prefix(val, r))
+		char net[INET6_ADDRSTRLEN + 8];
+		int ret = parse_prefix(val, r, net, sizeof(net));
+
+		if (ret == -EDOM)
+			FAIL(-EINVAL, "%s has host bits set; did you mean %s?", val, net);
+		if (ret)
 			FAIL(-EINVAL, "bad prefix '%s' (want ADDR[/LEN])", val);
 	} else if (!strcmp(key, "dport")) {
 		if (parse_ports(val, r))

@@ -26,6 +26,18 @@ usage "prefix length 33" -- rule add --service A --dst 10.0.0.0/33
 usage "prefix length 129" -- rule add --service A --dst ::/129
 usage "not an address" -- rule add --service A --dst 10.0.0.300
 usage "prefix with junk" -- rule add --service A --dst 10.0.0.0/8x
+usage "host bits in an IPv4 prefix" -- rule add --service A --dst 127.0.0.33/31
+usage "host bits in an IPv6 prefix" -- rule add --service A --dst fd00::1/64
+usage "host bits in a mapped IPv4 prefix" -- rule add --service A --dst ::ffff:127.0.0.33/127
+says() {	# says TEXT -- ARGS...: sockredir ARGS prints TEXT on stderr
+	local text=$1; shift 2
+	"$SR" "$@" 2>&1 >/dev/null | grep -qF -- "$text"
+}
+check "... the message names the network: 127.0.0.32/31" -- \
+	says "127.0.0.33/31 has host bits set; did you mean 127.0.0.32/31?" -- \
+	rule add --service A --dst 127.0.0.33/31
+check "... and fd00::/64" -- says "fd00::1/64 has host bits set; did you mean fd00::/64?" -- \
+	rule add --service A --dst fd00::1/64
 usage "port 0" -- rule add --service A --dport 0
 usage "port 70000" -- rule add --service A --dport 70000
 usage "reversed range" -- rule add --service A --dport 90-80
@@ -52,6 +64,10 @@ printf '%s\n' "--service A --dport 81" "# fine so far" "--service A --dport 8x" 
 usage "rule file with a bad line 3" -- rule load "$TMPD/rules"
 printf '%s\n' "--service A --dport 81" "--service nope --dport 82" > "$TMPD/rules"
 usage "rule file naming an unknown service" -- rule load "$TMPD/rules"
+printf '%s\n' "--service A --dport 81" "--service A --dst 10.9.1.1/24" > "$TMPD/rules"
+usage "rule file with host bits in a prefix on line 2" -- rule load "$TMPD/rules"
+check "... the message names the line and the network" -- \
+	says ":2: 10.9.1.1/24 has host bits set; did you mean 10.9.1.0/24?" -- rule load "$TMPD/rules"
 for i in $(seq 40); do echo "--service A --dst 10.9.1.1 --dport $i"; done > "$TMPD/rules"
 usage "rule file: more than 32 rules on one address" -- rule load "$TMPD/rules"
 

@@ -183,6 +183,11 @@ base | sed 's/proto tcp/colour red/' > "$TMPD/bad.conf"; bad "unknown rule optio
 base | sed 's/service A$/service nope/' > "$TMPD/bad.conf"; bad "a rule naming a service not in the file" 19
 base | sed 's/service A$/service nope/' > "$TMPD/bad.conf"; bad "the same, with --check" 19 --check
 base | sed 's|dst 127.0.0.2/32|dst 127.0.0.2/33|' > "$TMPD/bad.conf"; bad "prefix length 33" 21
+base | sed 's|dst 127.0.0.2/32|dst 127.0.0.2/24|' > "$TMPD/bad.conf"; bad "host bits in a prefix" 21
+check "... the message names the network" -- sh -c "'$SR' apply '$TMPD/bad.conf' 2>&1 |
+	grep -qF 'bad.conf:21: 127.0.0.2/24 has host bits set; did you mean 127.0.0.0/24?'"
+base | sed 's|dst 127.0.0.2/32|dst fd00::2/120|' > "$TMPD/bad.conf"; bad "host bits in an IPv6 prefix" 21
+base | sed 's|dst 127.0.0.2/32|dst fd00::2/120|' > "$TMPD/bad.conf"; bad "the same, with --check" 21 --check
 base | sed 's|127.0.0.1:7002|127.0.0.1:0|' > "$TMPD/bad.conf"; bad "listen port 0" 13
 base | sed 's|dport 8080|dport 80 81|' > "$TMPD/bad.conf"; bad "two values for dport" 22
 base | sed '35d' > "$TMPD/bad.conf"; bad "a rule block never closed" 30

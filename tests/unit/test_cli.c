@@ -43,12 +43,36 @@ static void test_rule_words(void)
 			      "--service 0123456789012345678901234567890123" };
 	size_t i;
 
-	ok(parse("--permit --dst 10.1.2.3/8 --dport 80-90 --uid 7 --weight 5",
+	static const char *hostbits[][2] = {
+		{ "127.0.0.33/31", "127.0.0.32/31" },
+		{ "10.1.2.3/8", "10.0.0.0/8" },
+		{ "1.2.3.4/0", "0.0.0.0/0" },
+		{ "2001:db8::1/64", "2001:db8::/64" },
+		{ "fd00::8001/113", "fd00::8000/113" },
+		{ "::ffff:127.0.0.33/127", "::ffff:127.0.0.32/127" },
+	};
+
+	ok(parse("--permit --dst 10.0.0.0/8 --dport 80-90 --uid 7 --weight 5",
 		 &s, err) == 0 && r->family == AF_INET && r->prefix_len == 8 &&
 		   r->dst[0] == 10 && r->dst[1] == 0 && r->dport_lo == 80 &&
 		   r->dport_hi == 90 && r->uid == 7 && r->weight == 5 &&
 		   r->action == SOCKREDIR_ACTION_PERMIT,
-	   "rule words: a full permit rule, prefix masked");
+	   "rule words: a full permit rule");
+	for (i = 0; i < sizeof(hostbits) / sizeof(hostbits[0]); i++) {
+		char line[96], want[128];
+
+		snprintf(line, sizeof(line), "--permit --dst %s", hostbits[i][0]);
+		snprintf(want, sizeof(want), "%s has host bits set; did you mean %s?",
+			 hostbits[i][0], hostbits[i][1]);
+		ok(parse(line, &s, err) == -EINVAL && !strcmp(err, want),
+		   "rule words: %s is refused (%s)", hostbits[i][0], err);
+	}
+	ok(parse("--permit --dst 127.0.0.32/31", &s, err) == 0 &&
+		   r->prefix_len == 31 && r->dst[3] == 32,
+	   "rule words: 127.0.0.32/31 is a network");
+	ok(parse("--permit --dst ::ffff:127.0.0.32/127", &s, err) == 0 &&
+		   r->family == AF_INET && r->prefix_len == 31 && r->dst[3] == 32,
+	   "rule words: ::ffff:127.0.0.32/127 is the IPv4 network 127.0.0.32/31");
 	ok(parse("--permit --dst 2001:db8::1 --proto tcp", &s, err) == 0 &&
 		   r->family == AF_INET6 && r->prefix_len == 128 &&
 		   r->protocol == IPPROTO_TCP, "rule words: IPv6 host, tcp");
@@ -119,6 +143,7 @@ static void test_conf(void)
 		{ "rule x {\n\tpermit\n}\nrule x {\n\tblock\n}\n", "t.conf:4:" },
 		{ "rule {\n\tpermit\n\tname x\n}\n", "t.conf:3:" },
 		{ "rule {\n\tpermit\n\tdst \"1.2.3.4\n}\n", "t.conf:3:" },
+		{ "rule {\n\tpermit\n\tdst 10.1.2.3/8\n}\n", "t.conf:3:" },
 		{ "rule {\n\tpermit\n\tweight 1 2 3 4 5 6 7 8 9\n}\n", "t.conf:3:" },
 		{ "rule {\n\tpermit\nrule {\n", "t.conf:3:" },
 		{ "rule { permit }\n", "t.conf:1:" },
@@ -132,7 +157,7 @@ static void test_conf(void)
 	ok(CONF("layer {\n\tcgroup \"/a b#c\"  # the slice\n\tmax-hops 4\n}\n"
 		"service web.1 {\n\tlisten 127.0.0.1:7001\n\tlisten [::1]:7001\n"
 		"\towner-uid 1000\n\tfail closed\n\tskip-inspected\n}\n"
-		"rule r1 {\n\tservice web.1\n\tdst 10.1.2.3/8\n\tdport 80-90\n"
+		"rule r1 {\n\tservice web.1\n\tdst 10.0.0.0/8\n\tdport 80-90\n"
 		"\tweight 7\n}\nrule {\n\tblock\n}", &c, err) == 0,
 	   "conf: a full file parses (%s)", err);
 	ok(c.cgroup && !strcmp(c.cgroup, "/a b#c") && c.max_hops == 4,
