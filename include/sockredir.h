@@ -82,7 +82,14 @@ extern "C" {
  * And from connect() on a socket the layer classifies:
  *   ELOOP        the flow's chain of services reached the hop limit.
  *   EPERM        a block rule matched (the application, directly or
- *                through a proxy acting for it).
+ *                through a proxy acting for it), or the socket was given
+ *                records and connects to a destination a rule covers other
+ *                than their flow's.  A connect to a destination no rule
+ *                covers is not checked against the records it carries: it
+ *                is not classified, so there is nothing to bypass (setting
+ *                them still needs records the layer issued, for a live hop).
+ *   ESTALE       the socket was given records, and their hop ended before
+ *                a connect to a destination a rule covers.
  *   ECONNREFUSED the service chosen fails closed and no listener claims it,
  *                or its claimed listener's accept queue is full (the proxy
  *                is stopped, hung or saturated).
@@ -150,9 +157,12 @@ extern "C" {
  * make its datagrams the flow's next hop, classified like a TCP proxy's
  * onward connect: redirect states, weights, skip-inspected, owner egress,
  * the hop limit, and block rules by the original application.  As there,
- * the records serve only the flow's original destination, while the flow
- * lives: a connect or datagram elsewhere with them fails with EPERM, after
- * the flow has ended with ESTALE (SOCKREDIR_RECORDS says ESTALE too).
+ * the records are checked where rules decide: to a destination some rule
+ * covers, they serve only the flow's original destination, while the flow
+ * lives (another such destination: EPERM; the flow ended: ESTALE, and
+ * SOCKREDIR_RECORDS says ESTALE too).  To a destination no rule covers the
+ * datagram goes as any other would: no rule has anything to decide there,
+ * so there is nothing the records could get past.
  *
  * A flow is classified at its first datagram (or its connect); like a TCP
  * connection, it keeps that decision, and later rule changes apply to new

@@ -196,7 +196,8 @@ check "memory: M saw no second flow" -- test "$(lines "$TMPD/M.log")" -eq 1
 "$SR" rule add --block --cgroup "$CG/p-R" --dst 127.0.0.52 >/dev/null
 "$SR" rule add --service Q --dst 127.0.0.53 >/dev/null	# Q would see "the app"
 bg p-R sh -c "exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups /usr/bin/python3 \
-	'$ATTACK' capture R 7402 '$PUB' 127.0.0.50 127.0.0.51 127.0.0.52 127.0.0.53 > '$PUB/capture.out'"
+	'$ATTACK' capture R 7402 '$PUB' 127.0.0.50 127.0.0.51 127.0.0.52 127.0.0.53 127.0.0.54 \
+	> '$PUB/capture.out'"
 CAPTURE=$LAST_PID
 wait_port 7402
 get 127.0.0.50 > "$TMPD/captured" &
@@ -221,6 +222,12 @@ check "records: after the flow ended, its own destination: refused ($(capture en
 	test "$(capture ended 127.0.0.50)" = set:ESTALE
 check "records: after the flow ended, elsewhere: refused ($(capture ended 127.0.0.53))" -- \
 	test "$(capture ended 127.0.0.53)" = set:ESTALE
+# 127.0.0.54: no rule covers it, so no rule decides anything there and the
+# records are not looked at (include/sockredir.h, connect() errors).
+check "records: to a destination no rule covers, while the flow is open: not checked, connects" -- \
+	test "$(capture live 127.0.0.54)" = OK
+check "records: ... after the flow ended, setting them is refused ($(capture ended 127.0.0.54))" -- \
+	test "$(capture ended 127.0.0.54)" = set:ESTALE
 
 # --- 3. deep cgroups ----------------------------------------------------------
 # An application at cgroup level 10, blocked by a rule on its level-9
