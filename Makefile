@@ -100,7 +100,7 @@ $(B)/sockredir: $(CLI_SRC) $(wildcard cli/*.h) $(STATIC)
 $(B)/sockredir-relay: $(RELAY_SRC) $(wildcard relay/*.h) $(STATIC)
 	$(CC) $(CFLAGS) -Irelay -o $@ $(RELAY_SRC) $(STATIC) $(LDLIBS) -lcrypto
 # The relay's QUIC Initial reader (relay/quic.c) opens packets with libcrypto.
-$(B)/tests/test_relay $(B)/tests/test_quic: LDLIBS += -lcrypto
+$(B)/tests/test_relay $(B)/tests/test_quic $(B)/tests/test_udpflow: LDLIBS += -lcrypto
 
 $(B)/tests/%: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h relay/*.c relay/*.h cli/*.[ch]) \
 		$(STATIC)

@@ -5,8 +5,10 @@
  * IPV6_PKTINFO) the flow's endpoint; SOCKREDIR_FLOW selects the flow for
  * the context and records; an upstream socket set with the records is
  * connected to the original destination; answers go back from the
- * endpoint.  Flows are kept in a list, looked up linearly: max_flows
- * bounds it.
+ * endpoint.  Each datagram finds its flow in a hash table keyed by what
+ * tells flows apart (the env, the application's address and port, the
+ * endpoint): a few key comparisons however many flows are live.  The
+ * env's list of flows is for the idle sweep and the drain.
  *
  * With --udp-upstream, a datagram the layer does not know (netfilter
  * sent it here) is a flow too, to that fixed upstream: no context, no
@@ -20,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include "../bpf/siphash.h"
 
 #include "diag.h"
 #include "flowlog.h"
@@ -37,7 +42,8 @@
 #define DNS_PORT 53
 
 struct uflow {
-	struct link link;
+	struct link link;		/* on env->flows */
+	struct link hlink;		/* on its flowtab bucket */
 	struct udp_env *env;
 	struct sockaddr_in6 app;	/* the application, as recvmsg said */
 	struct in6_addr endpoint;	/* the flow's endpoint (pktinfo) */
@@ -50,6 +56,103 @@ struct uflow {
 	uint64_t dgrams_up, dgrams_down, bytes_up, bytes_down;
 	enum flow_end why;
 };
+
+/*
+ * Every env's flows by key, chained.  It doubles when it holds more flows
+ * than buckets (64 at first), so chains stay about one long; if it cannot
+ * grow it stays correct, only slower.  The hash is SipHash with a random
+ * key, so an application choosing its ports cannot aim them at one chain.
+ */
+static struct {
+	struct link *b;
+	size_t nb;			/* buckets: 0 or a power of two */
+	size_t n;			/* flows in the table */
+	uint64_t key[2];		/* SipHash's, drawn at the first flow */
+	unsigned long probes;		/* key comparisons (tests/unit) */
+} flowtab;
+
+static size_t uflow_hash(const struct udp_env *env,
+			 const struct sockaddr_in6 *app,
+			 const struct in6_addr *endpoint)
+{
+	__u64 w[6];
+
+	w[0] = (uintptr_t)env;
+	memcpy(&w[1], &app->sin6_addr, 16);
+	memcpy(&w[3], endpoint, 16);
+	w[5] = app->sin6_port;
+	return (size_t)sr_siphash(w, 6, flowtab.key[0], flowtab.key[1]) & (flowtab.nb - 1);
+}
+
+static int flowtab_resize(size_t nb)
+{
+	struct link *b = malloc(nb * sizeof(*b)), *old = flowtab.b;
+	size_t i, onb = flowtab.nb;
+
+	if (!b)
+		return -ENOMEM;
+	if (!old && getrandom(flowtab.key, sizeof(flowtab.key), 0) !=
+			    sizeof(flowtab.key)) {
+		flowtab.key[0] = (uintptr_t)b;	/* no entropy yet: weaker, */
+		flowtab.key[1] = loop_now();	/* still unknown to apps */
+	}
+	for (i = 0; i < nb; i++)
+		link_init(&b[i]);
+	flowtab.b = b;
+	flowtab.nb = nb;
+	for (i = 0; i < onb; i++)
+		while (!link_empty(&old[i])) {
+			struct uflow *f = container_of(old[i].next, struct uflow, hlink);
+
+			link_del(&f->hlink);
+			link_add(&b[uflow_hash(f->env, &f->app, &f->endpoint)],
+				 &f->hlink);
+		}
+	free(old);
+	return 0;
+}
+
+/* Enter @f (its env, app and endpoint set).  -ENOMEM: no table at all. */
+static int uflow_index(struct uflow *f)
+{
+	if (flowtab.n >= flowtab.nb &&
+	    flowtab_resize(flowtab.nb ? flowtab.nb * 2 : 64) < 0 && !flowtab.nb)
+		return -ENOMEM;
+	link_add(&flowtab.b[uflow_hash(f->env, &f->app, &f->endpoint)], &f->hlink);
+	flowtab.n++;
+	return 0;
+}
+
+static void uflow_unindex(struct uflow *f)
+{
+	link_del(&f->hlink);
+	if (--flowtab.n == 0) {		/* the last flow: give the table back */
+		free(flowtab.b);
+		flowtab.b = NULL;
+		flowtab.nb = 0;
+	}
+}
+
+static struct uflow *uflow_find(struct udp_env *env,
+				const struct sockaddr_in6 *app,
+				const struct in6_addr *endpoint)
+{
+	struct link *head, *l;
+
+	if (!flowtab.nb)
+		return NULL;
+	head = &flowtab.b[uflow_hash(env, app, endpoint)];
+	for (l = head->next; l != head; l = l->next) {
+		struct uflow *f = container_of(l, struct uflow, hlink);
+
+		flowtab.probes++;
+		if (f->env == env && f->app.sin6_port == app->sin6_port &&
+		    !memcmp(&f->app.sin6_addr, &app->sin6_addr, 16) &&
+		    !memcmp(&f->endpoint, endpoint, 16))
+			return f;
+	}
+	return NULL;
+}
 
 static void uflow_end(struct uflow *f)
 {
@@ -75,6 +178,7 @@ static void uflow_end(struct uflow *f)
 	}
 	if (f->reply >= 0)
 		close(f->reply);
+	uflow_unindex(f);
 	link_del(&f->link);
 	env->n_flows--;
 	free(f);
@@ -234,9 +338,11 @@ static struct uflow *uflow_new(struct udp_env *env,
 	f->up = f->reply = -1;
 	f->start = f->last = loop_now();
 	f->why = END_IDLE;
-	if (!known && !uflow_unknown(env, f, dst)) {
-		if (f->up >= 0)
+	if ((!known && !uflow_unknown(env, f, dst)) || uflow_index(f) < 0) {
+		if (f->up >= 0) {
+			loop_del(env->loop, f->up);
 			close(f->up);
+		}
 		if (f->reply >= 0)
 			close(f->reply);
 		free(f);
@@ -284,23 +390,6 @@ static struct uflow *uflow_new(struct udp_env *env,
 		f->why = err == -ELOOP || err == -EPERM ? END_DENIED : END_ERROR;
 	}
 	return f;
-}
-
-static struct uflow *uflow_find(struct udp_env *env,
-				const struct sockaddr_in6 *app,
-				const struct in6_addr *endpoint)
-{
-	struct link *l;
-
-	for (l = env->flows.next; l != &env->flows; l = l->next) {
-		struct uflow *f = container_of(l, struct uflow, link);
-
-		if (f->app.sin6_port == app->sin6_port &&
-		    !memcmp(&f->app.sin6_addr, &app->sin6_addr, 16) &&
-		    !memcmp(&f->endpoint, endpoint, 16))
-			return f;
-	}
-	return NULL;
 }
 
 static void on_datagram(void *arg, int fd, uint32_t events)
