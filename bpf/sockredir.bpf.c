@@ -136,9 +136,10 @@ int sr_recvmsg6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * A connected UDP flow ends with its socket.  Every socket of the cgroup
- * comes here: a TCP one returns before anything else (its cookie would be
- * made for nothing).
+ * A connected UDP flow ends with its socket.  Attached only while a rule
+ * can make UDP flows, or flows made before live (lib/release.c); then
+ * every socket of the cgroup comes here: a TCP one returns before anything
+ * else (its cookie would be made for nothing).
  */
 SEC("cgroup/sock_release")
 int sr_sock_release(struct bpf_sock *sk)

@@ -109,6 +109,9 @@ struct sr_txn {
 	struct { int map; uint32_t ksz, vsz; } sizes[8];
 	size_t nsizes;
 	int services_changed;		/* sr_txn_end puts the hooks right */
+	int rules_changed;		/* ... and sr_sock_release (release.c) */
+	int udp_rules;			/* the rules now may make UDP flows */
+	int release_attached;		/* this one attached sr_sock_release */
 };
 #define SR_TXN_WRITE	1	/* take the lock: this transaction writes */
 #define SR_TXN_IF_UP	2	/* not up is no error: t->up says (up, down) */
@@ -128,6 +131,19 @@ int sr_txn_write_config(struct sr_txn *t);	/* t->cfg to the kernel */
 void sr_txn_commit(struct sr_txn *t);		/* keep, unlock */
 void sr_txn_abort(struct sr_txn *t);		/* undo newest first, unlock */
 int sr_txn_end(struct sr_txn *t, int err);	/* either; returns sr_err(err) */
+
+/* release.c: sr_sock_release attached only while UDP flows can be made. */
+int sr_release_is_prog(const char *name);	/* the program's name? */
+int sr_release_attached(void);
+struct sr_rule_slot;
+/* The rules are about to become @keep + @add: attach it first if they
+ * can make UDP flows.  0 or -errno. */
+int sr_release_rules(struct sr_txn *t, const struct sr_rule_slot *keep,
+		     size_t nkeep, const struct sr_rule *add, size_t nadd);
+int sr_release_sync(struct sr_txn *t);	/* after the writes: detach if idle */
+void sr_release_undo(struct sr_txn *t);	/* sr_txn_abort's part */
+/* Outside a transaction (upgrade): as the rules in @t's maps stand. */
+int sr_release_resync(struct sr_txn *t);
 
 /* Rules: every used slot, and the index the kernel matches with. */
 struct sr_rule_slot {

@@ -104,8 +104,9 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 			     !strncmp(name, "sr_sendmsg", 10)) != pass ||
 			    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
 				continue;
-			if (sr_scope_is_hook(name)) {
-				/* Pinned, attached by services (scope.c). */
+			if (sr_scope_is_hook(name) || sr_release_is_prog(name)) {
+				/* Pinned, attached by services (scope.c) or
+				 * by rules (release.c). */
 				snprintf(path, sizeof(path), PIN("prog_%s"), name);
 				if (bpf_program__pin(prog, path))
 					return -errno;

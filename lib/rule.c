@@ -177,6 +177,9 @@ int sr_rules_change(struct sr_txn *t, const struct sr_rule_slot *old,
 		err = ni;
 		goto out;
 	}
+	err = sr_release_rules(t, keep, nkeep, add, nadd);	/* before any write */
+	if (err)
+		goto out;
 	/* Slots, then the index that points at them, then old slots freed. */
 	for (i = 0; i < nadd && !err; i++)
 		err = sr_txn_update(t, t->m.rules, &all[nkeep + i].slot,

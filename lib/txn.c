@@ -251,6 +251,7 @@ void sr_txn_abort(struct sr_txn *t)
 		else
 			bpf_map_delete_elem(u->map, u->data);
 	}
+	sr_release_undo(t);
 	finish(t);
 }
 
@@ -263,6 +264,9 @@ int sr_txn_end(struct sr_txn *t, int err)
 		if (e < 0)
 			err = e;
 	}
+	/* Best effort (release.c): a failure leaves it attached, harmless. */
+	if (err >= 0)
+		sr_release_sync(t);
 	if (err < 0)
 		sr_txn_abort(t);
 	else

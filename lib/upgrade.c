@@ -539,7 +539,9 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 				 bpf_program__name(prog));
 			if (access(path, F_OK) == 0 ||
 			    (sr_scope_is_hook(bpf_program__name(prog)) &&
-			     !access(SOCKREDIR_PIN_DIR "/link_sr_getsockopt", F_OK)))
+			     !access(SOCKREDIR_PIN_DIR "/link_sr_getsockopt", F_OK)) ||
+			    (sr_release_is_prog(bpf_program__name(prog)) &&
+			     !access(SOCKREDIR_PIN_DIR "/prog_sr_sock_release", F_OK)))
 				res->programs_replaced++;
 			else
 				res->programs_added++;
@@ -725,6 +727,10 @@ int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
 			why(res, "the socket-option hooks could not be moved to "
 			    "the services' cgroups (%s): they stay where they were",
 			    strerror(-err));
+		/* sr_sock_release, attached as a new program if it was not:
+		 * only while the rules can make UDP flows (release.c). */
+		if (!err && sr_release_resync(&t) < 0)
+			why(res, "sr_sock_release stays attached");
 		sr_maps_close(&t.m);
 	}
 	sr_unlock(lock);
