@@ -168,6 +168,18 @@ static void flow_ended(struct flow_env *env)
 		resume_accepting(r);
 }
 
+/* Before the loop waits: the lines of the flows that ended this turn. */
+static void flush_log(void *arg)
+{
+	static bool told;
+	struct relay *r = arg;
+
+	if (flowlog_flush(r->log) < 0 && !told) {
+		told = true;
+		diag_error("cannot write the flow log");
+	}
+}
+
 static void on_signal(void *arg, int fd, uint32_t events)
 {
 	struct relay *r = arg;
@@ -375,6 +387,7 @@ struct relay *relay_new(const struct relay_config *cfg)
 		diag_error("cannot open %s: %s", cfg->log_path, strerror(errno));
 		goto fail;
 	}
+	loop_before_wait(r->loop, flush_log, r);
 	r->flows.loop = r->loop;
 	r->flows.log = r->log;
 	r->flows.cfg = &cfg->flow;
