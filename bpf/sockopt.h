@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
  * sockopt.h - the socket options: SOCKREDIR_RECORDS and SOCKREDIR_CONTEXT
- * on a proxy's accepted socket, SO_ORIGINAL_DST for netfilter-era proxies,
+ * (or both at once, SOCKREDIR_QUERY) on a proxy's accepted socket, SO_ORIGINAL_DST for netfilter-era proxies,
  * SOCKREDIR_RECORDS on a proxy's new socket, SOCKREDIR_CLAIM on its
  * listener.  Options at other levels pass untouched.
  */
@@ -76,6 +76,31 @@ static __always_inline int sr_get_records(struct bpf_sockopt *ctx,
 		return -ERANGE;
 	__builtin_memcpy(p, &f->rec, sizeof(f->rec));
 	ctx->optlen = sizeof(f->rec);
+	return 0;
+}
+
+/*
+ * SOCKREDIR_QUERY: the context, then the records right after its block
+ * (the records' offset is the block's end, so a longer block moves them).
+ * One call instead of two for a proxy that wants both.
+ */
+static __always_inline int sr_get_query(struct bpf_sockopt *ctx,
+					const struct sr_flow *f)
+{
+	void *r = ctx->optval + sizeof(struct sr_context);
+	int err;
+
+	if (r + sizeof(f->rec) > ctx->optval_end)
+		return -ERANGE;
+	err = sr_get_context(ctx, f);
+	if (err)
+		return err;
+	/* Checked again: the verifier does not carry the bound across. */
+	r = ctx->optval + sizeof(struct sr_context);
+	if (r + sizeof(f->rec) > ctx->optval_end)
+		return -ERANGE;
+	__builtin_memcpy(r, &f->rec, sizeof(f->rec));
+	ctx->optlen = sizeof(struct sr_context) + sizeof(f->rec);
 	return 0;
 }
 
@@ -183,24 +208,26 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx)
  */
 static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 {
+	const struct sr_flow *f;
 	struct sr_sock *s;
+	int opt = ctx->optname;
 
-	if (ctx->level == SR_SOL &&
-	    (ctx->optname == SR_OPT_RECORDS || ctx->optname == SR_OPT_CONTEXT)) {
-		const struct sr_flow *f = sr_udp_selected(ctx->sk);
-
-		if (f)
-			return ctx->optname == SR_OPT_RECORDS ?
-				       sr_get_records(ctx, f) :
-				       sr_get_context(ctx, f);
-		s = sr_sock_get(ctx->sk);
-		if (!s || s->role != SR_ROLE_ACCEPTED)
-			return -ENOENT;
-		if (ctx->optname == SR_OPT_RECORDS) {
-			sr_onward_passed(ctx, s);
-			return sr_get_records(ctx, &s->flow);
+	if (ctx->level == SR_SOL && (opt == SR_OPT_RECORDS ||
+	    opt == SR_OPT_CONTEXT || opt == SR_OPT_QUERY)) {
+		f = sr_udp_selected(ctx->sk);
+		if (!f) {
+			s = sr_sock_get(ctx->sk);
+			if (!s || s->role != SR_ROLE_ACCEPTED)
+				return -ENOENT;
+			if (opt != SR_OPT_CONTEXT)	/* records read */
+				sr_onward_passed(ctx, s);
+			f = &s->flow;
 		}
-		return sr_get_context(ctx, &s->flow);
+		if (opt == SR_OPT_RECORDS)
+			return sr_get_records(ctx, f);
+		if (opt == SR_OPT_CONTEXT)
+			return sr_get_context(ctx, f);
+		return sr_get_query(ctx, f);
 	}
 	if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
 	    ctx->optname == SR_SO_ORIGINAL_DST) {

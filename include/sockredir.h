@@ -39,7 +39,7 @@ extern "C" {
 
 /* ---- Socket options ------------------------------------------------------ */
 
-/* Option level ("SR"), and the two options at that level. */
+/* Option level ("SR"), and the options at that level. */
 #define SOL_SOCKREDIR		0x5352
 /*
  * getsockopt on an accepted socket: the opaque records of the flow (the
@@ -50,6 +50,17 @@ extern "C" {
 #define SOCKREDIR_RECORDS	1
 /* getsockopt on an accepted socket: struct sockredir_context. */
 #define SOCKREDIR_CONTEXT	2
+/*
+ * getsockopt on an accepted socket (or a UDP socket with a flow selected):
+ * the context and the records in one call, into a struct sockredir_query.
+ * The context comes first, exactly as SOCKREDIR_CONTEXT answers it; the
+ * records follow right after its block (at offsetof(struct
+ * sockredir_context, sr) + sr.size) and run to the length returned.  Like
+ * SOCKREDIR_RECORDS, it counts as the records being read.  ERANGE if the
+ * buffer cannot take both (sizeof(struct sockredir_query) always can).
+ * sockredir_query() makes the call and checks the answer.
+ */
+#define SOCKREDIR_QUERY		5
 /*
  * setsockopt on a listening socket, with a service's name as the value:
  * claim it as that service's listener.  The connect hook sends a service's
@@ -265,6 +276,12 @@ struct sockredir_context {
 	struct sockredir_context_block sr;
 };
 
+/* SOCKREDIR_QUERY: a buffer that takes any answer of this version. */
+struct sockredir_query {
+	struct sockredir_context ctx;
+	unsigned char records[SOCKREDIR_RECORDS_MAX];
+};
+
 /* ---- Proxy-side calls ---------------------------------------------------- */
 
 /*
@@ -283,6 +300,18 @@ SOCKREDIR_API int sockredir_query_records(int fd, void *buf, size_t *len);
  * or -EPROTO if the kernel's answer does not parse.
  */
 SOCKREDIR_API int sockredir_query_context(int fd, struct sockredir_context *ctx);
+
+/*
+ * sockredir_query - read the context and the records of an accepted socket
+ * in one getsockopt (SOCKREDIR_QUERY).
+ * @ctx: filled in and checked as by sockredir_query_context().
+ * @rec, @reclen: as for sockredir_query_records().
+ * Returns 0, or the errors of sockredir_query_records(), or -EPROTO if the
+ * answer does not parse.  Against a layer older than the option (which
+ * answers it as the kernel does, ENOPROTOOPT) it asks the two old options.
+ */
+SOCKREDIR_API int sockredir_query(int fd, struct sockredir_context *ctx,
+				  void *rec, size_t *reclen);
 
 /*
  * sockredir_set_records - attach records to a new socket before connect().

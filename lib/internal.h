@@ -43,6 +43,11 @@ struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd); /* loader.c
 void sr_maps_close(struct sr_maps *m);
 
 /* Serialises control-plane changes between processes.  Returns an fd. */
+/* sockopt.c: a SOCKREDIR_QUERY answer split into context and records
+ * (-EPROTO if it does not parse, -ERANGE if the records exceed *reclen). */
+int sr_query_parse(const void *buf, size_t len, struct sockredir_context *ctx,
+		   void *rec, size_t *reclen);
+
 int sr_lock(void);
 void sr_unlock(int fd);
 

@@ -14,6 +14,9 @@ _Static_assert(sizeof(struct sockredir_context_block) == SR_CONTEXT_BLOCK_SIZE,
 _Static_assert(SOCKREDIR_CGROUP_LEVELS == SR_CG_LEVELS, "cgroup levels");
 _Static_assert(sizeof(struct sr_records) <= SOCKREDIR_RECORDS_MAX,
 	       "records size");
+_Static_assert(sizeof(struct sockredir_query) >=
+	       sizeof(struct sr_context) + sizeof(struct sr_records),
+	       "query layout");
 _Static_assert((int)SOCKREDIR_PREVIOUSLY_REDIRECTED_BY_SELF ==
 	       (int)SR_PREVIOUSLY_BY_SELF, "state values");
 
@@ -51,6 +54,55 @@ int sockredir_query_context(int fd, struct sockredir_context *ctx)
 	if (sockredir_parse_context(&raw, l, ctx) < 0)
 		return sr_err(-EPROTO);
 	return 0;
+}
+
+/* The two old options, for a layer that does not know SOCKREDIR_QUERY. */
+static int query_two(int fd, struct sockredir_context *ctx, void *rec,
+		     size_t *reclen)
+{
+	int err = sockredir_query_records(fd, rec, reclen);
+
+	return err ? err : sockredir_query_context(fd, ctx);
+}
+
+int sr_query_parse(const void *buf, size_t len, struct sockredir_context *ctx,
+		   void *rec, size_t *reclen)
+{
+	const size_t head = offsetof(struct sockredir_context, sr);
+	uint32_t blk;
+	size_t n;
+
+	if (sockredir_parse_context(buf, len, ctx) < 0)
+		return -EPROTO;
+	/* The records start where the block ends; parse_context checked
+	 * that it ends within @len. */
+	memcpy(&blk, (const char *)buf + head + 4, sizeof(blk));
+	n = len - (head + blk);
+	if (n == 0)
+		return -EPROTO;
+	if (n > *reclen)
+		return -ERANGE;
+	memcpy(rec, (const char *)buf + head + blk, n);
+	*reclen = n;
+	return 0;
+}
+
+int sockredir_query(int fd, struct sockredir_context *ctx, void *rec,
+		    size_t *reclen)
+{
+	struct sockredir_query q;
+	socklen_t l = sizeof(q);
+	int err;
+
+	if (!ctx || !rec || !reclen)
+		return sr_err(-EINVAL);
+	if (getsockopt(fd, SOL_SOCKREDIR, SOCKREDIR_QUERY, &q, &l) < 0) {
+		err = get_err();
+		return err == -ENOPROTOOPT ? query_two(fd, ctx, rec, reclen) :
+		       sr_err(err);
+	}
+	err = sr_query_parse(&q, l, ctx, rec, reclen);
+	return err ? sr_err(err) : 0;
 }
 
 int sockredir_set_records(int fd, const void *buf, size_t len)

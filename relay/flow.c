@@ -2,7 +2,7 @@
 /*
  * flow.c - the life of one redirected connection.
  *
- *   accept -> query records and context -> count it against its app's
+ *   accept -> query context and records (one call) -> count it against its app's
  *   share -> inspect the client's first bytes -> open upstream (records
  *   set, non-blocking connect) -> relay both ways -> log.
  *
@@ -53,8 +53,7 @@
 #define SOCK_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 struct redirect_ops redirect_ops = {
-	.query_records = sockredir_query_records,
-	.query_context = sockredir_query_context,
+	.query = sockredir_query,
 	.set_records = sockredir_set_records,
 };
 
@@ -494,9 +493,8 @@ static int flow_start(struct flow *f)
 	int err;
 
 	f->records_len = sizeof(f->records);
-	err = redirect_ops.query_records(f->client.fd, f->records, &f->records_len);
-	if (!err)
-		err = redirect_ops.query_context(f->client.fd, &f->ctx);
+	err = redirect_ops.query(f->client.fd, &f->ctx, f->records,
+				 &f->records_len);
 	if (err)
 		return flow_stop(f, query_failed(err), err);
 	f->have_ctx = true;

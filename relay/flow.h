@@ -50,8 +50,9 @@ struct flow_env {
  * can run flows without the redirect layer.
  */
 struct redirect_ops {
-	int (*query_records)(int fd, void *buf, size_t *len);
-	int (*query_context)(int fd, struct sockredir_context *ctx);
+	/* context and records in one call (SOCKREDIR_QUERY) */
+	int (*query)(int fd, struct sockredir_context *ctx, void *rec,
+		     size_t *reclen);
 	int (*set_records)(int fd, const void *buf, size_t len);
 };
 extern struct redirect_ops redirect_ops;

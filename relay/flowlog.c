@@ -1,17 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * flowlog.c - the JSON-lines flow log.
+ *
+ * Buffered, and written out once per turn of the relay's loop (before it
+ * waits), not once per line: what is written is what flows ended before the
+ * relay went to sleep.  SIGTERM, SIGINT and SIGHUP come through the loop
+ * (a signalfd), so the drain and a reopen write everything first; every
+ * exit of the relay goes through flowlog_close().  Only a kill the process
+ * cannot see (SIGKILL, a crash) loses lines, those of flows that ended in
+ * the turn it interrupted.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flowlog.h"
 
+#define LOG_BUF		(64 * 1024)
+
 struct flowlog {
 	char *path;		/* NULL: stdout */
 	FILE *f;
+	bool dirty;		/* lines not yet flushed */
 };
 
 static const char *const end_names[] = {
@@ -43,6 +55,7 @@ struct flowlog *flowlog_open(const char *path)
 		return NULL;
 	if (!path || !strcmp(path, "-")) {
 		log->f = stdout;
+		setvbuf(log->f, NULL, _IOFBF, LOG_BUF);
 		return log;
 	}
 	log->path = strdup(path);
@@ -56,6 +69,7 @@ struct flowlog *flowlog_open(const char *path)
 		errno = err;
 		return NULL;
 	}
+	setvbuf(log->f, NULL, _IOFBF, LOG_BUF);
 	return log;
 }
 
@@ -68,8 +82,10 @@ int flowlog_reopen(struct flowlog *log)
 	f = fopen(log->path, "ae");
 	if (!f)
 		return -errno;
-	fclose(log->f);
+	setvbuf(f, NULL, _IOFBF, LOG_BUF);
+	fclose(log->f);		/* the buffered lines go to the old file */
 	log->f = f;
+	log->dirty = false;
 	return 0;
 }
 
@@ -128,8 +144,21 @@ int flowlog_write(struct flowlog *log, const struct flow_summary *s)
 		",\"duration_ms\":%" PRIu64 ",\"end\":\"%s\"}\n",
 		s->bytes_up, s->bytes_down, s->duration_ms,
 		flow_end_name(s->end));
-	if (fflush(f) == EOF || ferror(f)) {
+	log->dirty = true;
+	if (ferror(f)) {	/* a full buffer went out, and failed */
 		clearerr(f);
+		return -EIO;
+	}
+	return 0;
+}
+
+int flowlog_flush(struct flowlog *log)
+{
+	if (!log->dirty)
+		return 0;
+	log->dirty = false;
+	if (fflush(log->f) == EOF || ferror(log->f)) {
+		clearerr(log->f);
 		return -EIO;
 	}
 	return 0;

@@ -46,7 +46,14 @@ struct flowlog *flowlog_open(const char *path);
  * keeps the old stream on failure. */
 int flowlog_reopen(struct flowlog *log);
 void flowlog_close(struct flowlog *log);
-/* Write one line and flush it.  Returns 0 or -errno. */
+/*
+ * Write one line into the log's buffer.  Returns 0 or -errno.  Lines go out
+ * at flowlog_flush(), which the relay calls before every wait of its loop:
+ * the lines of flows that ended in one turn take one write(), and none
+ * waits while the relay sleeps.  A fuller buffer (64 KiB) goes out at once.
+ */
 int flowlog_write(struct flowlog *log, const struct flow_summary *s);
+/* Write out what is buffered.  Returns 0 or -EIO. */
+int flowlog_flush(struct flowlog *log);
 
 #endif

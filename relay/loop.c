@@ -31,6 +31,8 @@ struct loop {
 	struct handler *fds;
 	struct link timers;	/* by deadline, earliest first */
 	struct link tasks;
+	void (*before_wait)(void *arg);
+	void *before_wait_arg;
 };
 
 uint64_t loop_now(void)
@@ -181,6 +183,12 @@ static void run_tasks(struct loop *l)
 	}
 }
 
+void loop_before_wait(struct loop *l, void (*fn)(void *arg), void *arg)
+{
+	l->before_wait = fn;
+	l->before_wait_arg = arg;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event evs[BATCH];
@@ -189,6 +197,8 @@ int loop_run(struct loop *l)
 	int i, n, fd;
 
 	while (!l->stop) {
+		if (l->before_wait)
+			l->before_wait(l->before_wait_arg);
 		n = epoll_wait(l->epfd, evs, BATCH, next_timeout(l));
 		if (n < 0 && errno != EINTR)
 			return -errno;

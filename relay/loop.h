@@ -91,6 +91,9 @@ static inline int timer_armed(const struct timer *t)
 void task_queue(struct loop *l, struct task *t);
 void task_cancel(struct task *t);
 
+/* Call @fn(@arg) before every wait (one: a later call replaces it). */
+void loop_before_wait(struct loop *l, void (*fn)(void *arg), void *arg);
+
 /* Run until loop_stop().  Returns 0, or -errno if epoll_wait failed. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -11,10 +11,22 @@
  * pump copies until one read brings SPLICE_AFTER bytes, then splices: it takes a
  * pipe from the pool when it reads and gives it back once the pipe is
  * empty again; if none can be had it copies.
+ *
+ * A new pipe is grown from the kernel's 64 KiB to SPLICE_MAX: a 2 GiB
+ * transfer then takes ~3,200 splice calls and ~700 wake-ups instead of
+ * ~34,000 and ~2,000 (measured: 1 GiB through one flow).  The size is a
+ * count of page slots (a spliced pipe refers to the socket's pages, up to
+ * that much of them while a slow reader keeps it full), and the kernel
+ * charges the slots to the relay's uid: past pipe-user-pages-soft (16,384
+ * pages) every new pipe of that uid, not only ours, gets two pages unless
+ * it runs with CAP_SYS_RESOURCE.  So at most BIG_MAX pipes are grown at
+ * once (4,096 pages), the others keep 64 KiB; and where the kernel refuses
+ * (fs.pipe-max-size lower, the uid's quota spent), 64 KiB it is.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,12 +38,15 @@
 #define SPLICE_AFTER	(16 * 1024)	/* a read of this much: splice from now */
 #define SPLICE_MAX	(1024 * 1024)	/* the pipe takes what fits */
 #define POOL_MAX	256		/* idle pipes kept */
+#define BIG_MAX		16		/* pipes grown to SPLICE_MAX at once */
 
 /* One relay, one thread: the pool is the process's. */
 static struct {
 	int idle[POOL_MAX][2];
+	bool idle_big[POOL_MAX];
 	int n_idle;
 	int n_pipes;		/* idle + held */
+	int n_big;		/* of those, grown */
 	int max;
 } pool = { .max = INT_MAX };
 
@@ -40,22 +55,31 @@ void pump_pipes_limit(int max)
 	pool.max = max > 0 ? max : 0;
 }
 
+static void pipe_close(int fds[2], bool big)
+{
+	close(fds[0]);
+	close(fds[1]);
+	pool.n_pipes--;
+	pool.n_big -= big;
+}
+
 void pump_pipes_trim(void)
 {
 	while (pool.n_idle) {
 		pool.n_idle--;
-		close(pool.idle[pool.n_idle][0]);
-		close(pool.idle[pool.n_idle][1]);
-		pool.n_pipes--;
+		pipe_close(pool.idle[pool.n_idle], pool.idle_big[pool.n_idle]);
 	}
 }
 
-static int pipe_get(int fds[2])
+static int pipe_get(struct pump *p)
 {
+	int *fds = p->pipe;
+
 	if (pool.n_idle) {
 		pool.n_idle--;
 		fds[0] = pool.idle[pool.n_idle][0];
 		fds[1] = pool.idle[pool.n_idle][1];
+		p->pipe_big = pool.idle_big[pool.n_idle];
 		return 0;
 	}
 	if (pool.n_pipes >= pool.max)
@@ -65,6 +89,9 @@ static int pipe_get(int fds[2])
 		return -errno;
 	}
 	pool.n_pipes++;
+	p->pipe_big = pool.n_big < BIG_MAX &&
+		      fcntl(fds[1], F_SETPIPE_SZ, SPLICE_MAX) >= SPLICE_MAX;
+	pool.n_big += p->pipe_big;
 	return 0;
 }
 
@@ -76,11 +103,10 @@ static void pipe_put(struct pump *p)
 	if (!p->in_pipe && pool.n_idle < POOL_MAX) {
 		pool.idle[pool.n_idle][0] = p->pipe[0];
 		pool.idle[pool.n_idle][1] = p->pipe[1];
+		pool.idle_big[pool.n_idle] = p->pipe_big;
 		pool.n_idle++;
 	} else {
-		close(p->pipe[0]);
-		close(p->pipe[1]);
-		pool.n_pipes--;
+		pipe_close(p->pipe, p->pipe_big);
 	}
 	p->pipe[0] = p->pipe[1] = -1;
 	p->in_pipe = 0;
@@ -201,7 +227,7 @@ static ssize_t fill_splice(struct pump *p, int *fallback)
 		p->buf = NULL;
 		p->off = p->cap = 0;
 	}
-	if (p->pipe[0] < 0 && pipe_get(p->pipe) < 0) {
+	if (p->pipe[0] < 0 && pipe_get(p) < 0) {
 		*fallback = 1;
 		return -2;
 	}

@@ -35,6 +35,7 @@ struct pump {
 	struct end *from, *to;
 	int pipe[2];		/* -1 while none is held */
 	size_t in_pipe;		/* bytes in the pipe */
+	bool pipe_big;		/* the pipe was grown to SPLICE_MAX */
 	char *buf;		/* copy (or inspection) buffer */
 	size_t off, len, cap;
 	size_t passed;		/* with an inspector: sendable part of len */

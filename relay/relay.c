@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,18 @@ static void flow_ended(struct flow_env *env)
 		resume_accepting(r);
 }
 
+/* Before the loop waits: the lines of the flows that ended this turn. */
+static void flush_log(void *arg)
+{
+	static bool told;
+	struct relay *r = arg;
+
+	if (flowlog_flush(r->log) < 0 && !told) {
+		told = true;
+		diag_error("cannot write the flow log");
+	}
+}
+
 static void on_signal(void *arg, int fd, uint32_t events)
 {
 	struct relay *r = arg;
@@ -190,6 +203,9 @@ static void on_signal(void *arg, int fd, uint32_t events)
  * The listener carries SO_LINGER {1, 0}: the kernel copies it into every
  * connection it accepts, so each client socket resets on close (also when
  * we die) from the moment it exists, without a call per flow (flow.c).
+ * TCP_NODELAY is copied the same way: the relay passes on what it reads at
+ * once, and Nagle on the client side would hold a server's second small
+ * write until the client's delayed ACK (the upstream socket sets its own).
  */
 static int listen_on(const struct sockaddr_storage *ss)
 {
@@ -204,6 +220,7 @@ static int listen_on(const struct sockaddr_storage *ss)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)) < 0 ||
 	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
 	    listen(fd, SOMAXCONN) < 0) {
@@ -375,6 +392,7 @@ struct relay *relay_new(const struct relay_config *cfg)
 		diag_error("cannot open %s: %s", cfg->log_path, strerror(errno));
 		goto fail;
 	}
+	loop_before_wait(r->loop, flush_log, r);
 	r->flows.loop = r->loop;
 	r->flows.log = r->log;
 	r->flows.cfg = &cfg->flow;

@@ -7,12 +7,14 @@
   probe.py set RECFILE [UID]          set saved records on a new socket, as
                                       UID if given; print the errno name
   probe.py peer HOST:PORT             connect, print getpeername()
-  probe.py query                      query a plain socket; print errno name
+  probe.py query [OPT]                query a plain socket (CONTEXT, or option
+                                      number OPT); print errno name
 Each check prints one line "ok NAME" or "not ok NAME: detail".
 """
 import errno, os, socket, sys
 
-SOL, RECORDS, CONTEXT = 0x5352, 1, 2
+SOL, RECORDS, CONTEXT, QUERY = 0x5352, 1, 2, 5
+CONTEXT_SIZE = 352     # two sockaddr_storage + the version 1 block
 
 
 def addr(spec):
@@ -38,6 +40,39 @@ def expect(name, got, want):
           ("not ok %s: got %s, want %s" % (name, got, want)), flush=True)
 
 
+def get_err(sock, opt, size):
+    try:
+        v = sock.getsockopt(SOL, opt, size) if size else sock.getsockopt(SOL, opt)
+        return "OK" if isinstance(v, int) else "OK %d" % len(v)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+
+def check_query(conn, rec):
+    """SOCKREDIR_QUERY: the context, then the records, in one answer."""
+    ctx = conn.getsockopt(SOL, CONTEXT, 1024)
+    expect("context is %d bytes" % CONTEXT_SIZE, len(ctx), CONTEXT_SIZE)
+    want = CONTEXT_SIZE + len(rec)
+    q = conn.getsockopt(SOL, QUERY, want)
+    expect("query into exactly context + records: both", len(q), want)
+    expect("query: the context as SOCKREDIR_CONTEXT gives it",
+           q[:CONTEXT_SIZE] == ctx, True)
+    expect("query: then the records as SOCKREDIR_RECORDS gives them",
+           q[CONTEXT_SIZE:] == rec, True)
+    block = int.from_bytes(q[260:264], sys.byteorder)   # sr.size
+    expect("query: the records start where the context's block ends",
+           256 + block, CONTEXT_SIZE)
+    expect("query into 1024 bytes (Python's most): the same %d bytes" % want,
+           get_err(conn, QUERY, 1024), "OK %d" % want)
+    for size in (want - 1, CONTEXT_SIZE, CONTEXT_SIZE - 1, 16, 1, 0):
+        expect("query into %d bytes gives ERANGE" % (size or 4), get_err(conn, QUERY, size),
+               "ERANGE")
+    expect("query after the short tries: still answered",
+           get_err(conn, QUERY, want), "OK %d" % want)
+    expect("option 6 (none) at SOL_SOCKREDIR: the kernel's EOPNOTSUPP",
+           get_err(conn, 6, 1024), "ENOTSUP")
+
+
 def accept(spec, recfile):
     family, a = addr(spec)
     ls = socket.socket(family, socket.SOCK_STREAM)
@@ -56,6 +91,7 @@ def accept(spec, recfile):
     except OSError as e:
         got = errno.errorcode[e.errno]
     expect("small buffer gives ERANGE", got, "ERANGE")
+    check_query(conn, rec)
     od = conn.getsockopt(socket.SOL_IP, 80, 16)   # SO_ORIGINAL_DST, iptables-style
     expect("SO_ORIGINAL_DST into a 16-byte sockaddr_in",
            "%s:%d" % (socket.inet_ntoa(od[4:8]), int.from_bytes(od[2:4], "big")),
@@ -76,6 +112,7 @@ def accept(spec, recfile):
     except OSError as e:
         got = errno.errorcode[e.errno]
     expect("listener has no records: ENOENT", got, "ENOENT")
+    expect("listener, query: ENOENT", get_err(ls, QUERY, 1024), "ENOENT")
     try:
         conn.setsockopt(SOL, RECORDS, rec)
         got = "OK"
@@ -101,8 +138,9 @@ def main():
         print("%s:%d" % s.getpeername()[:2])
     elif cmd == "query":
         s = socket.socket()
+        opt = int(sys.argv[2]) if len(sys.argv) > 2 else CONTEXT
         try:
-            s.getsockopt(SOL, CONTEXT, 512)
+            s.getsockopt(SOL, opt, 1024)
             print("OK")
         except OSError as e:
             print(errno.errorcode[e.errno])

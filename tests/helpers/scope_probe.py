@@ -28,7 +28,7 @@ import struct
 import sys
 import time
 
-SOL, RECORDS, CONTEXT, CLAIM, FLOW = 0x5352, 1, 2, 3, 4
+SOL, RECORDS, CONTEXT, CLAIM, FLOW, QUERY = 0x5352, 1, 2, 3, 4, 5
 SO_ORIGINAL_DST = 80
 
 
@@ -94,6 +94,7 @@ def tries(what, s, rec, name, out):
             out.append("%s %s %s" % (label, what, err(e)))
     got("get-records", lambda: s.getsockopt(SOL, RECORDS, 256))
     got("get-context", lambda: s.getsockopt(SOL, CONTEXT, 512))
+    got("get-query", lambda: s.getsockopt(SOL, QUERY, 1024))
     got("original-dst", lambda: s.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16))
     got("set-records", lambda: s.setsockopt(SOL, RECORDS, rec))
     got("set-claim", lambda: s.setsockopt(SOL, CLAIM, name.encode()))

@@ -164,8 +164,14 @@ check "sockopt: once their flow has ended, not even root may set them (ESTALE)" 
 	test "$(in_cg p-P $PROBE set "$TMPD/rec")" = ESTALE
 check "sockopt: a socket that was not redirected gives ENOENT" -- \
 	test "$(in_cg p-P $PROBE query)" = ENOENT
+check "sockopt: query (option 5) on a socket that was not redirected: ENOENT" -- \
+	test "$(in_cg p-P $PROBE query 5)" = ENOENT
 check "sockopt: in the application cgroup, the kernel's own EOPNOTSUPP" -- \
 	test "$(in_cg app $PROBE query)" = ENOTSUP
+check "sockopt: nobody in the application cgroup: context, records, query all EOPNOTSUPP" -- \
+	test "$(for o in 2 1 5; do in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups \
+		/usr/bin/python3 "$top/tests/helpers/probe.py" query $o; done | tr '\n' ' ')" = \
+		"ENOTSUP ENOTSUP ENOTSUP "
 check "sockopt: outside the attached cgroup, the kernel's own EOPNOTSUPP" -- \
 	test "$($PROBE query)" = ENOTSUP
 check "sockopt: refusals are counted" -- \

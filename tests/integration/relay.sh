@@ -296,13 +296,23 @@ check "1000 flows: each logged closed once on each relay" -- eval '
 	is "$(tail -n 1000 $A | grep -c "\"end\":\"closed\"")" 1000 &&
 	is "$(tail -n 1000 $B | grep -c "\"bytes_up\":65536,\"bytes_down\":65536,.*closed")" 1000'
 check "1000 flows: no descriptor left behind" -- fds_are $fa $fb
+# The log is written once per turn of the relay's loop: lines whole, none torn.
+whole_json() { python3 -c 'import json, sys
+for n, l in enumerate(open(sys.argv[1]), 1):
+    json.loads(l)
+print(n)' "$1"; }
+check "1000 flows: every line of both logs is one whole JSON object" -- \
+	eval 'is "$(whole_json $A) $(whole_json $B)" "$(lines $A) $(lines $B)"'
 
 # --- SIGHUP reopens the log ---------------------------------------------------
+na=$(lines $A)
 mv $A "$A.1"
 kill -HUP "$(relay_pid A)"
 for i in $(seq 200); do [ -e $A ] && break; sleep 0.05; done	# reopened
 client 127.0.0.2:8001 --text 'hi\n' >/dev/null
 check "SIGHUP: a new A.log, with the next flow in it" -- eval 'wait_lines $A 1 && is "$(lines $A)" 1'
+check "SIGHUP: the lines before it all in the old file, none carried over" -- \
+	is "$(lines "$A.1")" "$na"
 
 # --- SIGTERM: drain ----------------------------------------------------------
 client 127.0.0.2:8006 > "$TMPD/slow.out" &

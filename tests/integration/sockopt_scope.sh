@@ -136,7 +136,13 @@ check "the hooks ran for the proxy's 3 gets and 2 sets only ($r1-> $r2)" -- \
 grep -v ' passed ' "$TMPD/attack.out" > "$TMPD/mine.out"	# its own sockets
 mine() { cat "$TMPD/mine.out"; }
 n=$(grep -c . "$TMPD/attack.out")
-check "nobody tried every option on 5 sockets, and records on a new one ($n)" -- test "$n" -eq 31
+check "nobody tried every option on 5 sockets, and records on a new one ($n)" -- test "$n" -eq 36
+# status WHAT: "SOCKET RESULT" per socket for get-WHAT, OK's payload cut.
+status() { grep "^get-$1 " "$TMPD/attack.out" | sed 's/^[^ ]* //; s/ OK:.*/ OK/'; }
+check "SOCKREDIR_QUERY: answered for nobody exactly where CONTEXT is, refused where it is" -- \
+	test "$(status query)" = "$(status context)" -a "$(status query | grep -c .)" -eq 5
+check "... on the proxy's socket passed to it, both answered" -- \
+	test "$(status query | grep '^passed')" = "passed OK"
 check "its own sockets: every try refused" -- test "$(grep -c ' OK' "$TMPD/mine.out")" -eq 0
 check "its own sockets, SOL_SOCKREDIR sets: the kernel's ENOPROTOOPT" -- \
 	test "$(mine | grep -E '^(set-|records-)' | grep -vc ' ENOPROTOOPT$')" -eq 0

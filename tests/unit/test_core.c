@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "internal.h"
@@ -134,6 +136,58 @@ static void test_context(void)
 	   "context: hop beyond the records' limit is refused");
 }
 
+/* SOCKREDIR_QUERY's answer: the context, then the records after its block. */
+static void test_query(void)
+{
+	struct sockredir_query q;
+	struct sockredir_context out;
+	const size_t head = offsetof(struct sockredir_context, sr);
+	unsigned char rec[SOCKREDIR_RECORDS_MAX];
+	size_t reclen, full = sizeof(q.ctx) + 248;
+	int fd;
+
+	memset(&q, 0, sizeof(q));
+	q.ctx.remote.ss_family = AF_INET;
+	q.ctx.local.ss_family = AF_INET;
+	q.ctx.sr.version = SOCKREDIR_CONTEXT_VERSION;
+	q.ctx.sr.size = sizeof(q.ctx.sr);
+	q.ctx.sr.hop = 1;
+	memset(q.records, 0xab, 248);
+	reclen = sizeof(rec);
+	ok(sr_query_parse(&q, full, &out, rec, &reclen) == 0 && reclen == 248 &&
+	   rec[0] == 0xab && rec[247] == 0xab && out.sr.hop == 1,
+	   "query: context and 248 bytes of records");
+	reclen = 247;
+	ok(sr_query_parse(&q, full, &out, rec, &reclen) == -ERANGE && reclen == 247,
+	   "query: records longer than the caller's buffer: ERANGE");
+	reclen = sizeof(rec);
+	ok(sr_query_parse(&q, sizeof(q.ctx), &out, rec, &reclen) == -EPROTO,
+	   "query: a context and no records is refused");
+	ok(sr_query_parse(&q, 100, &out, rec, &reclen) == -EPROTO,
+	   "query: cut inside the context is refused");
+	q.ctx.sr.size = 16;	/* an older, shorter block: the records follow it */
+	memset((char *)&q + head + 16, 0xcd, 248);
+	reclen = sizeof(rec);
+	ok(sr_query_parse(&q, head + 16 + 248, &out, rec, &reclen) == 0 &&
+	   reclen == 248 && rec[0] == 0xcd && out.sr.hop == 0,
+	   "query: after a shorter block, the records start where it ends");
+	q.ctx.sr.size = sizeof(q.ctx.sr);
+	q.ctx.remote.ss_family = AF_UNIX;
+	reclen = sizeof(rec);
+	ok(sr_query_parse(&q, full, &out, rec, &reclen) == -EPROTO,
+	   "query: a bad context is refused (EPROTO)");
+	ok(sockredir_query(0, NULL, rec, &reclen) == -EINVAL &&
+	   sockredir_query(0, &out, NULL, &reclen) == -EINVAL &&
+	   sockredir_query(0, &out, rec, NULL) == -EINVAL,
+	   "query: NULL arguments: EINVAL");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	reclen = sizeof(rec);
+	ok(fd >= 0 && sockredir_query(fd, &out, rec, &reclen) == -ENOPROTOOPT,
+	   "query: no layer here: ENOPROTOOPT (after trying the two old options)");
+	if (fd >= 0)
+		close(fd);
+}
+
 static struct sr_rule_slot rule(uint32_t id, uint32_t weight, int family,
 				const char *dst, int plen)
 {
@@ -207,6 +261,7 @@ int main(void)
 	test_records();
 	test_addr();
 	test_context();
+	test_query();
 	test_index();
 	return done();
 }

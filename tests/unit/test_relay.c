@@ -74,6 +74,15 @@ static int fake_context(int fd, struct sockredir_context *ctx)
 	return 0;
 }
 
+/* One query, as the relay asks it (SOCKREDIR_QUERY). */
+static int fake_query(int fd, struct sockredir_context *ctx, void *buf,
+		      size_t *len)
+{
+	int err = fake_records(fd, buf, len);
+
+	return err ? err : fake_context(fd, ctx);
+}
+
 static int fake_set_records(int fd, const void *buf, size_t len)
 {
 	return len == 3 && !memcmp(buf, "REC", 3) ? 0 : -EINVAL;
@@ -151,7 +160,7 @@ static pid_t start_relay(struct relay_config *cfg, const char *log,
 	if (pid == 0) {
 		close(p[0]);
 		diag_quiet = true;
-		redirect_ops = (struct redirect_ops){ fake_records, fake_context,
+		redirect_ops = (struct redirect_ops){ fake_query,
 						      fake_set_records };
 		r = relay_new(cfg);
 		if (!r)
