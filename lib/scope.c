@@ -197,7 +197,7 @@ static int attach_spot(const struct spot *s, const struct sr_config *cfg,
 int sr_scope_sync(const struct sr_txn *t)
 {
 	struct spot *want;
-	int progs[NHOOKS], nwant, i, err = 0, on[SR_MAX_SERVICES] = {};
+	int progs[NHOOKS], nwant, i, err = 0, on[SR_MAX_SERVICES] = {}, have = 0;
 	char path[PATH_MAX];
 	struct dirent *e;
 	uint64_t id;
@@ -213,13 +213,18 @@ int sr_scope_sync(const struct sr_txn *t)
 		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/prog_%s",
 			 hooks[h].name);
 		progs[h] = bpf_obj_get(path);
-		if (progs[h] < 0) {
-			/* A layer from before this scope: its hooks stay on
-			 * the attached cgroup until it is upgraded. */
-			err = errno == ENOENT ? 0 : -errno;
+		if (progs[h] >= 0)
+			have |= 1 << h;
+		else if (errno != ENOENT) {
+			err = -errno;
 			goto out;
 		}
 	}
+	/* None: a layer from before this scope, whose hooks stay on the
+	 * attached cgroup until it is upgraded.  Some: one from before the
+	 * others (sr_proxy_ops), which an upgrade brings. */
+	if (!have)
+		goto out;
 	nwant = wanted(t, want);
 	d = opendir(SOCKREDIR_PIN_DIR);
 	if (!d) {
@@ -237,7 +242,7 @@ int sr_scope_sync(const struct sr_txn *t)
 	 * no hook (one may find two for a moment; sr_setsockopt knows).  The
 	 * hooks a place has stay: only the missing ones are attached. */
 	for (i = 0; i < nwant && !err; i++) {
-		on[i] = ((1 << NHOOKS) - 1) & ~on[i];	/* now: to attach */
+		on[i] = have & ~on[i];	/* now: to attach */
 		if (on[i])
 			err = attach_spot(&want[i], &t->cfg, progs, on[i]);
 		if (err)
