@@ -184,11 +184,12 @@ static __always_inline void sr_onward_sign(const struct sr_ruleset *set,
 }
 
 /*
- * A service's listener accepted @sk, state @s (its flow adopted): note the
- * flow for its proxy's onward connect.  Returns 0 or -ENOSPC (counted in the
+ * A service's listener accepted @sk (socket cookie @cookie), state @s (its
+ * flow adopted): note the flow for its proxy's onward connect.  Returns 0 or -ENOSPC (counted in the
  * overflow entry: onward connects to D then fail until it closes).
  */
-static __always_inline int sr_onward_note(struct sock *sk, struct sr_sock *s)
+static __always_inline int sr_onward_note(struct sock *sk, struct sr_sock *s,
+					  __u64 cookie)
 {
 	struct sr_onward_key key = {};
 	const struct sr_ruleset *set;
@@ -204,7 +205,7 @@ static __always_inline int sr_onward_note(struct sock *sk, struct sr_sock *s)
 	key.service = s->flow.service_id;
 	__builtin_memset(v, 0, sizeof(*v));
 	v->b.since = bpf_ktime_get_ns();
-	v->b.cookie = bpf_get_socket_cookie(sk);
+	v->b.cookie = cookie;
 	__builtin_memcpy(&v->b.rec, &s->flow.rec, sizeof(v->b.rec));
 	set = sr_onward_rules(&key.dst);
 	if (set)

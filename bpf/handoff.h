@@ -4,11 +4,37 @@
  * proxy accepts.  At connect the client port is not known yet; when the
  * client's side of the handshake completes the flow is published under its
  * 4-tuple, and when the proxy's side completes (after it: our ACK does
- * that) the accepted socket adopts it.  Both are state changes of a TCP
- * socket, seen by one tracepoint program (sr_sock_state_change).  A
- * client that closes first takes its entry back.  While an accepted socket
- * is open its hop is live: only then may the proxy give that hop's records
- * to an onward socket.
+ * that) the accepted socket adopts it.  A client that closes first takes
+ * its entry back.  While an accepted socket is open its hop is live: only
+ * then may the proxy give that hop's records to an onward socket.
+ *
+ * No program runs for this on any other socket:
+ *
+ *  - the redirected socket: the connect hook gives it the layer's TCP
+ *    congestion control, "sockredir" (cc.h: Reno's arithmetic, a
+ *    struct_ops of the kernel's tcp_congestion_ops).  Its init callback
+ *    runs when the client's side is connected (tcp_init_transfer, the
+ *    4-tuple known): sr_publish.  Its release runs when the socket is
+ *    destroyed: sr_forget.  A connect that never completes (refused,
+ *    timed out, closed while connecting) runs neither, so the quota it was
+ *    charged at connect is held by an sr_connecting entry that its publish
+ *    takes, or a sweep gives back (SR_CONNECT_NS: longer than the
+ *    handshake may take, SR_CONNECT_SYNCNT SYNs on this loopback leg).  An
+ *    application that sets another congestion control runs release at
+ *    once: its flow was redirected at connect and stays so; if no proxy
+ *    had adopted it, the proxy finds no flow (ENOENT), as for any flow
+ *    not published.
+ *  - the proxy's sockets: a cgroup sockops program (sr_proxy_ops) on the
+ *    services' owner cgroups only, where the socket-option hooks are
+ *    (lib/scope.c).  The accepted socket adopts at
+ *    PASSIVE_ESTABLISHED; only sockets that carry the layer's state (an
+ *    adopted one, a listener) ask for state callbacks, to see their close:
+ *    the hop ends, the onward note ends, a claimed listener is gone.
+ *
+ * An earlier build did all of this from the host's socket state tracepoint
+ * (sr_sock_state_change, below); a layer upgraded from such a build keeps
+ * it attached, for the sockets of that build's flows (lib/upgrade.c).
+ * Each step is done once whichever program runs it first.
  */
 #ifndef SOCKREDIR_HANDOFF_H
 #define SOCKREDIR_HANDOFF_H
@@ -86,6 +112,169 @@ static __always_inline void sr_pending_charge(__u32 uid, int d)
 		if (n)
 			__sync_fetch_and_add(n, d);
 	}
+}
+
+/*
+ * Connects charged to their uid's pending flows and not connected yet,
+ * by socket cookie; each entry holds its charge until its socket's publish
+ * takes it, or the sweep gives it back SR_CONNECT_NS after the connect.
+ * Whoever deletes the entry owns the charge, so it is given back once.
+ */
+#define SR_CONNECT_SYNCNT	2	/* SYNs at 0, 1 and 3 s: done by 7 s */
+#define SR_CONNECT_NS		(8ULL * 1000000000ULL)
+#define SR_CONNECT_SWEEP_NS	(1000ULL * 1000000ULL)
+
+struct sr_connecting {
+	__u32 uid;
+	__u32 pad;
+	__u64 since;		/* ktime of the connect */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SR_PENDING_MAX);
+	__type(key, __u64);
+	__type(value, struct sr_connecting);
+} sr_connecting SEC(".maps");
+
+/*
+ * One timer sweeps them, while there are any.  Not a timer per entry:
+ * those are allocated without locks, and this kernel failed that for one
+ * connect in twenty (bpf/udpflow.h saw the same).
+ */
+struct sr_connect_sweeper {
+	struct bpf_timer timer;
+	__s64 n;		/* entries in sr_connecting */
+	__u32 inited;		/* the timer is made */
+	__u32 running;		/* it is armed, or about to be */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_connect_sweeper);
+} sr_connect_sweeper SEC(".maps");
+
+/* The entry and its key, off the connect hook's stack (at 504 bytes). */
+struct sr_connecting_room {
+	__u64 cookie;
+	struct sr_connecting c;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_connecting_room);
+} sr_connecting_scratch SEC(".maps");
+
+static __always_inline struct sr_connect_sweeper *sr_connect_sweeper_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&sr_connect_sweeper, &zero);
+}
+
+/* An entry is gone (its deleter owns the charge). */
+static __always_inline void sr_connecting_gone(void)
+{
+	struct sr_connect_sweeper *w = sr_connect_sweeper_get();
+
+	if (w)
+		__sync_fetch_and_add(&w->n, -1);
+}
+
+static long sr_connect_sweep_one(void *map, __u64 *key, struct sr_connecting *c,
+				 __u64 *now)
+{
+	__u32 uid = c->uid;
+
+	if (c->since < *now && *now - c->since >= SR_CONNECT_NS &&
+	    !bpf_map_delete_elem(map, key)) {
+		sr_pending_charge(uid, -1);
+		sr_connecting_gone();
+	}
+	return 0;
+}
+
+/* Every SR_CONNECT_SWEEP_NS while entries are left. */
+static int sr_connect_sweep(void *map, __u32 *key, struct sr_connect_sweeper *w)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_for_each_map_elem(&sr_connecting, sr_connect_sweep_one, &now, 0);
+	if (w->n <= 0) {
+		/* Stop, then look again: a connect that counted its entry
+		 * meanwhile may have seen the sweep still running.  (A
+		 * locked add, then the read: no fence in BPF; the kick does
+		 * the same the other way.) */
+		__sync_fetch_and_add(&w->running, -1);
+		if (w->n <= 0)
+			return 0;
+		__sync_fetch_and_add(&w->running, 1);
+	}
+	bpf_timer_start(&w->timer, SR_CONNECT_SWEEP_NS, 0);
+	return 0;
+}
+
+/* An entry was added: have the sweep run (made once; again if that
+ * failed before). */
+static __always_inline void sr_connect_sweeper_kick(struct sr_connect_sweeper *w)
+{
+	__sync_fetch_and_add(&w->n, 1);
+	if (w->running)
+		return;
+	if (!w->inited) {
+		if (bpf_timer_init(&w->timer, &sr_connect_sweeper, CLOCK_MONOTONIC) &&
+		    !w->inited)
+			return;
+		w->inited = 1;
+	}
+	if (!bpf_timer_set_callback(&w->timer, sr_connect_sweep) &&
+	    !bpf_timer_start(&w->timer, SR_CONNECT_SWEEP_NS, 0))
+		w->running = 1;
+}
+
+/*
+ * The connect of the socket with @cookie is charged to @uid: hold the
+ * charge (the caller made it) until its publish or the sweep.  Returns 0,
+ * -ENOBUFS (the cookie is there, or the table is full), -ENOMEM.
+ */
+static __always_inline int sr_connecting_start(__u64 cookie, __u32 uid)
+{
+	struct sr_connect_sweeper *w = sr_connect_sweeper_get();
+	struct sr_connecting_room *v;
+	__u32 zero = 0;
+
+	v = bpf_map_lookup_elem(&sr_connecting_scratch, &zero);
+	if (!v || !w)
+		return -ENOMEM;
+	v->cookie = cookie;
+	v->c.uid = uid;
+	v->c.pad = 0;
+	v->c.since = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&sr_connecting, &v->cookie, &v->c, BPF_NOEXIST))
+		return -ENOBUFS;
+	sr_connect_sweeper_kick(w);
+	return 0;
+}
+
+/* Take the entry of @cookie: 1 if it was there (its charge is the
+ * caller's now), 0 if the sweep gave the charge back already. */
+static __always_inline int sr_connecting_take(__u64 cookie)
+{
+	if (bpf_map_delete_elem(&sr_connecting, &cookie))
+		return 0;
+	sr_connecting_gone();
+	return 1;
+}
+
+/* A connect of @uid that held an entry is over: give its charge back. */
+static __always_inline void sr_connecting_drop(__u64 cookie, __u32 uid)
+{
+	if (sr_connecting_take(cookie))
+		sr_pending_charge(uid, -1);
 }
 
 /* A hop of a flow: the records' flow id and hop count at that hop. */
@@ -195,10 +384,20 @@ static __always_inline int sr_publish(struct sock *sk)
 
 	if (!s || s->role != SR_ROLE_REDIRECTED || s->published == SR_PUB_PENDING)
 		return -ENOENT;
-	/* Charged at connect; not if an earlier build's connect hook
-	 * redirected it (an upgrade under way): then here. */
-	if (s->published == SR_PUB_NONE)
+	/* Charged at connect, its charge held by its connecting entry; that
+	 * given back already (a handshake longer than SR_CONNECT_NS), or an
+	 * earlier build's connect hook that did not charge: charged here,
+	 * if its uid has room, so that nobody's table fills past its quota. */
+	if (s->published == SR_PUB_CONNECTING &&
+	    !sr_connecting_take(sr_sk_cookie(sk)))
+		s->published = SR_PUB_NONE;
+	if (s->published == SR_PUB_NONE) {
+		if (sr_pending_admit(s->flow.quota_uid)) {
+			SR_COUNT(s->flow.service_id, pending_full, 1);
+			return -ENOBUFS;
+		}
 		sr_pending_charge(s->flow.quota_uid, 1);
+	}
 	s->published = SR_PUB_CHARGED;
 	sr_tuple(sk, 1, &t);
 	if (t.family != s->target.family || t.daddr[0] != s->target.addr[0] ||
@@ -242,7 +441,7 @@ static __always_inline int sr_pending_any(void)
  * 4-tuple), -EACCES (not accepted by the service's claimed listener),
  * -ENOMEM.
  */
-static __always_inline int sr_adopt(struct sock *sk)
+static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 {
 	struct sr_tuple t = {};
 	struct sr_flow *f;
@@ -271,7 +470,7 @@ static __always_inline int sr_adopt(struct sock *sk)
 		s->role = SR_ROLE_ACCEPTED;
 		s->live = sr_hop_hold(&s->flow.rec) == 0;
 		/* Note it for its proxy's onward connect; its close ends it. */
-		sr_onward_note(sk, s);
+		sr_onward_note(sk, s, cookie);
 	}
 	bpf_map_delete_elem(&sr_pending, &t);
 	if (!s || !s->live) {
@@ -299,6 +498,12 @@ static __always_inline int sr_forget(struct sock *sk)
 	}
 	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
 		return -ENOENT;
+	if (s->published == SR_PUB_CONNECTING) {
+		/* Never connected, seen by an earlier build's tracepoint. */
+		s->published = SR_PUB_NONE;
+		sr_connecting_drop(sr_sk_cookie(sk), s->flow.quota_uid);
+		return 0;
+	}
 	if (s->published == SR_PUB_CHARGED) {
 		/* Never connected (refused, timed out, or closed first). */
 		s->published = SR_PUB_NONE;
@@ -321,10 +526,21 @@ static __always_inline int sr_forget(struct sock *sk)
 }
 
 /*
+ * A closed socket's end of its flow, whichever program saw it: a claimed
+ * listener's, an accepted socket's hop and onward note, a client's entry.
+ */
+static __always_inline void sr_sock_closed(struct sock *sk, int oldstate)
+{
+	sr_holder_closed(sk, oldstate, sk->__sk_common.skc_family);
+	sr_onward_closed(sk);
+	sr_forget(sk);
+}
+
+/*
  * The socket state tracepoint (inet_sock_set_state), for every socket of
- * the host: it stands in for a cgroup sockops program, which the kernel
- * calls about nine times for every TCP connection of the cgroup.  Each call
- * here that is not a redirected flow's costs a compare or two.
+ * the host: attached only to a layer upgraded from a build that had no
+ * other way to see its flows' sockets (see the top of this file).  Each
+ * call that is not a redirected flow's costs a compare or two.
  */
 static __always_inline void sr_sock_state_change(struct sock *sk, int oldstate,
 						 int newstate)
@@ -335,14 +551,12 @@ static __always_inline void sr_sock_state_change(struct sock *sk, int oldstate,
 		if (oldstate == BPF_TCP_SYN_SENT && sk->sk_bpf_storage)
 			sr_publish(sk);
 		else if (oldstate == BPF_TCP_SYN_RECV)
-			sr_adopt(sk);
+			sr_adopt(sk, bpf_get_socket_cookie(sk));
 		return;
 	}
 	if (newstate != BPF_TCP_CLOSE || !sk->sk_bpf_storage)
 		return;
-	sr_holder_closed(sk, oldstate, sk->__sk_common.skc_family);
-	sr_onward_closed(sk);
-	sr_forget(sk);
+	sr_sock_closed(sk, oldstate);
 }
 
 #endif

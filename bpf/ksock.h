@@ -3,7 +3,10 @@
  * ksock.h - enough of the kernel's struct sock for CO-RE (the build has no
  * vmlinux.h): libbpf relocates each field to this kernel's offset.  Read by
  * the connect hook (a listener's accept queue, listener.h) and by the
- * socket state tracepoint (the 4-tuple and namespace, handoff.h).
+ * programs that see a TCP socket's connection made or ended: the
+ * congestion-control callbacks, the proxies' sockops program and an
+ * earlier build's state tracepoint (the 4-tuple, namespace and cookie,
+ * handoff.h).
  */
 #ifndef SOCKREDIR_KSOCK_H
 #define SOCKREDIR_KSOCK_H
@@ -34,6 +37,9 @@ struct sock_common {
 	struct {
 		struct sr_in6 in6_u;
 	} skc_v6_daddr, skc_v6_rcv_saddr;
+	struct {
+		__s64 counter;	/* 0 until a cookie is asked for */
+	} skc_cookie;
 } SR_CORE;
 
 /* The order is not the kernel's (CO-RE finds each field by name): the
@@ -51,6 +57,13 @@ struct sock {
 static __always_inline __u64 sr_sk_netns(struct sock *sk)
 {
 	return sk->__sk_common.skc_net.net->net_cookie;
+}
+
+/* The cookie of @sk, as bpf_get_socket_cookie() made it (0: never asked;
+ * a struct_ops program may not call that helper). */
+static __always_inline __u64 sr_sk_cookie(struct sock *sk)
+{
+	return (__u64)sk->__sk_common.skc_cookie.counter;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #define SOCKREDIR_REDIRECT_H
 
 #include "addr.h"
+#include "cc.h"
 #include "classify.h"
 #include "events.h"
 #include "forward.h"
@@ -101,6 +102,7 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	const struct sr_service *svc = sr_service_get(m->service_id);
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct sr_records *rec;
+	__u64 cookie;
 	int err;
 
 	if (!svc)
@@ -122,12 +124,15 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		return -ENOMEM;
 	}
 	/* From here on the flow counts against @uid's pending flows, until a
-	 * proxy adopts it or it closes (handoff.h); a socket connecting again
-	 * after a failed connect that left it charged is charged once. */
-	if (s->published == SR_PUB_CHARGED) {
+	 * proxy adopts it or it closes, or its connect fails (handoff.h); a
+	 * socket connecting again after a failed connect that left it charged
+	 * is charged once. */
+	cookie = bpf_get_socket_cookie(ctx);
+	if (s->published == SR_PUB_CHARGED)
 		sr_pending_charge(s->flow.quota_uid, -1);
-		s->published = SR_PUB_NONE;
-	}
+	else if (s->published == SR_PUB_CONNECTING)
+		sr_connecting_drop(cookie, s->flow.quota_uid);
+	s->published = SR_PUB_NONE;
 	rec = &s->flow.rec;
 	if (s->has_given)
 		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
@@ -136,14 +141,26 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	err = sr_records_add_hop(rec, svc->id);
 	if (err)
 		return err;
+	/* Its connection made and ended are seen through this (cc.h); a flow
+	 * whose socket cannot have it is not redirected. */
+	if (sr_cc_put(ctx)) {
+		SR_COUNT(svc->id, untracked, 1);
+		return -ENOMEM;
+	}
+	sr_pending_charge(uid, 1);
+	err = sr_connecting_start(cookie, uid);
+	if (err) {
+		sr_pending_charge(uid, -1);
+		SR_COUNT(svc->id, pending_full, 1);
+		return -ENOBUFS;
+	}
 	sr_rewrite(ctx, family, mapped, s, svc);
 	s->flow.rule_id = m->rule_id;
 	s->flow.service_id = svc->id;
 	s->started = bpf_ktime_get_boot_ns();
 	s->flow.quota_uid = uid;
 	s->role = SR_ROLE_REDIRECTED;
-	s->published = SR_PUB_CHARGED;
-	sr_pending_charge(uid, 1);
+	s->published = SR_PUB_CONNECTING;
 	SR_COUNT(svc->id, redirected, 1);
 	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	return 0;

@@ -10,16 +10,23 @@
  *                   socket a connected datagram flow (udp.h)
  *   sendmsg4/6      a UDP datagram with an address: its flow, through a
  *                   per-flow endpoint (udp.h, udpflow.h, endpoint.h)
- *   sock_state      (tracepoint inet_sock_set_state) publish the flow by
- *                   4-tuple; hand it to the proxy's accepted socket; end
- *                   it at close (handoff.h)
+ *   sr_cc_*         the redirected socket's congestion control (cc.h):
+ *                   publish the flow by 4-tuple once connected, end it
+ *                   when the socket goes (handoff.h)
+ *   proxy_ops       (sockops, on the services' owner cgroups: lib/scope.c)
+ *                   the accepted socket adopts its flow; the close of a
+ *                   socket with the layer's state ends its part
+ *   sock_state      (tracepoint inet_sock_set_state) the same for the
+ *                   flows of an earlier build, only after an upgrade from
+ *                   one (lib/upgrade.c)
  *   getpeername4/6  the application still sees its original peer
  *   post_bind4/6    a service's listen address is its owner's, and its
  *                   owner's socket there is its listener (claim.h)
  *   getsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CONTEXT, SO_ORIGINAL_DST
  *   setsockopt      SOCKREDIR_RECORDS, SOCKREDIR_CLAIM, SOCKREDIR_FLOW
- *                   (sockopt.h, claim.h, udpsel.h); these two only on the
- *                   cgroups where proxies run (lib/scope.c)
+ *                   (sockopt.h, claim.h, udpsel.h); these two and
+ *                   proxy_ops only on the cgroups where proxies run
+ *                   (lib/scope.c)
  *   recvmsg4/6, sock_release: the rest of a datagram flow
  *   syscall         sr_make_key, run once at up (records.h)
  */
@@ -42,6 +49,7 @@
 #define SOL_IPV6 41
 #define PAGE_SIZE 4096
 
+#include "cc.h"
 #include "handoff.h"
 #include "redirect.h"
 #include "sockopt.h"
@@ -176,9 +184,95 @@ int sr_post_bind6(struct bpf_sock *sk)
 }
 
 /*
- * Every TCP state change on the host (a tracepoint is not the cgroup's):
- * returns at once unless the socket is a redirected flow's (handoff.h).
- * It never refuses: a flow not handed off is counted where it fails.
+ * The redirected socket's congestion control (cc.h): Reno's arithmetic,
+ * and the flow's publish and end (handoff.h).
+ */
+SEC("struct_ops")
+void BPF_PROG(sr_cc_init, struct sock *sk)
+{
+	SR_BUILD_MARK();
+	sr_publish(sk);
+}
+
+SEC("struct_ops")
+void BPF_PROG(sr_cc_release, struct sock *sk)
+{
+	sr_forget(sk);
+}
+
+SEC("struct_ops")
+void BPF_PROG(sr_cc_cong_avoid, struct sock *sk, __u32 ack, __u32 acked)
+{
+	tcp_reno_cong_avoid(sk, ack, acked);
+}
+
+SEC("struct_ops")
+__u32 BPF_PROG(sr_cc_ssthresh, struct sock *sk)
+{
+	return tcp_reno_ssthresh(sk);
+}
+
+SEC("struct_ops")
+__u32 BPF_PROG(sr_cc_undo_cwnd, struct sock *sk)
+{
+	return tcp_reno_undo_cwnd(sk);
+}
+
+/* Not ".struct_ops.link", which libbpf 1.1 does not know: the loader
+ * makes the map a link's itself (lib/loader.c sr_cc_prepare). */
+SEC(".struct_ops")
+struct tcp_congestion_ops sr_cc = {
+	.init		= (void *)sr_cc_init,
+	.release	= (void *)sr_cc_release,
+	.cong_avoid	= (void *)sr_cc_cong_avoid,
+	.ssthresh	= (void *)sr_cc_ssthresh,
+	.undo_cwnd	= (void *)sr_cc_undo_cwnd,
+	.name		= SR_CC_NAME,
+};
+
+/*
+ * The proxies' TCP sockets, on their owner cgroups only (lib/scope.c): an
+ * accepted socket adopts its flow; it and every listener ask for state
+ * callbacks (a listener may be claimed after listen()) so that their close
+ * is seen; any other accepted socket asks for none (handoff.h).
+ */
+SEC("sockops")
+int sr_proxy_ops(struct bpf_sock_ops *ctx)
+{
+	int op = ctx->op, flags, want;
+	struct sock *sk;
+
+	if (op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	if (!ctx->sk)
+		return 1;
+	sk = (struct sock *)bpf_skc_to_tcp_sock(ctx->sk);
+	if (!sk)
+		return 1;
+	if (op == BPF_SOCK_OPS_STATE_CB) {
+		if (ctx->args[1] == BPF_TCP_CLOSE)
+			sr_sock_closed(sk, ctx->args[0]);
+		return 1;
+	}
+	flags = ctx->bpf_sock_ops_cb_flags;
+	want = flags | BPF_SOCK_OPS_STATE_CB_FLAG;
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		SR_BUILD_MARK();
+		sr_adopt(sk, bpf_get_socket_cookie(ctx));
+		if (!sr_sock_get(sk))	/* (a listener's flag is inherited) */
+			want = flags & ~BPF_SOCK_OPS_STATE_CB_FLAG;
+	}
+	if (want != flags)
+		bpf_sock_ops_cb_flags_set(ctx, want);
+	return 1;
+}
+
+/*
+ * Every TCP state change on the host (a tracepoint is not the cgroup's),
+ * attached only after an upgrade from a build that used it (handoff.h):
+ * returns at once unless the socket is a redirected flow's.  It never
+ * refuses: a flow not handed off is counted where it fails.
  */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sr_sock_state, const struct sock *sk, int oldstate, int newstate)

@@ -109,7 +109,10 @@ struct sr_flow {
 #define SR_PUB_NONE	0	/* nowhere: not yet, or no longer */
 #define SR_PUB_PENDING	1	/* in the pending map, under its 4-tuple */
 #define SR_PUB_CHARGED	2	/* connecting: counted against its uid's
-				 * pending flows, in the map once connected */
+				 * pending flows, in the map once connected
+				 * (an earlier build's connect hook) */
+#define SR_PUB_CONNECTING 3	/* connecting, counted, the charge held by
+				 * its sr_connecting entry (bpf/handoff.h) */
 
 /* sk_storage of a socket that was redirected, accepted, or given records. */
 struct sr_sock {

@@ -40,6 +40,18 @@ struct bpf_object;
 int sr_records_key_make(struct bpf_object *obj);	/* loader.c: the key */
 struct bpf_program;
 struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd); /* loader.c */
+/*
+ * The layer's congestion control (loader.c, bpf/cc.h): a struct_ops map
+ * made for a link (sr_cc_prepare, before the object loads), then its link,
+ * pinned as link_sr_cc, or swapped into the pinned link @link (>= 0).
+ * The socket state tracepoint is attached only by an upgrade from a build
+ * that had it (sr_is_state_tp).
+ */
+struct bpf_map;
+void sr_cc_prepare(struct bpf_object *obj);
+int sr_cc_attach(struct bpf_object *obj, int link);
+int sr_is_state_tp(const char *prog);
+#define SR_CC_LINK_PIN "link_sr_cc"
 void sr_maps_close(struct sr_maps *m);
 
 /* Serialises control-plane changes between processes.  Returns an fd. */
@@ -192,6 +204,7 @@ int sr_rules_drop(struct sr_txn *t, int (*drop)(const struct sr_rule *, void *),
  */
 int sr_scope_sync(const struct sr_txn *t);
 int sr_scope_is_hook(const char *prog);
+#define SR_SCOPE_HOOKS 3	/* sr_setsockopt, sr_getsockopt, sr_proxy_ops */
 
 void sr_rule_to_public(const struct sr_rule *in, struct sockredir_rule *out);
 

@@ -78,7 +78,8 @@ static int links_present(void)
 
 /*
  * Attach @prog: to cgroup @cgfd, or, the socket state tracepoint
- * (bpf/handoff.h), to the host's tracepoint.  NULL and errno on failure.
+ * (bpf/handoff.h, after an upgrade only), to the host's tracepoint.  NULL
+ * and errno on failure.
  */
 struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd)
 {
@@ -87,13 +88,64 @@ struct bpf_link *sr_attach_prog(struct bpf_program *prog, int cgfd)
 	return bpf_program__attach_cgroup(prog, cgfd);
 }
 
+/* Not in this system's <linux/bpf.h> (6.1): the kernel has had them since 6.4. */
+#define SR_BPF_F_LINK		(1U << 13)	/* a struct_ops map for a link */
+#define SR_BPF_STRUCT_OPS	44		/* enum bpf_attach_type */
+
+int sr_is_state_tp(const char *prog)
+{
+	return !strcmp(prog, "sr_sock_state");
+}
+
+void sr_cc_prepare(struct bpf_object *obj)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "sr_cc");
+
+	if (map)
+		bpf_map__set_map_flags(map, bpf_map__map_flags(map) | SR_BPF_F_LINK);
+}
+
+/*
+ * libbpf (1.1 here) fills the map's value at "attach", which for a map made
+ * for a link does not register it; the link does, and the link is what an
+ * upgrade swaps (the kernel then moves the name to the new one at once).
+ */
+int sr_cc_attach(struct bpf_object *obj, int link)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "sr_cc");
+	struct bpf_link *fill;
+	int fd, err = 0;
+
+	if (!map)
+		return -ENOENT;
+	fill = bpf_map__attach_struct_ops(map);
+	if (!fill)
+		return -errno;
+	bpf_link__disconnect(fill);	/* not a kernel link: nothing to end */
+	bpf_link__destroy(fill);
+	if (link >= 0)
+		return bpf_link_update(link, bpf_map__fd(map), NULL) ? -errno : 0;
+	fd = bpf_link_create(bpf_map__fd(map), 0, SR_BPF_STRUCT_OPS, NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_pin(fd, PIN(SR_CC_LINK_PIN)))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 static int attach_all(struct sockredir_bpf *skel, int cgfd)
 {
 	struct bpf_program *prog;
 	char path[PATH_MAX];
 
 	/* The connect and sendmsg hooks last: nothing is redirected before
-	 * the hooks that carry a flow to its proxy are in place. */
+	 * the hooks that carry a flow to its proxy are in place, the
+	 * congestion control first of them. */
+	int err = sr_cc_attach(skel->obj, -1);
+
+	if (err)
+		return err;
 	for (int pass = 0; pass < 2; pass++) {
 		bpf_object__for_each_program(prog, skel->obj) {
 			const char *name = bpf_program__name(prog);
@@ -102,7 +154,9 @@ static int attach_all(struct sockredir_bpf *skel, int cgfd)
 
 			if ((!strncmp(name, "sr_connect", 10) ||
 			     !strncmp(name, "sr_sendmsg", 10)) != pass ||
-			    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL ||
+			    bpf_program__type(prog) == BPF_PROG_TYPE_STRUCT_OPS ||
+			    sr_is_state_tp(name))
 				continue;
 			if (sr_scope_is_hook(name) || sr_release_is_prog(name)) {
 				/* Pinned, attached by services (scope.c) or
@@ -233,6 +287,7 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 	skel = sockredir_bpf__open();
 	if (!skel)
 		return -errno;
+	sr_cc_prepare(skel->obj);
 	err = sockredir_bpf__load(skel);
 	if (err)
 		goto out;
@@ -243,6 +298,7 @@ static int load_and_attach(const char *cgpath, uint64_t cgid,
 	err = bpf_object__pin_maps(skel->obj, SOCKREDIR_PIN_DIR);
 	if (err)
 		goto out;
+	unlink(PIN("sr_cc"));	/* the build's own, as its link holds it */
 
 	memcpy(&cfg, udp, sizeof(cfg));
 	cfg.max_hops = max_hops;

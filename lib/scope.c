@@ -1,11 +1,14 @@
 /*
- * scope.c - where the socket-option hooks run.
+ * scope.c - where the proxies' hooks run.
  *
  * sr_getsockopt and sr_setsockopt answer the proxies' options (records,
- * context, claims, flows, SO_ORIGINAL_DST).  The kernel runs the sockopt
- * programs of the cgroup a socket was made in for every option got or set
- * on it, at any level: on the whole attached cgroup, every application's
- * SO_LINGER or TCP_NODELAY would pay for a program run.  So they are
+ * context, claims, flows, SO_ORIGINAL_DST); sr_proxy_ops hands a flow to
+ * the socket its proxy accepts and sees the close of the proxies' sockets
+ * that carry the layer's state (bpf/handoff.h).  The kernel runs the
+ * sockopt programs of the cgroup a socket was made in for every option got
+ * or set on it, at any level, and a sockops program about nine times for
+ * every TCP connection: on the whole attached cgroup, every application's
+ * SO_LINGER or connection would pay for program runs.  So they are
  * attached where services' proxies run, their owner cgroups (an accepted
  * socket belongs to its listener's cgroup), and each write transaction
  * that changed a service puts them where its services now need them:
@@ -44,6 +47,7 @@ static const struct {
 } hooks[] = {
 	{ "sr_setsockopt", BPF_CGROUP_SETSOCKOPT },
 	{ "sr_getsockopt", BPF_CGROUP_GETSOCKOPT },
+	{ "sr_proxy_ops", BPF_CGROUP_SOCK_OPS },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -155,9 +159,10 @@ static int wanted(const struct sr_txn *t, struct spot *out)
 	return n;
 }
 
-/* Attach both hooks to @s, pinned.  On failure, none is left there. */
+/* Attach the hooks in mask @miss to @s, pinned.  On failure, none of them
+ * is left there. */
 static int attach_spot(const struct spot *s, const struct sr_config *cfg,
-		       const int *progs)
+		       const int *progs, int miss)
 {
 	char path[PATH_MAX];
 	int cg, link, err = 0;
@@ -167,6 +172,8 @@ static int attach_spot(const struct spot *s, const struct sr_config *cfg,
 	if (cg < 0)
 		return -errno;
 	for (h = 0; h < NHOOKS && !err; h++, done++) {
+		if (!(miss & (1 << h)))
+			continue;
 		link_pin(path, sizeof(path), h, s->id, cfg);
 		link = bpf_link_create(progs[h], cg, hooks[h].type, NULL);
 		if (link < 0) {
@@ -179,6 +186,8 @@ static int attach_spot(const struct spot *s, const struct sr_config *cfg,
 	}
 	close(cg);
 	while (err && done-- > 0) {
+		if (!(miss & (1 << done)))
+			continue;
 		link_pin(path, sizeof(path), done, s->id, cfg);
 		unlink(path);
 	}
@@ -188,7 +197,7 @@ static int attach_spot(const struct spot *s, const struct sr_config *cfg,
 int sr_scope_sync(const struct sr_txn *t)
 {
 	struct spot *want;
-	int progs[NHOOKS], nwant, i, err = 0, on[SR_MAX_SERVICES] = {};
+	int progs[NHOOKS], nwant, i, err = 0, on[SR_MAX_SERVICES] = {}, have = 0;
 	char path[PATH_MAX];
 	struct dirent *e;
 	uint64_t id;
@@ -204,43 +213,46 @@ int sr_scope_sync(const struct sr_txn *t)
 		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/prog_%s",
 			 hooks[h].name);
 		progs[h] = bpf_obj_get(path);
-		if (progs[h] < 0) {
-			/* A layer from before this scope: its hooks stay on
-			 * the attached cgroup until it is upgraded. */
-			err = errno == ENOENT ? 0 : -errno;
+		if (progs[h] >= 0)
+			have |= 1 << h;
+		else if (errno != ENOENT) {
+			err = -errno;
 			goto out;
 		}
 	}
+	/* None: a layer from before this scope, whose hooks stay on the
+	 * attached cgroup until it is upgraded.  Some: one from before the
+	 * others (sr_proxy_ops), which an upgrade brings. */
+	if (!have)
+		goto out;
 	nwant = wanted(t, want);
 	d = opendir(SOCKREDIR_PIN_DIR);
 	if (!d) {
 		err = -errno;
 		goto out;
 	}
-	/* Which are there already (both hooks, or it is attached again). */
+	/* Which are there already (a layer upgraded from a build with fewer
+	 * hooks has some of them). */
 	while ((e = readdir(d)))
 		if (parse_pin(e->d_name, &t->cfg, &h, &id))
 			for (i = 0; i < nwant; i++)
 				if (want[i].id == id)
 					on[i] |= 1 << h;
 	/* New places first, then the old ones go: no call meanwhile finds
-	 * no hook (one may find two for a moment; sr_setsockopt knows). */
+	 * no hook (one may find two for a moment; sr_setsockopt knows).  The
+	 * hooks a place has stay: only the missing ones are attached. */
 	for (i = 0; i < nwant && !err; i++) {
-		if (on[i] == (1 << NHOOKS) - 1)
-			continue;
-		for (h = 0; h < NHOOKS; h++)
-			if (on[i] & (1 << h)) {
-				link_pin(path, sizeof(path), h, want[i].id, &t->cfg);
-				unlink(path);	/* half there: both again */
-			}
-		err = attach_spot(&want[i], &t->cfg, progs);
-		on[i] = err ? 0 : -1;
+		on[i] = have & ~on[i];	/* now: to attach */
+		if (on[i])
+			err = attach_spot(&want[i], &t->cfg, progs, on[i]);
+		if (err)
+			on[i] = 0;
 	}
 	if (err) {
 		/* Take away what this call attached; the rest stays. */
 		while (i-- > 0)
-			if (on[i] == -1)
-				for (h = 0; h < NHOOKS; h++) {
+			for (h = 0; h < NHOOKS; h++)
+				if (on[i] & (1 << h)) {
 					link_pin(path, sizeof(path), h, want[i].id,
 						 &t->cfg);
 					unlink(path);

@@ -14,8 +14,18 @@
  * attached beside the old one and its pin renamed over the old pin, which
  * ends the old link; for that moment both run, which the socket state
  * program allows (bpf/handoff.h: each step is done once, whoever runs it
- * first).  Programs this build retired (sr_sockops, whose work the socket
- * state tracepoint does now) are detached once everything else is in
+ * first).  The congestion control's link (link_sr_cc, bpf/cc.h) swaps its
+ * struct_ops map; a layer from before it gets one, before the connect
+ * hooks that use it.
+ *
+ * The socket state tracepoint (sr_sock_state) is how builds before the
+ * congestion control saw their flows' sockets connect and close; this
+ * build's `up` does not attach it.  Upgrading from such a build keeps it
+ * attached (this build's program, which does the same for those sockets
+ * and nothing twice for the new ones), so that flows held across the
+ * upgrade still end, and their counters with them; it goes at the next
+ * `down`.  Programs this build retired (sr_sockops, an earlier build's
+ * whole-cgroup sockops program) are detached once everything else is in
  * place.  That works only if the new programs read the maps as the old ones
  * wrote them: every pinned map the build knows must have the same type,
  * key and value size, entries, flags and BTF layout; otherwise nothing is
@@ -292,6 +302,8 @@ static struct bpf_object *open_object(const char *path)
 		obj = bpf_object__open_mem(elf, sz, &o);
 	}
 	libbpf_set_print(old);
+	if (obj)
+		sr_cc_prepare(obj);
 	return obj;
 }
 
@@ -319,8 +331,9 @@ static int check_links(struct bpf_object *obj,
 	while ((e = readdir(d))) {
 		char name[NAME_MAX + 1];
 
-		if (strncmp(e->d_name, "link_", 5))
-			continue;
+		if (strncmp(e->d_name, "link_", 5) ||
+		    !strcmp(e->d_name, SR_CC_LINK_PIN))
+			continue;	/* (a map's link: swapped as a map) */
 		snprintf(name, sizeof(name), "%s", e->d_name + 5);
 		name[strcspn(name, "@")] = '\0';	/* a hook's: @<cgroup id> */
 		if (!bpf_object__find_program_by_name(obj, name) &&
@@ -478,13 +491,13 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		      struct sockredir_upgrade_result *res)
 {
 	struct swap sw[MAX_SWAPS];
-	int oldpins[2] = { -1, -1 }, pinned = 0;
+	int oldpins[SR_SCOPE_HOOKS] = { -1, -1, -1 }, pinned = 0;
 	struct bpf_map *newmaps[MAX_MAPS];
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	char path[PATH_MAX];
-	int nsw = 0, nnew = 0, i, pass, err = 0, cgfd = -1;
+	int nsw = 0, nnew = 0, i, pass, err = 0, cgfd = -1, cc_added = 0;
 
 	obj = open_object(opts ? opts->object : NULL);
 	if (!obj) {
@@ -497,7 +510,8 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	bpf_object__for_each_map(map, obj) {
 		int fd;
 
-		if (bpf_map__is_internal(map))
+		if (bpf_map__is_internal(map) ||
+		    bpf_map__type(map) == BPF_MAP_TYPE_STRUCT_OPS)
 			continue;	/* .rodata and the like: the build's own */
 		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s",
 			 bpf_map__name(map));
@@ -531,8 +545,11 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	if (opts && opts->check) {
 		res->maps_new = nnew;
 		bpf_object__for_each_program(prog, obj) {
-			if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
-				continue;	/* run, never attached */
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL ||
+			    bpf_program__type(prog) == BPF_PROG_TYPE_STRUCT_OPS ||
+			    (sr_is_state_tp(bpf_program__name(prog)) &&
+			     access(SOCKREDIR_PIN_DIR "/link_sr_sock_state", F_OK)))
+				continue;	/* run, or not attached alone */
 			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s_%s",
 				 sr_scope_is_hook(bpf_program__name(prog)) ?
 					 "prog" : "link",
@@ -579,9 +596,10 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		const char *name = bpf_program__name(prog);
 		int links[MAX_SWAPS], k, n;
 
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
-			continue;	/* run, never attached (sr_make_key) */
-		if (sr_scope_is_hook(name) && pinned < 2) {
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_STRUCT_OPS)
+			continue;	/* run (sr_make_key), or the map's (sr_cc) */
+		if (sr_scope_is_hook(name) && pinned < SR_SCOPE_HOOKS) {
 			snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/prog_%s", name);
 			oldpins[pinned++] = bpf_obj_get(path);	/* -1: none yet */
 		}
@@ -590,7 +608,7 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 			err = n;
 			goto swaps;
 		}
-		if (!n && !sr_scope_is_hook(name))
+		if (!n && !sr_scope_is_hook(name) && !sr_is_state_tp(name))
 			links[n++] = -1;	/* new: attach it below */
 		for (k = 0; k < n; k++, nsw++) {
 			sw[nsw] = (struct swap){ prog, links[k], -1, 0 };
@@ -608,6 +626,19 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	/* The connect hooks last, as at up: by the time the new ones decide,
 	 * the hooks that carry their flows on are the new ones too. */
 	for (pass = 0; pass < 2 && !err; pass++) {
+		if (pass == 1) {
+			/* The congestion control the new connect hooks set. */
+			int cc = bpf_obj_get(SOCKREDIR_PIN_DIR "/" SR_CC_LINK_PIN);
+
+			err = sr_cc_attach(obj, cc);
+			cc_added = !err && cc < 0;
+			if (cc >= 0)
+				close(cc);
+			if (err) {
+				why(res, "cannot put the congestion control in place");
+				break;
+			}
+		}
 		for (i = 0; i < nsw && !err; i++) {
 			const char *name = bpf_program__name(sw[i].prog);
 
@@ -660,6 +691,8 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	}
 	if (err) {
 		pin_hooks(obj, oldpins, 1);
+		if (cc_added)
+			unlink(SOCKREDIR_PIN_DIR "/" SR_CC_LINK_PIN);
 		/* Put the old programs back, newest first. */
 		for (i = nsw - 1; i >= 0; i--)
 			if (sw[i].done)
@@ -675,7 +708,7 @@ swaps:
 		if (sw[i].old >= 0)
 			close(sw[i].old);
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < SR_SCOPE_HOOKS; i++)
 		if (oldpins[i] >= 0)
 			close(oldpins[i]);
 out:

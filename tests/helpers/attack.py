@@ -30,9 +30,18 @@ the cgroup it chooses; nothing here decides whether an attack worked.
   flood ADDR PORT N FILE         start N connects at once; print how many
                                  started and how each other one failed; keep
                                  them open until FILE appears
+  ccswitch ADDR PORT             three connects that set another congestion
+                                 control: once connected, while connecting
+                                 (non-blocking), and the layer's own; print
+                                 "name result peer" for each (peer: what
+                                 getpeername shows, or -)
+  ccproxy NAME PORT N            be NAME's proxy for N flows: print, for each,
+                                 what a CONTEXT query gave (OK or the errno)
+                                 and the first bytes the client sent
 """
 import errno
 import os
+import select
 import socket
 import struct
 import sys
@@ -281,10 +290,72 @@ def flood(addr, port, n, stop):
     return "done"
 
 
+TCP_CONGESTION = 13
+
+
+def ccswitch(addr, port):
+    out = []
+    for how in ("connected", "connecting", "own"):
+        s = socket.socket(family(addr))
+        try:
+            if how == "own":
+                # The layer's congestion control: not an application's.
+                s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, b"sockredir")
+            if how == "connecting":
+                s.setblocking(False)
+                s.connect_ex((addr, int(port)))
+                s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, b"reno")
+                select.select([], [s], [], 3)
+                e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if e:
+                    raise OSError(e, os.strerror(e))
+                s.setblocking(True)
+            else:
+                s.settimeout(3)
+                s.connect((addr, int(port)))
+                s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, b"reno")
+            s.sendall(b"hi-" + how.encode() + b"\n")
+            cc = s.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16)
+            peer = "%s:%d" % s.getpeername()[:2]
+            s.settimeout(3)
+            s.recv(16)      # the proxy's close
+            out.append("%s OK %s %s" % (how, peer, cc.rstrip(b"\0").decode()))
+        except OSError as e:
+            out.append("%s %s -" % (how, err(e)))
+        finally:
+            s.close()
+    return "\n".join(out)
+
+
+def ccproxy(name, port, n):
+    s = listener("127.0.0.1", port)
+    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
+    s.settimeout(10)        # a flow that never came: the test says so
+    out = []
+    for _ in range(int(n)):
+        try:
+            c, _ = s.accept()
+        except OSError as e:
+            print("accept %s" % err(e), flush=True)
+            break
+        try:
+            c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024)
+            got = "OK"
+        except OSError as e:
+            got = err(e)
+        c.settimeout(3)
+        data = c.recv(64).split(b"\n")[0].decode(errors="replace")
+        out.append("flow %s %s" % (got, data))
+        print(out[-1], flush=True)
+        c.close()
+    return "done"
+
+
 def main():
     cmds = {"connect": tcp_connect, "udp": udp, "md5": md5, "bind": bind,
             "listen": listen, "capture": capture, "forge": forge,
             "hold": hold, "flood": flood, "connects": connects, "group": group,
+            "ccswitch": ccswitch, "ccproxy": ccproxy,
             "records": lambda f, a, p: tcp_connect(
                 a, p, bytes.fromhex(open(f).read()))}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:

@@ -17,7 +17,7 @@ setup
 NOBODY=65534
 ATTACK=$top/tests/helpers/attack.py
 mkdir -p "$TMPD/www" "$CG/app"
-for p in M R Q S T U K D P W X Y; do mkdir -p "$CG/p-$p"; done
+for p in M R Q S T U K D P W X Y V Z; do mkdir -p "$CG/p-$p"; done
 echo hello > "$TMPD/www/hello.txt"
 chmod 711 "$TMPD"
 PUB=$TMPD/pub			# where nobody's processes leave what they learnt
@@ -384,6 +384,82 @@ check "flood: meanwhile another user's flow goes through M, with its context" --
 check "flood: M logged it" -- wait_lines "$TMPD/M.log" 2
 touch "$PUB/stop-P"
 wait $FLOOD
+nsenter --net=/run/netns/$NS nft delete table inet sr_attack
+
+# A connect that never completes gets no callback of the layer's (its
+# congestion control starts only once connected, bpf/handoff.h): its charge
+# is given back by the sweep, SR_CONNECT_NS (8 s) after the connect.
+# uid_pending UID: its pending flows; connecting: entries not yet connected.
+uid_pending() {
+	bpftool map dump pinned $PIN/sr_pending_uids -j | python3 -c 'import json,sys
+print(sum(e["formatted"]["value"] for e in json.load(sys.stdin) if e["formatted"]["key"] == int(sys.argv[1])))' "$1"
+}
+connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -c '"key"'; }
+baseline() {	# baseline SECONDS: nobody's charges and the table back to 0
+	local i
+	for i in $(seq $(($1 * 10))); do
+		[ "$(uid_pending $NOBODY)" = 0 ] && [ "$(connecting)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+t0=$SECONDS
+check "flood over: nobody's 4096 unanswered connects are given back by the sweep" -- baseline 12
+echo "# given back after $((SECONDS - t0)) s"
+
+# --- 11. the application changes its congestion control -------------------------
+# The layer's congestion control on a redirected socket is how its flow is
+# seen (bpf/cc.h).  An application that sets another one after its connect
+# was redirected stays redirected: its bytes reach the proxy, which finds
+# the flow, or no flow (ENOENT) if it had not adopted it yet; never the
+# destination unseen.  It may not set the layer's own (EPERM).
+"$SR" service add V --listen 127.0.0.1:7412 --owner-cgroup "$CG/p-V" >/dev/null
+"$SR" rule add --service V --dst 127.0.0.121 --dport 8080 >/dev/null
+bg p-V python3 "$ATTACK" ccproxy V 7412 2 > "$PUB/ccproxy.out"
+CCPROXY=$LAST_PID
+wait_port 7412
+as app ccswitch 127.0.0.121 8080 > "$PUB/ccswitch.out"
+wait $CCPROXY
+sed 's/^/# /' "$PUB/ccswitch.out" "$PUB/ccproxy.out"
+check "congestion control set once connected: still the proxy's, peer shown as the destination" -- \
+	grep -q "^connected OK 127.0.0.121:8080 reno$" "$PUB/ccswitch.out"
+check "congestion control set while connecting: still the proxy's" -- \
+	grep -q "^connecting OK 127.0.0.121:8080 reno$" "$PUB/ccswitch.out"
+check "both reached the proxy, which found each flow or none (never another's)" -- \
+	sh -c "grep -Eq '^flow (OK|ENOENT) hi-connected$' '$PUB/ccproxy.out' &&
+	       grep -Eq '^flow (OK|ENOENT) hi-connecting$' '$PUB/ccproxy.out'"
+check "the layer's congestion control is not the application's to set (EPERM)" -- \
+	grep -q "^own EPERM -$" "$PUB/ccswitch.out"
+
+# --- 12. refused connects hold no one else's room ---------------------------------
+# Redirected connects the proxy's side resets: nobody's quota fills with
+# them until the sweep, the rest are refused at connect; another user's
+# flow goes on; then everything is given back.
+"$SR" service add Z --listen 127.0.0.1:7413 --owner-cgroup "$CG/p-Z" >/dev/null
+"$SR" rule add --service Z --dst 127.0.0.122 --dport 8080 >/dev/null
+bg p-Z python3 "$ATTACK" hold Z 7413 "$PUB/stop-Z"
+wait_port 7413
+nsenter --net=/run/netns/$NS nft -f - <<'NFT'
+table inet sr_attack {
+	chain in {
+		type filter hook input priority 0;
+		tcp dport 7413 tcp flags syn reject with tcp reset
+	}
+}
+NFT
+out=$(as app connects 127.0.0.122 8080 4200)
+check "refused: nobody's first 4096 were redirected and reset, the rest refused at connect ($out)" -- \
+	test "$out" = "ECONNREFUSED 4096 ENOBUFS 104"
+check "refused: meanwhile another user's flow goes through M" -- \
+	test "$(in_cg app2 curl -s -m 5 http://127.0.0.30:8080/hello.txt)" = hello
+t0=$SECONDS
+check "refused: nobody's charges and the connecting table back to 0" -- baseline 12
+echo "# given back after $((SECONDS - t0)) s"
+check "refused: the layer-wide pending count back to 0" -- \
+	test "$(bpftool map dump pinned $PIN/sr_pending_count -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])')" = 0
+check "refused: then nobody's own flow goes through M again" -- \
+	test "$(as app connect 127.0.0.30 8080)" = OK
+touch "$PUB/stop-Z"
 nsenter --net=/run/netns/$NS nft delete table inet sr_attack
 
 done_testing

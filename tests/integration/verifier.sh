@@ -28,9 +28,12 @@ while read -r name insns stack; do
 	fi
 done < "$out"
 n=$((n + 1))
-# connect4/6, getpeername4/6, the socket state tracepoint, getsockopt,
-# setsockopt, and the flow iterator at least.
-if [ $progs -ge 8 ] && grep -q '^sr_flows ' "$out"; then echo "ok $n - $progs programs measured"
-else echo "not ok $n - $progs programs measured, expected at least 8 with sr_flows"; failed=1; fi
+# connect4/6, getpeername4/6, the congestion control's callbacks, the
+# proxies' sockops program, the socket state tracepoint (kept for upgrades),
+# getsockopt, setsockopt, and the flow iterator at least.
+if [ $progs -ge 10 ] && grep -q '^sr_flows ' "$out" && grep -q '^sr_cc_init ' "$out" &&
+	grep -q '^sr_cc_release ' "$out" && grep -q '^sr_proxy_ops ' "$out"; then
+	echo "ok $n - $progs programs measured"
+else echo "not ok $n - $progs programs measured, expected at least 10 with sr_flows, sr_cc_init, sr_cc_release, sr_proxy_ops"; failed=1; fi
 echo "1..$n"
 [ $failed -eq 0 ]

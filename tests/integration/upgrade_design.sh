@@ -1,0 +1,84 @@
+#!/bin/bash
+# sockredir upgrade from a build of the socket state tracepoint design (the
+# last one: SR_OLD_REV) to this one, with flows held across it: they keep
+# working, and when they close later their state and counters go (the
+# tracepoint stays attached for them, this build's program); flows made
+# after the upgrade are seen by the congestion control and the proxies'
+# sockops program instead.  SR_OLD_BUILD: a tree with that build made;
+# otherwise bench/before.sh builds SR_OLD_REV (needs this repository's git).
+#
+#   app ─▶ A 127.0.0.1:7051 (sockredir-relay) ─▶ server :9000
+. "$(dirname "$0")/lib.sh"
+SR_OLD_REV=${SR_OLD_REV:-b4663f8}
+OLD=${SR_OLD_BUILD:-$top/build/bench/before}
+if [ -z "${SR_OLD_BUILD:-}" ]; then
+	rev=$(git -C "$top" rev-parse -q --verify "$SR_OLD_REV^{commit}" 2>/dev/null) ||
+		{ echo "1..0 # SKIP no build of $SR_OLD_REV and no git history to make one"; exit 0; }
+	[ -x "$OLD/build/sockredir" ] && [ "$(git -C "$OLD" rev-parse HEAD 2>/dev/null)" = "$rev" ] ||
+		sh "$top/bench/before.sh" "$SR_OLD_REV" >/dev/null || exit 1
+fi
+setup
+LOAD=$top/tests/helpers/upgrade_load.py
+N=200
+PIN=/sys/fs/bpf/sockredir
+"$SR" down >/dev/null
+"$OLD/build/sockredir" up --cgroup "$CG" >/dev/null
+mkdir -p "$CG/app" "$CG/p-A"
+bg srv python3 "$LOAD" server 9000
+wait_port 9000
+# All of the earlier build's: its CLI, its relay.
+"$OLD/build/sockredir" service add A --listen 127.0.0.1:7051 --owner-cgroup "$CG/p-A" --fail closed >/dev/null
+"$OLD/build/sockredir" rule add --service A --dst 127.0.0.2 --dport 9000 >/dev/null
+bg p-A "$OLD/build/sockredir-relay" -q --service A --listen 127.0.0.1:7051 --log "$TMPD/A.log"
+wait_port 7051
+check "the earlier build runs on its tracepoint" -- test -e $PIN/link_sr_sock_state
+check "... without this build's congestion control" -- test ! -e $PIN/link_sr_cc
+
+bg app python3 "$LOAD" live 127.0.0.2 9000 $N "$TMPD/ready" "$TMPD/go" > "$TMPD/live.json" 2>"$TMPD/live.err"
+LIVE=$LAST_PID
+for i in $(seq 600); do [ -e "$TMPD/ready" ] && break; sleep 0.05; done
+check "$N flows open through A on the earlier build" -- test -e "$TMPD/ready"
+
+check "upgrade to this build" -- sh -c "'$SR' upgrade >/dev/null"
+check "the tracepoint stays, for the flows of the earlier build" -- test -e $PIN/link_sr_sock_state
+check "the congestion control is registered" -- \
+	grep -qw sockredir /proc/sys/net/ipv4/tcp_available_congestion_control
+check "the proxies' sockops program is on A's owner cgroup only" -- \
+	sh -c "ls $PIN | grep -qx 'link_sr_proxy_ops@[0-9]*' && test ! -e $PIN/link_sr_proxy_ops"
+
+# A new flow after the upgrade: published by the congestion control.
+out=$(in_cg app python3 -c 'import socket
+c = socket.create_connection(("127.0.0.2", 9000), timeout=3)
+g = c.recv(100).decode()
+print(c.getsockopt(6, 13, 16).rstrip(b"\0").decode())
+c.close()')
+check "a flow made after it carries the layer's congestion control ($out)" -- \
+	test "$out" = sockredir
+check "A logged it, with its application (it was published)" -- \
+	eval 'wait_lines "$TMPD/A.log" 1 && grep -q "\"app\":{\"pid\"" "$TMPD/A.log"'
+
+touch "$TMPD/go"
+wait $LIVE; echo "# live exit $?: $(cat "$TMPD/live.err")"
+L() { python3 -c 'import json,sys; print(eval(sys.argv[2], {}, json.load(open(sys.argv[1]))))' "$TMPD/live.json" "$1"; }
+echo "# live: $(cat "$TMPD/live.json")"
+check "the $N held flows: 0 dropped, all echoed after the upgrade" -- \
+	test "$(L '(dropped, after_ok, peer_ok)')" = "(0, $N, $N)"
+# Their close was seen: nothing left of them.
+empty() { [ "$(bpftool map dump pinned $PIN/$1 | grep -c '"key"\|^key')" = 0 ]; }
+gone() {
+	local i
+	for i in $(seq 100); do
+		"$SR" -j status | grep -q '"live_flows":0' && empty sr_pending &&
+			empty sr_live_hops && empty sr_connecting && return 0
+		sleep 0.05
+	done
+	return 1
+}
+check "once closed: no live flow, nothing pending or connecting, no live hop" -- gone
+check "uid 0's pending count back to 0" -- \
+	test "$(bpftool map dump pinned $PIN/sr_pending_uids -j | python3 -c 'import json,sys
+print(sum(e["formatted"]["value"] for e in json.load(sys.stdin)))')" = 0
+"$SR" down >/dev/null
+check "down: the tracepoint and the congestion control go" -- \
+	sh -c "! grep -qw sockredir /proc/sys/net/ipv4/tcp_available_congestion_control && test ! -e $PIN"
+done_testing
