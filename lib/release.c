@@ -71,7 +71,9 @@ static int udp_flows_live(void)
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;	/* a layer without UDP */
-	err = bpf_map_get_next_key(fd, NULL, &key) ? (errno == ENOENT ? 0 : -errno) : 1;
+	err = 1;
+	if (bpf_map_get_next_key(fd, NULL, &key))
+		err = errno == ENOENT ? 0 : -errno;	/* ENOENT: empty */
 	close(fd);
 	return err;
 }

@@ -761,9 +761,10 @@ int sockredir_upgrade(const struct sockredir_upgrade_opts *opts,
 			    "the services' cgroups (%s): they stay where they were",
 			    strerror(-err));
 		/* sr_sock_release, attached as a new program if it was not:
-		 * only while the rules can make UDP flows (release.c). */
-		if (!err && sr_release_resync(&t) < 0)
-			why(res, "sr_sock_release stays attached");
+		 * only while the rules can make UDP flows (release.c).  Best
+		 * effort: left attached, it costs runs, never a flow. */
+		if (!err)
+			sr_release_resync(&t);
 		sr_maps_close(&t.m);
 	}
 	sr_unlock(lock);
