@@ -1,6 +1,6 @@
 /*
  * fuzz_parse.c - libFuzzer target for the parsers: libsockredir's
- * addresses and context blobs, the CLI's rule words (cli/rulewords.c, also
+ * addresses, context blobs and SOCKREDIR_QUERY answers, the CLI's rule words (cli/rulewords.c, also
  * rule files'), and the rule index compiler.  make fuzz && build/fuzz/fuzz_parse -max_total_time=60
  */
 #include <stdint.h>
@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] & 3) {
+	switch (data[0] % 5) {
 	case 0:
 		n = size - 1 < sizeof(s) - 1 ? size - 1 : sizeof(s) - 1;
 		memcpy(s, data + 1, n);
@@ -102,6 +102,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		index_build(data + 1, size - 1);
 		break;
+	case 4: {	/* a SOCKREDIR_QUERY answer */
+		unsigned char rec[SOCKREDIR_RECORDS_MAX];
+		size_t reclen = sizeof(rec);
+
+		if (sr_query_parse(data + 1, size - 1, &c, rec, &reclen) == 0 &&
+		    (reclen == 0 || reclen > sizeof(rec)))
+			abort();
+		break;
+	}
 	}
 	return 0;
 }
