@@ -144,11 +144,51 @@ connect_prog_stats() {
 	path_ok "connect program statistics"
 }
 
+# The same for redirected connections (CONFIG prog-redirected/NAME): a
+# client connects $PROG_REDIRECTS times to an address a rule sends to
+# service rstat, whose proxy (in its owner cgroup) reads SO_ORIGINAL_DST and
+# closes; the client reads to the end and closes.
+PROG_REDIRECTS=${PROG_REDIRECTS:-2000}
+connect_prog_stats_redirected() {
+	local prev n=$PROG_REDIRECTS pid i
+	prev=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null) || return 0
+	mkdir -p "$ON/rstat"
+	"$SR" service add rstat --listen 127.0.0.1:7998 --owner-cgroup "$ON/rstat" >/dev/null &&
+	"$SR" rule add --service rstat --proto tcp --dst 127.0.0.3 --dport 9 >/dev/null || return 0
+	spawn "$NS" "$ON/rstat" python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 7998)); s.listen(128)
+for _ in range(int(sys.argv[1])):
+    c, _ = s.accept(); c.getsockopt(socket.SOL_IP, 80, 16); c.close()' "$n"
+	pid=$LAST_PID
+	for i in $(seq 100); do
+		ip netns exec "$NS" ss -Hltn 'sport = :7998' | grep -q . && break
+		sleep 0.05
+	done
+	sysctl -qw kernel.bpf_stats_enabled=1
+	prog_stats > "$TMPD/rstats.before"
+	run "$NS" "$ON/app" python3 -c 'import socket, sys
+for _ in range(int(sys.argv[1])):
+    c = socket.create_connection(("127.0.0.3", 9), timeout=3)
+    while c.recv(64): pass
+    c.close()' "$n"
+	wait "$pid" 2>/dev/null
+	prog_stats > "$TMPD/rstats.after"
+	sysctl -qw kernel.bpf_stats_enabled="$prev"
+	"$SR" service del rstat >/dev/null
+	awk -v n="$n" -v tag="$TAG" -v r="$ROUND_BASE" 'NR == FNR { c[$1] = $2; t[$1] = $3; next }
+		$2 > c[$1] { printf "connect\tprog-redirected/%s%s\t%d\truns_per_conn\t%.2f\n", $1, tag, r, ($2 - c[$1]) / n
+			     printf "connect\tprog-redirected/%s%s\t%d\tns_per_run\t%.0f\n", $1, tag, r, ($3 - t[$1]) / ($2 - c[$1]) }' \
+		"$TMPD/rstats.before" "$TMPD/rstats.after" >> "$OUT/results.tsv"
+	path_ok "connect program statistics, redirected"
+}
+
 bench_connect() {
 	local n
 	say "== 1. connect cost, no rule matching (${CONNECT_SECS}s runs, $CONNECT_ROUNDS rounds)"
 	for n in $CONNECT_SIZES; do connect_sockredir "$n"; done
 	connect_prog_stats
+	connect_prog_stats_redirected
 	# Under BENCH_BEFORE: netfilter in the current build's calls, and only
 	# as many rounds as it has (CONNECT_ROUNDS_NF).
 	alternatives && [ "$ROUND_BASE" -lt "${CONNECT_ROUNDS_NF_ALL:-$CONNECT_ROUNDS_NF}" ] || return 0

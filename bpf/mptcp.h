@@ -12,6 +12,9 @@
  *     TCP, so the connection falls back to TCP and the proxy accepts it
  *     as any other.  getpeername() runs on the MPTCP socket, not the
  *     subflow, so a redirect's original destination is kept there too.
+ *     The hook's ctx->sk is that subflow, a TCP socket, so the layer's
+ *     congestion control (cc.h) goes onto it and its callbacks publish
+ *     and end the flow as for TCP.
  *   - Later subflows (MP_JOIN) are opened by the path manager, for
  *     addresses the peer announces or local endpoints the host has, from
  *     a kernel worker: the task is not the application, so rules naming

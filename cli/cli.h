@@ -33,7 +33,7 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* JSON strings: common/json.h, shared with the relay. */
 void print_addr(FILE *f, const struct sockaddr_storage *ss);
 /* A service owned by a uid or by no one: the option hooks go on the whole
- * attached cgroup (lib/scope.c); say so. */
+ * attached cgroup, with the proxies' sockops program (lib/scope.c); say so. */
 void print_scope_note(const char *service, int64_t owner_uid,
 		      const char *owner_cgroup);
 

@@ -17,8 +17,9 @@ void print_scope_note(const char *service, int64_t owner_uid,
 {
 	if (owner_uid < 0 && owner_cgroup)
 		return;
-	printf("service %s: %s, so the socket-option hooks run for every "
-	       "process in the attached cgroup (give the service --owner-cgroup "
-	       "to keep the option hooks off applications)\n", service,
+	printf("service %s: %s, so the socket-option hooks and the proxies' "
+	       "sockops program run for every process in the attached cgroup "
+	       "(give the service --owner-cgroup to keep the option hooks off "
+	       "applications)\n", service,
 	       owner_uid >= 0 ? "owned by a uid" : "no owner");
 }

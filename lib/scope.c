@@ -262,7 +262,9 @@ int sr_scope_sync(const struct sr_txn *t)
 	}
 	rewinddir(d);
 	while ((e = readdir(d))) {
-		if (!parse_pin(e->d_name, &t->cfg, &h, &id))
+		/* A hook this layer has no program pin for stays where it is:
+		 * it could not be attached anywhere else. */
+		if (!parse_pin(e->d_name, &t->cfg, &h, &id) || !(have & (1 << h)))
 			continue;
 		for (i = 0; i < nwant && want[i].id != id; i++)
 			;

@@ -96,11 +96,11 @@ check "status -j is JSON" -- sh -c "'$SR' -j status | python3 -m json.tool >/dev
 # --- lifecycle --------------------------------------------------------------
 pins() { ls /sys/fs/bpf/sockredir 2>/dev/null | wc -l; }
 attached() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ' sr_'; }
-# Entry points attached to the cgroup itself: all but the option hooks,
-# which go to owner cgroups (A's here; sockopt_scope.sh), and
-# sr_sock_release, there only while a rule can make UDP flows (release.sh):
-# A's rule, of any protocol, can.
-NPROGS=$(cat "$top"/bpf/*.bpf.c | grep '^SEC("\(cgroup\|sockops\)' | grep -v 'sock_release"' |
+# Entry points attached to the cgroup itself: all but the option hooks and
+# the proxies' sockops program, which go to owner cgroups (A's here;
+# sockopt_scope.sh), and sr_sock_release, there only while a rule can make
+# UDP flows (release.sh): A's rule, of any protocol, can.
+NPROGS=$(cat "$top"/bpf/*.bpf.c | grep '^SEC("cgroup' | grep -v 'sock_release"' |
 	grep -vc 'sockopt"')
 check "up twice: harmless, says already up" -- sh -c "'$SR' up --cgroup '$CG' | grep -q 'already up'"
 check "up twice: still $((NPROGS + 1)) programs attached, not $((2 * NPROGS + 2))" -- \

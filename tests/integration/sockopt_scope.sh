@@ -176,7 +176,7 @@ check "down: no attachment left" -- test "$(hooks p-A)" = "0 0"
 "$SR" up --cgroup "$CG" >/dev/null
 "$SR" service add A --listen 127.0.0.1:7001 --owner-cgroup "$CG/p-A" >/dev/null
 "$SR" service add U --listen 127.0.0.1:7003 --owner-uid 12345 >/dev/null
-rm "$PIN/prog_sr_getsockopt" "$PIN/prog_sr_setsockopt"
+rm "$PIN/prog_sr_getsockopt" "$PIN/prog_sr_setsockopt" "$PIN/prog_sr_proxy_ops"
 "$SR" service del U >/dev/null
 check "old layout: the hooks on the attached cgroup, left as they are" -- \
 	test "$(hooks app) $(pins)" = "1 1 link_sr_getsockopt link_sr_setsockopt "
@@ -209,7 +209,9 @@ check "upgrade from the old layout" -- "$SR" upgrade
 check "upgrade: the hooks now in p-A only" -- \
 	test "$(hooks app) $(hooks p-A) $(pins)" = "0 0 1 1 link_sr_getsockopt@p-A link_sr_setsockopt@p-A "
 check "upgrade: the programs pinned for the next service change" -- \
-	test -e "$PIN/prog_sr_getsockopt" -a -e "$PIN/prog_sr_setsockopt"
+	test -e "$PIN/prog_sr_getsockopt" -a -e "$PIN/prog_sr_setsockopt" -a -e "$PIN/prog_sr_proxy_ops"
+check "upgrade: the proxies' sockops program in p-A only" -- \
+	sh -c "ls '$PIN' | grep -qx 'link_sr_proxy_ops@$(stat -c %i "$CG/p-A")' && test ! -e '$PIN/link_sr_proxy_ops'"
 touch "$TMPD/go"
 wait "$HELD"
 check "upgrade: the flow held across it is answered in full" -- test "$(cat "$TMPD/held.out")" = hello
