@@ -25,6 +25,15 @@ runs() {	# the program's run count
 	bpftool -j prog show pinned "$PIN/prog_sr_sock_release" |
 		python3 -c 'import json, sys; print(json.load(sys.stdin).get("run_cnt", 0))'
 }
+# every_run: "NAME RUNS" for every program of the layer (named sr_*).
+every_run() {
+	bpftool -j prog show | python3 -c 'import json, sys
+n = {}
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("sr_"):
+        n[p["name"]] = n.get(p["name"], 0) + p.get("run_cnt", 0)
+for k, v in sorted(n.items()): print(k, v)'
+}
 prog_id() { bpftool -j prog show pinned "$PIN/prog_sr_sock_release" |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
 link_prog() { bpftool -j link show pinned "$PIN/link_sr_sock_release" |
@@ -57,10 +66,26 @@ prev=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$prev; cleanup' EXIT
 sysctl -qw kernel.bpf_stats_enabled=1
 r0=$(runs)
+every_run > "$TMPD/runs0"
 out=$(tcp_loop 1000)
+every_run > "$TMPD/runs1"
 r1=$(runs)
 check "only TCP rules: 1,000 unmatched TCP connections ($out) ran it 0 times ($r0 -> $r1)" -- \
 	test "$out" = done -a "$r1" = "$r0"
+# The whole layer, not just this program: the connect hook once per
+# connection, the getpeername hook once (accept() asks the peer's address
+# through it), post_bind4 once for the loop's one listener, and nothing
+# else (the congestion control and the proxies' sockops are on no socket
+# of these).
+ran=$(python3 - "$TMPD/runs0" "$TMPD/runs1" <<'PY'
+import sys
+a, b = ({l.split()[0]: int(l.split()[1]) for l in open(f)} for f in sys.argv[1:])
+print(" ".join(f"{n}={b[n] - a.get(n, 0)}" for n in sorted(b) if b[n] != a.get(n, 0)))
+PY
+)
+echo "# every layer program's runs for 1,000 unmatched TCP connections: $ran"
+check "... and of the whole layer only connect4 and getpeername4 ran, 1,000 times each, and post_bind4 for the listener ($ran)" -- \
+	test "$ran" = "sr_connect4=1000 sr_getpeername4=1000 sr_post_bind4=1"
 
 "$SR" service add U --listen 127.0.0.1:7602 --listen "[::1]:7602" --owner-cgroup "$CG/p-U" >/dev/null
 "$SR" rule add --service U --proto udp --dst 127.0.0.10 --dport 7 >/dev/null
