@@ -422,7 +422,7 @@ static __always_inline int sr_publish(struct sock *sk)
 		return -EEXIST;
 	}
 	s->published = SR_PUB_PENDING;
-	SR_COUNT(0, live, 1);
+	SR_GAUGE(0, live, 1);
 	return 0;
 }
 
@@ -521,7 +521,7 @@ static __always_inline int sr_forget(struct sock *sk)
 		sr_pending_charge(s->flow.quota_uid, -1);
 		SR_COUNT(s->flow.service_id, pending_lost, 1);
 	}
-	SR_COUNT(0, live, -1);
+	SR_GAUGE(0, live, -1);
 	return 0;
 }
 

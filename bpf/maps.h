@@ -37,6 +37,19 @@ static __always_inline struct sr_counters *sr_counters(__u32 service)
 			__c->field += (n);				\
 	} while (0)
 
+/*
+ * The same for a gauge (a count that goes up and down, never reset): the
+ * two sides of it may run on one CPU at once, a socket's softirq work
+ * interrupting a system call's program, and a plain add would lose one of
+ * them for good.
+ */
+#define SR_GAUGE(service, field, n)					\
+	do {								\
+		struct sr_counters *__c = sr_counters(service);		\
+		if (__c)						\
+			__sync_fetch_and_add(&__c->field, (n));		\
+	} while (0)
+
 static __always_inline struct sr_config *sr_get_config(void)
 {
 	__u32 zero = 0;

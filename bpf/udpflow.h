@@ -177,17 +177,10 @@ static __always_inline void sr_udp_uncharge(__u32 uid)
 		__sync_fetch_and_add(n, -1);
 }
 
-/*
- * The live-flow gauge.  Atomic: the sweep (a softirq) may interrupt a
- * program on the same CPU between the load and the store of a plain add
- * to this per-CPU slot, and one of the two updates would be lost.
- */
+/* The live-flow gauge (atomic: maps.h SR_GAUGE says why). */
 static __always_inline void sr_udp_gauge(__u32 service, __s64 n)
 {
-	struct sr_counters *c = sr_counters(service);
-
-	if (c)
-		__sync_fetch_and_add(&c->udp_flows, n);
+	SR_GAUGE(service, udp_flows, n);
 }
 
 /*
