@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""The red team's moves for tests/integration/redteam.sh, one per subcommand.
+
+Each prints what it got ("OK" or the errno name; some add what the peer
+looked like); nothing here decides whether an attack worked.
+
+  tfo ADDR PORT                sendto(MSG_FASTOPEN) on a new socket, no
+                               connect; then read the answer to a request
+  tfoconnect ADDR PORT         TCP_FASTOPEN_CONNECT, then connect
+  reconnect A1 P1 A2 P2 ...    one socket, connect to each in turn (after a
+                               failed one); print each result
+  unspec ADDR PORT ADDR2 PORT2 connect, send a line, connect(AF_UNSPEC),
+                               then connect again to ADDR2 PORT2
+  ccfirst ADDR PORT            set reno before connect; print the peer and
+                               the congestion control the socket has
+  query ADDR PORT              connect; ask SOCKREDIR_QUERY on the own socket
+  selfquery                    listen on 127.0.0.1, connect to it, ask
+                               SOCKREDIR_QUERY and CONTEXT on both ends
+  proxy NAME PORT N            claim NAME on 127.0.0.1:PORT, take N flows;
+                               print "flow CONTEXT-RESULT first-line" each
+"""
+import errno
+import socket
+import sys
+
+SOL_SOCKREDIR, CONTEXT, CLAIM, QUERY = 0x5352, 2, 3, 5
+TCP_CONGESTION = 13
+TCP_FASTOPEN_CONNECT = 30
+MSG_FASTOPEN = 0x20000000
+
+
+def err(e):
+    return errno.errorcode.get(e.errno, str(e))
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def peer(s):
+    p = s.getpeername()
+    return ("[%s]:%d" if ":" in p[0] else "%s:%d") % p[:2]
+
+
+def tfo(addr, port):
+    s = socket.socket(family(addr))    # blocking: sendto waits for the SYN's answer
+    try:
+        s.sendto(b"hi-tfo\n", MSG_FASTOPEN, (addr, int(port)))
+        s.settimeout(3)
+        s.recv(16)
+        return "OK " + peer(s)
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+
+
+def tfoconnect(addr, port):
+    s = socket.socket(family(addr))
+    s.settimeout(3)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
+        s.connect((addr, int(port)))
+        s.sendall(b"hi-tfoconnect\n")
+        s.recv(16)
+        return "OK " + peer(s)
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+
+
+def reconnect(*targets):
+    s = socket.socket(family(targets[0]))
+    s.settimeout(3)
+    out = []
+    for a, p in zip(targets[::2], targets[1::2]):
+        try:
+            s.connect((a, int(p)))
+            s.sendall(b"hi-reconnect\n")
+            s.recv(16)
+            out.append("OK")
+            break           # connected: nothing more to try on it
+        except OSError as e:
+            out.append(err(e))
+    s.close()
+    return " ".join(out)
+
+
+def unspec(addr, port, addr2, port2):
+    s = socket.socket(family(addr))
+    s.settimeout(3)
+    out = []
+    try:
+        s.connect((addr, int(port)))
+        s.sendall(b"hi-unspec\n")
+        out.append("first OK " + peer(s))
+    except OSError as e:
+        return "first " + err(e)
+    try:
+        socket_unspec(s)
+        out.append("unspec OK")
+    except OSError as e:
+        out.append("unspec " + err(e))
+    try:
+        s.connect((addr2, int(port2)))
+        s.sendall(b"hi-unspec-again\n")
+        s.recv(16)
+        out.append("second OK " + peer(s))
+    except OSError as e:
+        out.append("second " + err(e))
+    s.close()
+    return "\n".join(out)
+
+
+def socket_unspec(s):
+    """connect(AF_UNSPEC) through ctypes: Python's connect wants an
+    address of the socket's family."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    sa = (ctypes.c_ubyte * 16)()        # sa_family 0 = AF_UNSPEC
+    if libc.connect(s.fileno(), sa, 16) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, errno.errorcode.get(e, str(e)))
+
+
+def ccfirst(addr, port):
+    s = socket.socket(family(addr))
+    s.settimeout(3)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, b"reno")
+        s.connect((addr, int(port)))
+        s.sendall(b"hi-ccfirst\n")
+        s.recv(16)
+        cc = s.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16)
+        return "OK %s %s" % (peer(s), cc.rstrip(b"\0").decode())
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+
+
+def ask(s, opt):
+    try:
+        s.getsockopt(SOL_SOCKREDIR, opt, 1024)
+        return "OK"
+    except OSError as e:
+        return err(e)
+
+
+def query(addr, port):
+    s = socket.socket(family(addr))
+    s.settimeout(3)
+    try:
+        s.connect((addr, int(port)))
+        s.sendall(b"hi-query\n")
+        s.recv(16)
+        return "query " + ask(s, QUERY) + " context " + ask(s, CONTEXT)
+    except OSError as e:
+        return err(e)
+    finally:
+        s.close()
+
+
+def selfquery():
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    c = socket.create_connection(ls.getsockname(), 3)
+    a, _ = ls.accept()
+    out = "accepted %s %s client %s %s" % (ask(a, QUERY), ask(a, CONTEXT),
+                                          ask(c, QUERY), ask(c, CONTEXT))
+    for x in (a, c, ls):
+        x.close()
+    return out
+
+
+def proxy(name, port, n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(64)
+    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
+    s.settimeout(15)        # a flow that never came: the test says so
+    for _ in range(int(n)):
+        try:
+            c, _ = s.accept()
+        except OSError as e:
+            print("accept %s" % err(e), flush=True)
+            break
+        got = ask(c, CONTEXT)
+        c.settimeout(3)
+        try:
+            data = c.recv(64).split(b"\n")[0].decode(errors="replace")
+            c.sendall(b"bye\n")
+        except OSError as e:
+            data = err(e)
+        print("flow %s %s" % (got, data), flush=True)
+        c.close()
+    return "done"
+
+
+def main():
+    cmds = {"tfo": tfo, "tfoconnect": tfoconnect, "reconnect": reconnect,
+            "unspec": unspec, "ccfirst": ccfirst, "query": query,
+            "selfquery": selfquery, "proxy": proxy}
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+        sys.exit(__doc__)
+    print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

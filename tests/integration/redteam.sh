@@ -1,0 +1,130 @@
+#!/bin/bash
+# redteam.sh - attacks on the kernel path as it is since b4663f8 (the
+# layer's congestion control publishes a redirected socket's flow, the
+# proxies' sockops adopts it, the sweep gives back a connect's charge,
+# SOCKREDIR_QUERY).  The attacker is uid 65534 ("nobody") in the attached
+# cgroup; each check asserts the attack fails.  Moves: tests/helpers/redteam.py.
+#
+#   app (nobody) ─▶ 127.0.0.1 / ::1 :8007 (blocked), 127.0.0.140 (blocked)
+#   app (nobody) ─▶ 127.0.0.130:8080 ─▶ F 127.0.0.1:7420 (redteam.py proxy)
+#   app (nobody) ─▶ 127.0.0.131:8080 ─▶ G 7421, fail closed, no proxy
+#   app (nobody) ─▶ 127.0.0.132:8080 (no rule: straight to the server)
+. "$(dirname "$0")/lib.sh"
+setup
+NOBODY=65534
+RT=$top/tests/helpers/redteam.py
+PIN=/sys/fs/bpf/sockredir
+mkdir -p "$TMPD/www" "$CG/app" "$CG/p-F" "$CG/p-G"
+echo hello > "$TMPD/www/hello.txt"
+chmod 711 "$TMPD"
+PUB=$TMPD/pub
+mkdir -m 777 "$PUB"
+bg srv sh -c "exec python3 -m http.server 8080 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
+bg srv sh -c "exec python3 -m http.server 8007 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
+wait_port 8080; wait_port 8007
+
+as() {	# as CMD...: one of redteam.py's moves as nobody in the app cgroup
+	in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		/usr/bin/python3 "$RT" "$@"
+}
+status_counter() {
+	"$SR" -j status | python3 -c 'import json,sys
+print(json.load(sys.stdin)["counters"][sys.argv[1]])' "$1"
+}
+uid_pending() {
+	bpftool map dump pinned $PIN/sr_pending_uids -j | python3 -c 'import json,sys
+print(sum(e["formatted"]["value"] for e in json.load(sys.stdin) if e["formatted"]["key"] == int(sys.argv[1])))' "$1"
+}
+connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -c '"key"'; }
+pending_all() {
+	bpftool map dump pinned $PIN/sr_pending_count -j | python3 -c 'import json,sys
+print(json.load(sys.stdin)[0]["formatted"]["value"])'
+}
+pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'; }
+
+"$SR" rule add --block --dst 127.0.0.1 --dport 8007 >/dev/null
+"$SR" rule add --block --dst ::1 --dport 8007 >/dev/null
+"$SR" rule add --block --dst 127.0.0.140 >/dev/null
+"$SR" service add F --listen 127.0.0.1:7420 --owner-cgroup "$CG/p-F" >/dev/null
+"$SR" rule add --service F --dst 127.0.0.130 --dport 8080 >/dev/null
+"$SR" service add G --listen 127.0.0.1:7421 --owner-cgroup "$CG/p-G" --fail closed >/dev/null
+"$SR" rule add --service G --dst 127.0.0.131 --dport 8080 >/dev/null
+live0=$(counter F live_flows)
+
+# F's proxy takes every flow the attacks below send through F (NF of them).
+NF=8
+bg p-F python3 "$RT" proxy F 7420 $NF > "$PUB/F.out"
+FPROXY=$LAST_PID
+wait_port 7420
+
+# --- TCP Fast Open: sendto(MSG_FASTOPEN) connects without connect() ----------
+for a in 127.0.0.1 ::1 ::ffff:127.0.0.1 127.0.0.140 ::ffff:127.0.0.140; do
+	out=$(as tfo $a 8007)
+	check "TFO: sendto(MSG_FASTOPEN) to blocked $a:8007 fails ($out)" -- test "$out" = EPERM
+done
+out=$(as tfoconnect 127.0.0.1 8007)
+check "TFO: TCP_FASTOPEN_CONNECT + connect to blocked 127.0.0.1:8007 fails ($out)" -- test "$out" = EPERM
+out=$(as tfo 127.0.0.130 8080)
+check "TFO: sendto(MSG_FASTOPEN) to F's destination goes to F; peer shown as the destination ($out)" -- \
+	test "$out" = "OK 127.0.0.130:8080"
+out=$(as tfo ::ffff:127.0.0.130 8080)
+check "TFO: ... as ::ffff:127.0.0.130 from an IPv6 socket, to F too ($out)" -- \
+	test "$out" = "OK [::ffff:127.0.0.130]:8080"
+
+# --- the same socket again after a refused connect ------------------------------
+out=$(as reconnect 127.0.0.131 8080 127.0.0.1 8007 127.0.0.131 8080 127.0.0.140 8080)
+check "reconnect: refused by fail-closed G, then blocked, G, blocked again ($out)" -- \
+	test "$out" = "ECONNREFUSED EPERM ECONNREFUSED EPERM"
+out=$(as reconnect 127.0.0.131 8080 127.0.0.130 8080)
+check "reconnect: refused by G, then to F's destination: through F ($out)" -- \
+	test "$out" = "ECONNREFUSED OK"
+
+# --- connect(AF_UNSPEC) on a redirected socket, then connect again ---------------
+out=$(as unspec 127.0.0.130 8080 127.0.0.1 8007)
+echo "$out" | sed 's/^/# /'
+check "AF_UNSPEC: the first connect went to F" -- \
+	sh -c "echo '$out' | grep -qx 'first OK 127.0.0.130:8080'"
+check "AF_UNSPEC: then to blocked 127.0.0.1:8007 on the same socket fails" -- \
+	sh -c "echo '$out' | grep -qx 'second EPERM'"
+out=$(as unspec 127.0.0.130 8080 127.0.0.130 8080)
+echo "$out" | sed 's/^/# /'
+check "AF_UNSPEC: connecting again to F's destination goes through F again" -- \
+	sh -c "echo '$out' | grep -qx 'second OK 127.0.0.130:8080'"
+
+# --- congestion control set before connect ---------------------------------------
+out=$(as ccfirst 127.0.0.130 8080)
+check "reno set before connect: redirected anyway, the layer's CC on it ($out)" -- \
+	test "$out" = "OK 127.0.0.130:8080 sockredir"
+
+# --- SOCKREDIR_QUERY where no proxy is ---------------------------------------------
+out=$(as query 127.0.0.130 8080)
+check "query: the app's own redirected socket answers nothing ($out)" -- \
+	sh -c "echo '$out' | grep -q '^query E.* context E'"
+out=$(as selfquery)
+check "query: the app's own accepted and client sockets answer nothing ($out)" -- \
+	sh -c "echo '$out' | grep -q '^accepted E[A-Z]* E[A-Z]* client E[A-Z]* E[A-Z]*$'"
+
+wait $FPROXY
+sed 's/^/# /' "$PUB/F.out"
+check "F: $NF flows, every one with its context (none dropped, none without)" -- \
+	test "$(grep -c '^flow OK hi-' "$PUB/F.out")" -eq $NF
+check "F: nothing else came (no accept error, no flow without context)" -- \
+	test "$(grep -vc '^flow OK hi-\|^done$' "$PUB/F.out")" -eq 0
+
+# --- nothing left behind -------------------------------------------------------------
+# Refused connects' charges go back with the sweep (8 s after the connect).
+back() {
+	local i
+	for i in $(seq 120); do
+		[ "$(uid_pending $NOBODY)" = 0 ] && [ "$(connecting)" = 0 ] &&
+			[ "$(pending_all)" = 0 ] && [ "$(pending_entries)" = 0 ] &&
+			[ "$(counter F live_flows)" = "$live0" ] && return 0
+		sleep 0.1
+	done
+	echo "# nobody $(uid_pending $NOBODY) connecting $(connecting) all $(pending_all)" \
+		"entries $(pending_entries) live $(counter F live_flows) (was $live0)"
+	return 1
+}
+check "leaks: nobody's charges, the connecting and pending tables, live all back" -- back
+
+done_testing
