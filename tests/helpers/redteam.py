@@ -20,6 +20,7 @@ looked like); nothing here decides whether an attack worked.
                                print "flow CONTEXT-RESULT first-line" each
 """
 import errno
+import signal
 import socket
 import sys
 
@@ -71,12 +72,16 @@ def tfoconnect(addr, port):
 
 
 def reconnect(*targets):
+    # Blocking: with a timeout a failed connect leaves the socket
+    # "connecting", and the next connect() only reports that (ECONNABORTED)
+    # without a SYN.  The alarm bounds it.
+    signal.alarm(10)
     s = socket.socket(family(targets[0]))
-    s.settimeout(3)
     out = []
     for a, p in zip(targets[::2], targets[1::2]):
         try:
             s.connect((a, int(p)))
+            s.settimeout(3)
             s.sendall(b"hi-reconnect\n")
             s.recv(16)
             out.append("OK")

@@ -8,13 +8,14 @@
 #   app (nobody) ─▶ 127.0.0.1 / ::1 :8007 (blocked), 127.0.0.140 (blocked)
 #   app (nobody) ─▶ 127.0.0.130:8080 ─▶ F 127.0.0.1:7420 (redteam.py proxy)
 #   app (nobody) ─▶ 127.0.0.131:8080 ─▶ G 7421, fail closed, no proxy
+#   app (nobody) ─▶ 127.0.0.133:8080 ─▶ H 7422 (claimed; its SYNs reset)
 #   app (nobody) ─▶ 127.0.0.132:8080 (no rule: straight to the server)
 . "$(dirname "$0")/lib.sh"
 setup
 NOBODY=65534
 RT=$top/tests/helpers/redteam.py
 PIN=/sys/fs/bpf/sockredir
-mkdir -p "$TMPD/www" "$CG/app" "$CG/p-F" "$CG/p-G"
+mkdir -p "$TMPD/www" "$CG/app" "$CG/p-F" "$CG/p-G" "$CG/p-H"
 echo hello > "$TMPD/www/hello.txt"
 chmod 711 "$TMPD"
 PUB=$TMPD/pub
@@ -52,7 +53,7 @@ pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'
 live0=$(counter F live_flows)
 
 # F's proxy takes every flow the attacks below send through F (NF of them).
-NF=8
+NF=9
 bg p-F python3 "$RT" proxy F 7420 $NF > "$PUB/F.out"
 FPROXY=$LAST_PID
 wait_port 7420
@@ -78,6 +79,32 @@ check "reconnect: refused by fail-closed G, then blocked, G, blocked again ($out
 out=$(as reconnect 127.0.0.131 8080 127.0.0.130 8080)
 check "reconnect: refused by G, then to F's destination: through F ($out)" -- \
 	test "$out" = "ECONNREFUSED OK"
+
+# The proxy's side resets the connect (the charge made at connect is held by
+# its connecting entry); the same socket then connects where no rule covers:
+# its publish takes that charge and gives it back at once, not at the sweep.
+"$SR" service add H --listen 127.0.0.1:7422 --owner-cgroup "$CG/p-H" >/dev/null
+"$SR" rule add --service H --dst 127.0.0.133 --dport 8080 >/dev/null
+bg p-H python3 "$top/tests/helpers/attack.py" hold H 7422 "$PUB/stop-H"
+wait_port 7422
+nsenter --net=/run/netns/$NS nft -f - <<'NFT'
+table inet sr_redteam {
+	chain in {
+		type filter hook input priority 0;
+		tcp dport 7422 tcp flags syn reject with tcp reset
+	}
+}
+NFT
+out=$(as reconnect 127.0.0.133 8080 127.0.0.133 8080 127.0.0.132 8080)
+check "reconnect: reset at H twice, then straight to a destination no rule covers ($out)" -- \
+	test "$out" = "ECONNREFUSED ECONNREFUSED OK"
+check "reconnect: its charge is back at once (nobody 0, connecting 0)" -- \
+	test "$(uid_pending $NOBODY) $(connecting)" = "0 0"
+out=$(as reconnect 127.0.0.133 8080 127.0.0.130 8080)
+check "reconnect: reset at H, then to F's destination: through F ($out)" -- \
+	test "$out" = "ECONNREFUSED OK"
+touch "$PUB/stop-H"
+nsenter --net=/run/netns/$NS nft delete table inet sr_redteam
 
 # --- connect(AF_UNSPEC) on a redirected socket, then connect again ---------------
 out=$(as unspec 127.0.0.130 8080 127.0.0.1 8007)
