@@ -31,6 +31,7 @@ struct sock_common {
 	__u16 skc_dport;	/* network order */
 	__u16 skc_num;		/* host order; 0 once the port is put back */
 	unsigned short skc_family;
+	unsigned char skc_state;	/* TCP_CLOSE 7 once disconnected or closed */
 	struct {
 		struct net *net;
 	} skc_net;

@@ -53,7 +53,7 @@ pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'
 live0=$(counter F live_flows)
 
 # F's proxy takes every flow the attacks below send through F (NF of them).
-NF=9
+NF=10
 bg p-F python3 "$RT" proxy F 7420 $NF > "$PUB/F.out"
 FPROXY=$LAST_PID
 wait_port 7420
@@ -118,6 +118,18 @@ echo "$out" | sed 's/^/# /'
 check "AF_UNSPEC: connecting again to F's destination goes through F again" -- \
 	sh -c "echo '$out' | grep -qx 'second OK 127.0.0.130:8080'"
 
+# After connect(AF_UNSPEC) the socket keeps the layer's congestion control
+# and its state; connecting it straight to F's listener (no rule redirects
+# that) must not hand F the earlier flow's context again: a flow the layer
+# never classified, counted or logged.
+red=$(counter F redirected)
+out=$(as unspec 127.0.0.130 8080 127.0.0.1 7420)
+echo "$out" | sed 's/^/# /'
+check "AF_UNSPEC replay: straight to F's listener, the peer is the listener" -- \
+	sh -c "echo '$out' | grep -qx 'second OK 127.0.0.1:7420'"
+check "AF_UNSPEC replay: only the first connect was redirected" -- \
+	test "$(counter F redirected)" -eq $((red + 1))
+
 # --- congestion control set before connect ---------------------------------------
 out=$(as ccfirst 127.0.0.130 8080)
 check "reno set before connect: redirected anyway, the layer's CC on it ($out)" -- \
@@ -133,10 +145,12 @@ check "query: the app's own accepted and client sockets answer nothing ($out)" -
 
 wait $FPROXY
 sed 's/^/# /' "$PUB/F.out"
-check "F: $NF flows, every one with its context (none dropped, none without)" -- \
-	test "$(grep -c '^flow OK hi-' "$PUB/F.out")" -eq $NF
-check "F: nothing else came (no accept error, no flow without context)" -- \
-	test "$(grep -vc '^flow OK hi-\|^done$' "$PUB/F.out")" -eq 0
+check "F: every redirected flow came with its context (none dropped, none without)" -- \
+	test "$(grep -c '^flow OK hi-' "$PUB/F.out")" -eq $((NF - 1))
+check "F: the AF_UNSPEC replay came without one (ENOENT)" -- \
+	test "$(grep -c '^flow ENOENT hi-unspec-again$' "$PUB/F.out")" -eq 1
+check "F: nothing else came (no accept error)" -- \
+	test "$(grep -vc '^flow OK hi-\|^flow ENOENT hi-unspec-again$\|^done$' "$PUB/F.out")" -eq 0
 
 # --- nothing left behind -------------------------------------------------------------
 # Refused connects' charges go back with the sweep (8 s after the connect).
