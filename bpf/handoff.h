@@ -277,6 +277,20 @@ static __always_inline void sr_connecting_drop(__u64 cookie, __u32 uid)
 		sr_pending_charge(uid, -1);
 }
 
+/*
+ * A redirected socket's connect that no proxy took is over (it failed,
+ * the socket closed, or it connects again): give back what it was
+ * charged, by connecting entry (@cookie: the socket's) or directly.
+ */
+static __always_inline void sr_connect_uncharge(struct sr_sock *s, __u64 cookie)
+{
+	if (s->published == SR_PUB_CHARGED)
+		sr_pending_charge(s->flow.quota_uid, -1);
+	else if (s->published == SR_PUB_CONNECTING)
+		sr_connecting_drop(cookie, s->flow.quota_uid);
+	s->published = SR_PUB_NONE;
+}
+
 /* A hop of a flow: the records' flow id and hop count at that hop. */
 struct sr_hop {
 	__u64 flow_id;
@@ -498,16 +512,9 @@ static __always_inline int sr_forget(struct sock *sk)
 	}
 	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
 		return -ENOENT;
-	if (s->published == SR_PUB_CONNECTING) {
-		/* Never connected, seen by an earlier build's tracepoint. */
-		s->published = SR_PUB_NONE;
-		sr_connecting_drop(sr_sk_cookie(sk), s->flow.quota_uid);
-		return 0;
-	}
-	if (s->published == SR_PUB_CHARGED) {
+	if (s->published != SR_PUB_PENDING) {
 		/* Never connected (refused, timed out, or closed first). */
-		s->published = SR_PUB_NONE;
-		sr_pending_charge(s->flow.quota_uid, -1);
+		sr_connect_uncharge(s, sr_sk_cookie(sk));
 		return 0;
 	}
 	s->published = SR_PUB_NONE;

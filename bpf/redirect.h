@@ -128,11 +128,7 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	 * socket connecting again after a failed connect that left it charged
 	 * is charged once. */
 	cookie = bpf_get_socket_cookie(ctx);
-	if (s->published == SR_PUB_CHARGED)
-		sr_pending_charge(s->flow.quota_uid, -1);
-	else if (s->published == SR_PUB_CONNECTING)
-		sr_connecting_drop(cookie, s->flow.quota_uid);
-	s->published = SR_PUB_NONE;
+	sr_connect_uncharge(s, cookie);
 	rec = &s->flow.rec;
 	if (s->has_given)
 		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
