@@ -102,6 +102,17 @@ mem_run() {	# mem_run KIND ROUND
 	[ "$kind" = direct ] || [ "$live" -ge "$MEM_FLOWS" ]
 }
 
+# The layer's per-socket state maps and their value sizes (an element is
+# that plus the kernel's 72-byte header): "memory layer 0 value:MAP BYTES".
+state_sizes() {
+	local m
+	for m in sr_conns sr_accepted sr_given sr_socks; do
+		[ -e "/sys/fs/bpf/sockredir/$m" ] || continue
+		result memory layer 0 "value:$m" "$(bpftool -j map show pinned "/sys/fs/bpf/sockredir/$m" |
+			python3 -c 'import json, sys; print(json.load(sys.stdin)["bytes_value"])')"
+	done
+}
+
 bench_memory() {
 	local r kinds="direct redirected" k
 	say "== 5. kernel memory of $MEM_FLOWS open flows ($MEM_ROUNDS rounds)"
@@ -112,6 +123,7 @@ bench_memory() {
 		return 1
 	fi
 	result memory layer 0 maps_kb "$(maps_kb)"
+	state_sizes
 	for r in $(seq "$MEM_ROUNDS"); do
 		for k in $kinds; do
 			if mem_run "$k" "$r"; then

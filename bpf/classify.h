@@ -107,14 +107,12 @@ static __always_inline int sr_app_in_cgroup(struct bpf_sock_addr *ctx,
 					    __u64 id, __u32 level)
 {
 	const struct sr_records *rec;
-	const struct sr_sock *s;
 
 	if (!m->recorded)
 		return bpf_get_current_ancestor_cgroup_id(level) == id;
-	s = sr_sock_get(ctx->sk);
-	if (!s || !s->has_given)
+	rec = sr_given_get(ctx->sk);
+	if (!rec)
 		return 0;
-	rec = &s->given_rec;
 	if (rec->app_cgroup == id || level == 0)
 		return 1;
 	/* The mask only shows the verifier the index is in bounds. */

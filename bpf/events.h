@@ -102,7 +102,7 @@ __noinline int sr_event_connect(struct bpf_sock_addr *ctx, __u32 kind,
 	const struct sr_records *rec = 0;
 	struct sr_event *e;
 	struct sr_watch *w;
-	struct sr_sock *s;
+	struct sr_flow *f;
 	__u32 i, zero = 0;
 	int err = 0;
 	__u64 id;
@@ -124,11 +124,13 @@ __noinline int sr_event_connect(struct bpf_sock_addr *ctx, __u32 kind,
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	__builtin_memcpy(&e->dst, dst, sizeof(e->dst));
 
-	s = ctx->sk ? bpf_sk_storage_get(&sr_socks, ctx->sk, 0, 0) : 0;
-	if (s && kind == SR_EV_REDIRECTED)
-		rec = &s->flow.rec;
-	else if (s && s->has_given)
-		rec = &s->given_rec;
+	if (kind == SR_EV_REDIRECTED) {
+		/* The body sr_redirect made just now, on this CPU. */
+		f = sr_flow_room();
+		rec = f ? &f->rec : 0;
+	} else {
+		rec = sr_given_get(ctx->sk);
+	}
 	if (rec) {
 		e->flow_id = rec->flow_id;
 		e->hop = rec->nhops;

@@ -2,7 +2,7 @@
 /*
  * flows.bpf.c - `sockredir flow list`: walk the TCP sockets with a BPF
  * iterator and write one sr_flow_row for each that carries a live flow in
- * the layer's per-socket state (sr_socks).  Its own object, loaded by the
+ * the layer's per-socket state (bpf/sock.h).  Its own object, loaded by the
  * library on demand on the pinned map (lib/flow.c): the layer itself
  * carries nothing for it, and the connect path pays nothing.
  */
@@ -15,7 +15,30 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define TCP_CLOSE 7
 
-/* The layer's socket state; lib/flow.c points this at the pinned map. */
+/* The layer's socket state (bpf/sock.h, bpf/legacy.h); lib/flow.c points
+ * these at the pinned maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sr_conn);
+} sr_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sr_acc);
+} sr_accepted SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sr_records);
+} sr_given SEC(".maps");
+
+/* An earlier build's, after an upgrade from it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -46,6 +69,9 @@ SEC("iter/tcp")
 int sr_flows(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
+	const struct sr_records *given;
+	const struct sr_conn *c;
+	const struct sr_acc *a;
 	const struct sr_sock *s;
 	struct sr_flow_row row;
 	struct tcp_sock *tp;
@@ -55,23 +81,40 @@ int sr_flows(struct bpf_iter__tcp *ctx)
 	tp = bpf_skc_to_tcp_sock(skc);	/* not time-wait or request socks */
 	if (!tp)
 		return 0;
-	s = bpf_sk_storage_get(&sr_socks, tp, 0, 0);
-	if (!s)
+	/* Closed (never connected, or reset and not yet closed): no flow. */
+	if (skc->skc_state == TCP_CLOSE)
 		return 0;
 	__builtin_memset(&row, 0, sizeof(row));
 	row.state = skc->skc_state;
-	/* Closed (never connected, or reset and not yet closed): no flow. */
-	if (row.state == TCP_CLOSE)
-		return 0;
-	row.role = s->role;
-	row.started = s->role == SR_ROLE_REDIRECTED ? s->started : 0;
-	if (s->role == SR_ROLE_REDIRECTED || s->role == SR_ROLE_ACCEPTED)
+	c = bpf_sk_storage_get(&sr_conns, tp, 0, 0);
+	a = c ? 0 : bpf_sk_storage_get(&sr_accepted, tp, 0, 0);
+	s = c || a ? 0 : bpf_sk_storage_get(&sr_socks, tp, 0, 0);
+	if (c && c->role == SR_ROLE_REDIRECTED) {
+		/* The application's end: the flow's identity is on the
+		 * accepted socket's row (or in the pending map, on its way). */
+		row.role = c->role;
+		row.started = c->started;
+		row.flow.rec.flow_id = c->flow_id;
+		row.flow.orig_dst = c->orig_dst;
+		row.flow.orig_src = c->orig_src;
+		row.flow.service_id = c->service_id;
+	} else if (a) {
+		row.role = SR_ROLE_ACCEPTED;
+		__builtin_memcpy(&row.flow, &a->flow, sizeof(row.flow));
+	} else if (s && (s->role == SR_ROLE_REDIRECTED ||
+			 s->role == SR_ROLE_ACCEPTED)) {
+		row.role = s->role;
+		row.started = s->role == SR_ROLE_REDIRECTED ? s->started : 0;
 		__builtin_memcpy(&row.flow, &s->flow, sizeof(row.flow));
-	else if (s->has_given)	/* a last hop, to the destination */
-		__builtin_memcpy(&row.flow.rec, &s->given_rec,
-				 sizeof(row.flow.rec));
-	else
-		return 0;
+	} else {
+		/* A last hop, to the destination: records given, no redirect. */
+		given = bpf_sk_storage_get(&sr_given, tp, 0, 0);
+		if (!given && s && s->has_given)
+			given = &s->given_rec;
+		if (!given)
+			return 0;
+		__builtin_memcpy(&row.flow.rec, given, sizeof(row.flow.rec));
+	}
 	bpf_seq_write(ctx->meta->seq, &row, sizeof(row));
 	return 0;
 }

@@ -63,7 +63,7 @@
 #include "sock.h"
 
 #define SR_ONWARD_SLOTS		64
-#define SR_ONWARD_OVERFLOW	0xff	/* sr_sock.onward: counted, no slot */
+#define SR_ONWARD_OVERFLOW	0xff	/* sr_acc.onward: counted, no slot */
 #define SR_ONWARD_GRACE_NS	(5ULL * 1000000000ULL)
 #ifndef CLOCK_MONOTONIC
 #define CLOCK_MONOTONIC 1
@@ -188,7 +188,7 @@ static __always_inline void sr_onward_sign(const struct sr_ruleset *set,
  * flow adopted): note the flow for its proxy's onward connect.  Returns 0 or -ENOSPC (counted in the
  * overflow entry: onward connects to D then fail until it closes).
  */
-static __always_inline int sr_onward_note(struct sock *sk, struct sr_sock *s,
+static __always_inline int sr_onward_note(struct sock *sk, struct sr_acc *s,
 					  __u64 cookie)
 {
 	struct sr_onward_key key = {};
@@ -246,11 +246,11 @@ static __always_inline void sr_onward_closed(struct sock *sk)
 {
 	struct sr_onward_key key = {};
 	struct sr_onward *o;
-	struct sr_sock *s;
+	struct sr_acc *s;
 	__u8 slot;
 
-	s = sr_sock_get(sk);
-	if (!s || s->role != SR_ROLE_ACCEPTED || !s->onward)
+	s = sr_acc_get(sk);
+	if (!s || !s->onward)
 		return;
 	slot = s->onward;
 	s->onward = 0;
@@ -285,7 +285,7 @@ static __always_inline void sr_onward_closed(struct sock *sk)
  * connects to D ambiguous.
  */
 static __always_inline void sr_onward_passed(struct bpf_sockopt *ctx,
-					     struct sr_sock *s)
+					     struct sr_acc *s)
 {
 	struct sr_onward_key key = {};
 	struct sr_onward *o;
@@ -411,7 +411,7 @@ sr_onward_begin(const struct sr_addr *d)
  * connect, TCP, no records given, destination in @sc (sr_onward_begin): if
  * the task is a service's owner and the destination D is that of flows its
  * listener accepted, attach one's records to @ctx's socket (see the top of
- * this file).  Returns 1 (attached: the socket's given_rec), 0 (nothing to
+ * this file).  Returns 1 (attached: the socket's sr_given), 0 (nothing to
  * attach), -ECONNREFUSED (ambiguous, or the flow ended just now), -ENOMEM.
  *
  * Verifier: a global function, so the connect hooks' frames do not grow.
@@ -421,8 +421,8 @@ __noinline int sr_onward_attach(struct bpf_sock_addr *ctx,
 {
 	const struct sr_config *cfg = sr_get_config();
 	const struct sr_ruleset *set;
+	struct sr_records *given;
 	struct sr_onward *o;
-	struct sr_sock *s;
 	__u32 i;
 	int owner;
 
@@ -450,15 +450,14 @@ __noinline int sr_onward_attach(struct bpf_sock_addr *ctx,
 		SR_COUNT(owner, onward_ambiguous, 1);
 		return -ECONNREFUSED;
 	}
-	s = sr_sock_make(ctx->sk);
-	if (!s)
-		return -ENOMEM;
 	sc->key.slot = sc->p.best;
 	o = bpf_map_lookup_elem(&sr_onward, &sc->key);
 	if (!o)
 		return -ECONNREFUSED;	/* ended just now */
-	__builtin_memcpy(&s->given_rec, &o->b.rec, sizeof(s->given_rec));
-	s->has_given = 1;
+	given = sr_given_make(ctx->sk);
+	if (!given)
+		return -ENOMEM;
+	__builtin_memcpy(given, &o->b.rec, sizeof(*given));
 	o->b.forwarded = 1;
 	SR_COUNT(owner, onward_recorded, 1);
 	return 1;

@@ -138,6 +138,24 @@ struct {
 } sr_connecting SEC(".maps");
 
 /*
+ * The flow's body (records, destination, rule, service, quota) from the
+ * connect hook until its publish, by the socket's cookie: one entry beside
+ * each sr_connecting entry, made after it, gone with it (publish, the
+ * socket's end, the sweep).  So it is bounded as they are, by each uid's
+ * pending flows.  The redirected socket itself keeps only a small
+ * struct sr_conn; publish moves the body into sr_pending, adoption onto the
+ * accepted socket, and a flow published once has no body left to publish
+ * again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SR_PENDING_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct sr_flow);
+} sr_connect_flows SEC(".maps");
+
+/*
  * One timer sweeps them, while there are any.  Not a timer per entry:
  * those are allocated without locks, and this kernel failed that for one
  * connect in twenty (bpf/udpflow.h saw the same).
@@ -192,6 +210,9 @@ static long sr_connect_sweep_one(void *map, __u64 *key, struct sr_connecting *c,
 
 	if (c->since < *now && *now - c->since >= SR_CONNECT_NS &&
 	    !bpf_map_delete_elem(map, key)) {
+		/* Its body too: a connect that old was never published
+		 * (SR_CONNECT_SYNCNT ends a handshake sooner). */
+		bpf_map_delete_elem(&sr_connect_flows, key);
 		sr_pending_charge(uid, -1);
 		sr_connecting_gone();
 	}
@@ -280,15 +301,15 @@ static __always_inline void sr_connecting_drop(__u64 cookie, __u32 uid)
 /*
  * A redirected socket's connect that no proxy took is over (it failed,
  * the socket closed, or it connects again): give back what it was
- * charged, by connecting entry (@cookie: the socket's) or directly.
+ * charged, by connecting entry (@cookie: the socket's), and its body.
  */
-static __always_inline void sr_connect_uncharge(struct sr_sock *s, __u64 cookie)
+static __always_inline void sr_connect_uncharge(struct sr_conn *c, __u64 cookie)
 {
-	if (s->published == SR_PUB_CHARGED)
-		sr_pending_charge(s->flow.quota_uid, -1);
-	else if (s->published == SR_PUB_CONNECTING)
-		sr_connecting_drop(cookie, s->flow.quota_uid);
-	s->published = SR_PUB_NONE;
+	if (c->published == SR_PUB_CONNECTING) {
+		sr_connecting_drop(cookie, c->quota_uid);
+		bpf_map_delete_elem(&sr_connect_flows, &cookie);
+	}
+	c->published = SR_PUB_NONE;
 }
 
 /* A hop of a flow: the records' flow id and hop count at that hop. */
@@ -384,6 +405,43 @@ static __always_inline void sr_tuple(struct sock *sk, int client,
 	sr_tuple_unmap(t);
 }
 
+/* Is @t's destination the listener @to? */
+static __always_inline int sr_tuple_to(const struct sr_tuple *t,
+				       const struct sr_addr *to)
+{
+	return t->family == to->family && t->daddr[0] == to->addr[0] &&
+	       t->daddr[1] == to->addr[1] && t->daddr[2] == to->addr[2] &&
+	       t->daddr[3] == to->addr[3] && t->dport == bpf_ntohs(to->port);
+}
+
+/* @t's source, as a flow keeps it. */
+static __always_inline void sr_tuple_source(const struct sr_tuple *t,
+					    struct sr_addr *src)
+{
+	src->family = t->family;
+	src->port = bpf_htons(t->sport);
+	src->addr[0] = t->saddr[0];
+	src->addr[1] = t->saddr[1];
+	src->addr[2] = t->saddr[2];
+	src->addr[3] = t->saddr[3];
+}
+
+/* The tuple a publish used, rebuilt from what it kept (@t's netns set). */
+static __always_inline void sr_tuple_from(struct sr_tuple *t,
+					  const struct sr_addr *to,
+					  const struct sr_addr *src)
+{
+	t->family = to->family;
+	__builtin_memcpy(t->saddr, src->addr, 16);
+	__builtin_memcpy(t->daddr, to->addr, 16);
+	t->sport = bpf_ntohs(src->port);
+	t->dport = bpf_ntohs(to->port);
+}
+
+/* An earlier build's sockets (the second part of legacy.h). */
+#define SR_HANDOFF_DECLARED
+#include "legacy.h"
+
 /*
  * Client side, connected (ESTABLISHED from SYN_SENT: the proxy's side of
  * the handshake completes only after this, when our ACK reaches it):
@@ -393,49 +451,56 @@ static __always_inline void sr_tuple(struct sock *sk, int client,
  */
 static __always_inline int sr_publish(struct sock *sk)
 {
-	struct sr_sock *s = sr_sock_get(sk);
+	struct sr_conn *c = sr_conn_get(sk);
 	struct sr_tuple t = {};
+	struct sr_flow *f;
+	__u64 cookie;
+	int charged;
 
-	if (!s || s->role != SR_ROLE_REDIRECTED || s->published == SR_PUB_PENDING)
+	if (!c)
+		return sr_legacy_publish(sk);
+	if (c->role != SR_ROLE_REDIRECTED || c->published != SR_PUB_CONNECTING)
+		return -ENOENT;	/* published once already, or over */
+	/* Its body, made at connect: none, and this connect is not one the
+	 * hook redirected (a reconnect straight to the listener). */
+	cookie = sr_sk_cookie(sk);
+	c->published = SR_PUB_NONE;
+	f = bpf_map_lookup_elem(&sr_connect_flows, &cookie);
+	/* Charged at connect, the charge held by its connecting entry; that
+	 * given back already (a handshake longer than SR_CONNECT_NS): charged
+	 * here, if its uid has room, so that nobody's table fills past its
+	 * quota. */
+	charged = sr_connecting_take(cookie);
+	if (!f) {
+		if (charged)
+			sr_pending_charge(c->quota_uid, -1);
 		return -ENOENT;
-	/* Charged at connect, its charge held by its connecting entry; that
-	 * given back already (a handshake longer than SR_CONNECT_NS), or an
-	 * earlier build's connect hook that did not charge: charged here,
-	 * if its uid has room, so that nobody's table fills past its quota. */
-	if (s->published == SR_PUB_CONNECTING &&
-	    !sr_connecting_take(sr_sk_cookie(sk)))
-		s->published = SR_PUB_NONE;
-	if (s->published == SR_PUB_NONE) {
-		if (sr_pending_admit(s->flow.quota_uid)) {
-			SR_COUNT(s->flow.service_id, pending_full, 1);
+	}
+	if (!charged) {
+		if (sr_pending_admit(c->quota_uid)) {
+			SR_COUNT(c->service_id, pending_full, 1);
+			bpf_map_delete_elem(&sr_connect_flows, &cookie);
 			return -ENOBUFS;
 		}
-		sr_pending_charge(s->flow.quota_uid, 1);
+		sr_pending_charge(c->quota_uid, 1);
 	}
-	s->published = SR_PUB_CHARGED;
 	sr_tuple(sk, 1, &t);
-	if (t.family != s->target.family || t.daddr[0] != s->target.addr[0] ||
-	    t.daddr[1] != s->target.addr[1] || t.daddr[2] != s->target.addr[2] ||
-	    t.daddr[3] != s->target.addr[3] ||
-	    t.dport != bpf_ntohs(s->target.port)) {
-		s->role = 0;
-		s->published = SR_PUB_NONE;
-		sr_pending_charge(s->flow.quota_uid, -1);
+	if (!sr_tuple_to(&t, &c->target)) {
+		c->role = 0;
+		sr_pending_charge(c->quota_uid, -1);
+		bpf_map_delete_elem(&sr_connect_flows, &cookie);
 		return -ENOENT;
 	}
-	s->flow.orig_src.family = t.family;
-	s->flow.orig_src.port = bpf_htons(t.sport);
-	s->flow.orig_src.addr[0] = t.saddr[0];
-	s->flow.orig_src.addr[1] = t.saddr[1];
-	s->flow.orig_src.addr[2] = t.saddr[2];
-	s->flow.orig_src.addr[3] = t.saddr[3];
-	if (bpf_map_update_elem(&sr_pending, &t, &s->flow, BPF_NOEXIST)) {
-		s->published = SR_PUB_NONE;
-		sr_pending_charge(s->flow.quota_uid, -1);
+	sr_tuple_source(&t, &c->orig_src);
+	f->orig_src = c->orig_src;
+	if (bpf_map_update_elem(&sr_pending, &t, f, BPF_NOEXIST)) {
+		sr_pending_charge(c->quota_uid, -1);
+		bpf_map_delete_elem(&sr_connect_flows, &cookie);
 		SR_COUNT(0, pending_busy, 1);
 		return -EEXIST;
 	}
-	s->published = SR_PUB_PENDING;
+	bpf_map_delete_elem(&sr_connect_flows, &cookie);
+	c->published = SR_PUB_PENDING;
 	SR_GAUGE(0, live, 1);
 	return 0;
 }
@@ -459,7 +524,7 @@ static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 {
 	struct sr_tuple t = {};
 	struct sr_flow *f;
-	struct sr_sock *s;
+	struct sr_acc *a;
 	__u16 sid;
 
 	if (!sr_pending_any())
@@ -478,16 +543,19 @@ static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 		SR_COUNT(sid, denied, 1);
 		return -EACCES;
 	}
-	s = sr_sock_make(sk);
-	if (s) {
-		__builtin_memcpy(&s->flow, f, sizeof(*f));
-		s->role = SR_ROLE_ACCEPTED;
-		s->live = sr_hop_hold(&s->flow.rec) == 0;
+	/* The claim cloned from the listener has served: nothing reads it
+	 * on an accepted socket again (its close is no listener's). */
+	bpf_sk_storage_delete(&sr_claims, sk);
+	a = sr_acc_make(sk);
+	if (a) {
+		__builtin_memcpy(&a->flow, f, sizeof(*f));
+		a->role = SR_ROLE_ACCEPTED;
+		a->live = sr_hop_hold(&a->flow.rec) == 0;
 		/* Note it for its proxy's onward connect; its close ends it. */
-		sr_onward_note(sk, s, cookie);
+		sr_onward_note(sk, a, cookie);
 	}
 	bpf_map_delete_elem(&sr_pending, &t);
-	if (!s || !s->live) {
+	if (!a || !a->live) {
 		SR_COUNT(sid, untracked, 1);
 		return -ENOMEM;
 	}
@@ -502,31 +570,31 @@ static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 static __always_inline int sr_forget(struct sock *sk)
 {
 	struct sr_tuple t = {};
-	struct sr_sock *s;
+	struct sr_conn *c;
+	struct sr_acc *a;
 
-	s = sr_sock_get(sk);
-	if (s && s->role == SR_ROLE_ACCEPTED && s->live) {
-		s->live = 0;
-		sr_hop_release(&s->flow.rec);
+	a = sr_acc_get(sk);
+	if (a && a->live) {
+		a->live = 0;
+		sr_hop_release(&a->flow.rec);
 		return 0;
 	}
-	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
+	c = sr_conn_get(sk);
+	if (!c)
+		return sr_legacy_forget(sk, sr_sk_cookie(sk));
+	if (c->role != SR_ROLE_REDIRECTED || !c->published)
 		return -ENOENT;
-	if (s->published != SR_PUB_PENDING) {
+	if (c->published != SR_PUB_PENDING) {
 		/* Never connected (refused, timed out, or closed first). */
-		sr_connect_uncharge(s, sr_sk_cookie(sk));
+		sr_connect_uncharge(c, sr_sk_cookie(sk));
 		return 0;
 	}
-	s->published = SR_PUB_NONE;
+	c->published = SR_PUB_NONE;
 	t.netns = sr_sk_netns(sk);
-	t.family = s->target.family;
-	__builtin_memcpy(t.saddr, s->flow.orig_src.addr, 16);
-	__builtin_memcpy(t.daddr, s->target.addr, 16);
-	t.sport = bpf_ntohs(s->flow.orig_src.port);
-	t.dport = bpf_ntohs(s->target.port);
+	sr_tuple_from(&t, &c->target, &c->orig_src);
 	if (bpf_map_delete_elem(&sr_pending, &t) == 0) {
-		sr_pending_charge(s->flow.quota_uid, -1);
-		SR_COUNT(s->flow.service_id, pending_lost, 1);
+		sr_pending_charge(c->quota_uid, -1);
+		SR_COUNT(c->service_id, pending_lost, 1);
 	}
 	SR_GAUGE(0, live, -1);
 	return 0;

@@ -58,19 +58,18 @@ static __always_inline int sr_mptcp_is_join(struct mptcp_sock *msk,
 }
 
 /*
- * The connect of @msk's first subflow was redirected (@s, the subflow's
+ * The connect of @msk's first subflow was redirected (@c, the subflow's
  * state): keep what getpeername needs on @msk, whose state @m was made
- * before the redirect (sr_sock_make).
+ * before the redirect (sr_conn_make).
  */
-static __always_inline void sr_mptcp_redirected(struct sr_sock *m,
-						const struct sr_sock *s)
+static __always_inline void sr_mptcp_redirected(struct sr_conn *m,
+						const struct sr_conn *c)
 {
-	if (!m || !s)
+	if (!m || !c)
 		return;
 	m->role = SR_ROLE_REDIRECTED;
-	__builtin_memcpy(&m->target, &s->target, sizeof(m->target));
-	__builtin_memcpy(&m->flow.orig_dst, &s->flow.orig_dst,
-			 sizeof(m->flow.orig_dst));
+	m->target = c->target;
+	m->orig_dst = c->orig_dst;
 }
 
 #endif

@@ -67,7 +67,7 @@ struct sr_flow_row {
 	__u8 state;		/* TCP state */
 	__u16 pad;
 	__u32 pad2;
-	__u64 started;		/* REDIRECTED: when (sr_sock.started) */
+	__u64 started;		/* REDIRECTED: when (sr_conn.started) */
 	struct sr_flow flow;
 };
 

@@ -35,25 +35,25 @@ __noinline int sr_given_check(struct bpf_sock_addr *ctx,
 			      const struct sr_addr *dst)
 {
 	const struct sr_key *key = sr_get_key();
-	const struct sr_sock *s = sr_sock_get(ctx->sk);
+	const struct sr_records *given = sr_given_get(ctx->sk);
 	int err;
 
-	if (!dst || !key || !s || !s->has_given)
+	if (!dst || !key || !given)
 		return -EINVAL;
-	err = sr_records_check(&s->given_rec, key);
+	err = sr_records_check(given, key);
 	if (!err)
-		err = sr_records_bound(&s->given_rec, dst);
+		err = sr_records_bound(given, dst);
 	if (!err)
-		err = sr_hop_live(&s->given_rec);
+		err = sr_hop_live(given);
 	return err;
 }
 
-/* Point @ctx at @svc's listener; remember where it was going in @s. */
+/* Point @ctx at @svc's listener; remember where it was going in @c. */
 static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
-				       int mapped, struct sr_sock *s,
+				       int mapped, struct sr_conn *c,
 				       const struct sr_service *svc)
 {
-	struct sr_addr *dst = &s->flow.orig_dst, *to = &s->target;
+	struct sr_addr *dst = &c->orig_dst, *to = &c->target;
 
 	__builtin_memset(dst, 0, sizeof(*dst));
 	__builtin_memset(to, 0, sizeof(*to));
@@ -91,17 +91,20 @@ static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
 
 /*
  * Redirect the connect on @ctx as @m decided: start the flow (or continue
- * the one whose records the proxy gave), add the hop, rewrite the address.
- * Returns 0 or -errno.
+ * the one whose records the proxy gave, @given), add the hop, rewrite the
+ * address.  The socket keeps a small sr_conn; the flow's body waits for
+ * the publish in sr_connect_flows (handoff.h).  Returns 0 or -errno.
  */
 static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 				       const struct sr_addr *dst,
-				       struct sr_sock *s, const struct sr_match *m)
+				       const struct sr_records *given,
+				       const struct sr_match *m)
 {
 	int mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
 	const struct sr_service *svc = sr_service_get(m->service_id);
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	struct sr_records *rec;
+	struct sr_flow *f;
+	struct sr_conn *c;
 	__u64 cookie;
 	int err;
 
@@ -112,9 +115,9 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		SR_COUNT(svc->id, pending_full, 1);
 		return err;
 	}
-	if (!s)
-		s = sr_sock_make(ctx->sk);
-	if (!s) {
+	c = sr_conn_make(ctx->sk);
+	f = sr_flow_room();
+	if (!c || !f) {
 		/*
 		 * A flow the layer must redirect but cannot track is refused
 		 * in either fail mode: its state is charged to the socket's
@@ -128,13 +131,13 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	 * socket connecting again after a failed connect that left it charged
 	 * is charged once. */
 	cookie = bpf_get_socket_cookie(ctx);
-	sr_connect_uncharge(s, cookie);
-	rec = &s->flow.rec;
-	if (s->has_given)
-		__builtin_memcpy(rec, &s->given_rec, sizeof(*rec));
+	sr_connect_uncharge(c, cookie);
+	sr_legacy_retire(ctx, cookie);
+	if (given)
+		__builtin_memcpy(&f->rec, given, sizeof(f->rec));
 	else
-		sr_records_start(ctx, dst, rec);
-	err = sr_records_add_hop(rec, svc->id);
+		sr_records_start(ctx, dst, &f->rec);
+	err = sr_records_add_hop(&f->rec, svc->id);
 	if (err)
 		return err;
 	/* Its connection made and ended are seen through this (cc.h); a flow
@@ -150,13 +153,26 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 		SR_COUNT(svc->id, pending_full, 1);
 		return -ENOBUFS;
 	}
-	sr_rewrite(ctx, family, mapped, s, svc);
-	s->flow.rule_id = m->rule_id;
-	s->flow.service_id = svc->id;
-	s->started = bpf_ktime_get_boot_ns();
-	s->flow.quota_uid = uid;
-	s->role = SR_ROLE_REDIRECTED;
-	s->published = SR_PUB_CONNECTING;
+	sr_rewrite(ctx, family, mapped, c, svc);
+	f->orig_dst = c->orig_dst;
+	__builtin_memset(&f->orig_src, 0, sizeof(f->orig_src));
+	f->rule_id = m->rule_id;
+	f->service_id = svc->id;
+	f->pad = 0;
+	f->quota_uid = uid;
+	f->pad2 = 0;
+	if (bpf_map_update_elem(&sr_connect_flows, &cookie, f, BPF_ANY)) {
+		sr_connecting_drop(cookie, uid);
+		SR_COUNT(svc->id, untracked, 1);
+		return -ENOMEM;
+	}
+	c->service_id = svc->id;
+	c->quota_uid = uid;
+	c->flow_id = f->rec.flow_id;
+	c->started = bpf_ktime_get_boot_ns();
+	__builtin_memset(&c->orig_src, 0, sizeof(c->orig_src));
+	c->role = SR_ROLE_REDIRECTED;
+	c->published = SR_PUB_CONNECTING;
 	SR_COUNT(svc->id, redirected, 1);
 	SR_EMIT(ctx, m, SR_EV_REDIRECTED, svc->id, m->rule_id);
 	return 0;
@@ -170,7 +186,8 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 {
 	const struct sr_ruleset *set;
 	struct mptcp_sock *msk;
-	struct sr_sock *s = 0, *ms = 0;
+	const struct sr_records *given = 0;
+	struct sr_conn *ms = 0;
 	struct sr_config *cfg;
 	struct sr_addr dst;
 	struct sr_match m;
@@ -193,43 +210,40 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		SR_COUNT(0, mptcp_join_refused, 1);
 		return -EPERM;
 	}
-	if (tcp)
-		s = sr_sock_get(ctx->sk);
-	if (tcp && (!s || !s->has_given)) {
+	given = sr_given_get(ctx->sk);
+	if (!given) {
 		/* A proxy's onward connect without records: maybe ours to
 		 * give (forward.h). */
 		ret = sr_onward_attach(ctx, sr_onward_begin(&dst));
 		if (ret < 0)
 			return ret;
 		if (ret)
-			s = sr_sock_get(ctx->sk);
+			given = sr_given_get(ctx->sk);
 	}
-	if (s && s->has_given) {
+	if (given) {
 		ret = sr_given_check(ctx, &dst);
 		if (ret) {
 			SR_COUNT(0, bad_records, 1);
 			return ret;
 		}
 	}
-	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0,
-		      tcp ? IPPROTO_TCP : ctx->protocol, bpf_ntohs(dst.port),
-		      dst.family);
+	sr_match_init(&m, given, IPPROTO_TCP, bpf_ntohs(dst.port), dst.family);
 	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_classify(ctx, set, &m);
 	if (ret == SR_REDIRECT && msk) {
 		/* Made before the rewrite: if it cannot be, the connect is
 		 * refused, never redirected with getpeername showing the
 		 * proxy. */
-		ms = sr_sock_make(msk);
+		ms = sr_conn_make(msk);
 		if (!ms) {
 			SR_COUNT(m.service_id, untracked, 1);
 			return -ENOMEM;
 		}
 	}
 	if (ret == SR_REDIRECT) {
-		ret = sr_redirect(ctx, family, &dst, s, &m);
+		ret = sr_redirect(ctx, family, &dst, given, &m);
 		if (!ret && ms)
-			sr_mptcp_redirected(ms, sr_sock_get(ctx->sk));
+			sr_mptcp_redirected(ms, sr_conn_get(ctx->sk));
 	}
 	if (ret >= 0) {
 		if (m.egress_of && !m.service_id) {
@@ -271,20 +285,27 @@ static __always_inline int sr_sent_to(struct bpf_sock_addr *ctx, int family,
 static __always_inline void sr_getpeername(struct bpf_sock_addr *ctx,
 					   int family)
 {
-	struct sr_sock *s = sr_sock_get(ctx->sk);
+	const struct sr_conn *c = sr_conn_get(ctx->sk);
+	const struct sr_addr *dst, *to = 0;
 
-	if (!s || s->role != SR_ROLE_REDIRECTED ||
-	    s->flow.orig_dst.family != family ||
-	    !sr_sent_to(ctx, family, &s->target))
-		return;
-	ctx->user_port = s->flow.orig_dst.port;
-	if (family == AF_INET) {
-		ctx->user_ip4 = s->flow.orig_dst.addr[0];
+	if (c) {
+		if (c->role != SR_ROLE_REDIRECTED)
+			return;
+		dst = &c->orig_dst;
+		to = &c->target;
 	} else {
-		ctx->user_ip6[0] = s->flow.orig_dst.addr[0];
-		ctx->user_ip6[1] = s->flow.orig_dst.addr[1];
-		ctx->user_ip6[2] = s->flow.orig_dst.addr[2];
-		ctx->user_ip6[3] = s->flow.orig_dst.addr[3];
+		dst = sr_legacy_peer(ctx->sk, &to);
+	}
+	if (!dst || !to || dst->family != family || !sr_sent_to(ctx, family, to))
+		return;
+	ctx->user_port = dst->port;
+	if (family == AF_INET) {
+		ctx->user_ip4 = dst->addr[0];
+	} else {
+		ctx->user_ip6[0] = dst->addr[0];
+		ctx->user_ip6[1] = dst->addr[1];
+		ctx->user_ip6[2] = dst->addr[2];
+		ctx->user_ip6[3] = dst->addr[3];
 	}
 }
 

@@ -155,8 +155,7 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx)
 {
 	const struct sr_key *key = sr_get_key();
 	struct bpf_sock *sk = ctx->sk;
-	struct sr_records *rec;
-	struct sr_sock *s;
+	struct sr_records *rec, *given;
 	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0;
 	int err = 0;
 
@@ -191,11 +190,10 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx)
 		SR_COUNT(0, bad_records, 1);
 		return err;
 	}
-	s = sr_sock_make(sk);
-	if (!s)
+	given = sr_given_make(sk);
+	if (!given)
 		return -ENOMEM;
-	__builtin_memcpy(&s->given_rec, rec, sizeof(*rec));
-	s->has_given = 1;
+	__builtin_memcpy(given, rec, sizeof(*rec));
 	return 0;
 }
 
@@ -209,19 +207,19 @@ static __noinline int sr_records_set(struct bpf_sockopt *ctx)
 static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 {
 	const struct sr_flow *f;
-	struct sr_sock *s;
+	struct sr_acc *a;
 	int opt = ctx->optname;
 
 	if (ctx->level == SR_SOL && (opt == SR_OPT_RECORDS ||
 	    opt == SR_OPT_CONTEXT || opt == SR_OPT_QUERY)) {
 		f = sr_udp_selected(ctx->sk);
 		if (!f) {
-			s = sr_sock_get(ctx->sk);
-			if (!s || s->role != SR_ROLE_ACCEPTED)
+			a = sr_acc_get(ctx->sk);
+			if (!a)
 				return -ENOENT;
 			if (opt != SR_OPT_CONTEXT)	/* records read */
-				sr_onward_passed(ctx, s);
-			f = &s->flow;
+				sr_onward_passed(ctx, a);
+			f = &a->flow;
 		}
 		if (opt == SR_OPT_RECORDS)
 			return sr_get_records(ctx, f);
@@ -231,9 +229,9 @@ static __always_inline int sr_sockopt_get(struct bpf_sockopt *ctx)
 	}
 	if ((ctx->level == SOL_IP || ctx->level == SOL_IPV6) &&
 	    ctx->optname == SR_SO_ORIGINAL_DST) {
-		s = sr_sock_get(ctx->sk);
-		if (s && s->role == SR_ROLE_ACCEPTED)
-			return sr_get_original_dst(ctx, &s->flow);
+		a = sr_acc_get(ctx->sk);
+		if (a)
+			return sr_get_original_dst(ctx, &a->flow);
 	}
 	return SR_NOT_OURS;
 }

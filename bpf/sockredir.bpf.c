@@ -197,7 +197,7 @@ void BPF_PROG(sr_cc_init, struct sock *sk)
 SEC("struct_ops")
 void BPF_PROG(sr_cc_release, struct sock *sk)
 {
-	struct sr_sock *s;
+	struct sr_conn *c;
 
 	sr_forget(sk);
 	/*
@@ -210,9 +210,11 @@ void BPF_PROG(sr_cc_release, struct sock *sk)
 	 */
 	if (sk->__sk_common.skc_state != BPF_TCP_CLOSE)
 		return;
-	s = sr_sock_get(sk);
-	if (s && s->role == SR_ROLE_REDIRECTED)
-		s->role = 0;
+	c = sr_conn_get(sk);
+	if (c)
+		c->role = 0;
+	else
+		sr_legacy_closed(sk);
 }
 
 SEC("struct_ops")
@@ -275,7 +277,7 @@ int sr_proxy_ops(struct bpf_sock_ops *ctx)
 	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
 		SR_BUILD_MARK();
 		sr_adopt(sk, bpf_get_socket_cookie(ctx));
-		if (!sr_sock_get(sk))	/* (a listener's flag is inherited) */
+		if (!sr_acc_get(sk))	/* (a listener's flag is inherited) */
 			want = flags & ~BPF_SOCK_OPS_STATE_CB_FLAG;
 	}
 	if (want != flags)

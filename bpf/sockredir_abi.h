@@ -105,7 +105,8 @@ struct sr_flow {
 	__u32 pad2;
 };
 
-/* sr_sock.published: where a redirected flow is on its way to its proxy. */
+/* sr_conn.published (and sr_sock.published): where a redirected flow is
+ * on its way to its proxy. */
 #define SR_PUB_NONE	0	/* nowhere: not yet, or no longer */
 #define SR_PUB_PENDING	1	/* in the pending map, under its 4-tuple */
 #define SR_PUB_CHARGED	2	/* connecting: counted against its uid's
@@ -114,22 +115,88 @@ struct sr_flow {
 #define SR_PUB_CONNECTING 3	/* connecting, counted, the charge held by
 				 * its sr_connecting entry (bpf/handoff.h) */
 
-/* sk_storage of a socket that was redirected, accepted, or given records. */
+/*
+ * The per-socket state, one map per role (bpf/sock.h), so that each socket
+ * carries only what it needs and a flow's body (struct sr_flow) is kept
+ * once: from the connect hook until the publish in sr_connect_flows (by
+ * socket cookie), then in sr_pending (by 4-tuple), then on the accepted
+ * socket.  Sizes: an sk_storage element is its value plus 72 bytes of the
+ * kernel's, allocated from the kmalloc cache that fits; each socket with
+ * any state has one 176-byte container besides (kmalloc-192).
+ */
+
+/* sr_conns: a socket whose connect this layer redirected (an
+ * application's, a proxy's onward one, an MPTCP socket's first subflow's
+ * parent for getpeername, a connected UDP socket).  At most 120 bytes: an
+ * element of kmalloc-192. */
+struct sr_conn {
+	__u8 role;		/* SR_ROLE_REDIRECTED; 0: no longer */
+	__u8 published;		/* SR_PUB_* */
+	__u16 service_id;	/* its hop's service */
+	__u32 quota_uid;	/* whose pending-flow quota it counts against */
+	__u64 flow_id;		/* its records' (flow list) */
+	__u64 started;		/* CLOCK_BOOTTIME ns of its redirect */
+	struct sr_addr target;	/* the listener it was sent to */
+	struct sr_addr orig_dst; /* what getpeername answers */
+	struct sr_addr orig_src; /* the source its publish saw */
+	__u32 pad;
+};
+#define SR_CONN_MAX_SIZE	120
+
+/*
+ * sr_accepted: a proxy's end of a redirected connection, with the flow.
+ * Its first 28 bytes are laid out as those of an earlier build's struct
+ * sr_sock, whose flow follows at the same offset, so that bpf/legacy.h can
+ * read an accepted socket of that build through this struct.  An element
+ * of kmalloc-512.
+ */
+struct sr_acc {
+	__u8 role;		/* SR_ROLE_ACCEPTED */
+	__u8 rsvd1[2];		/* (sr_sock.published, has_given) */
+	__u8 live;		/* its hop is in the live-hops map */
+	__u8 onward;		/* its slot + 1 in sr_onward, for its proxy's
+				 * onward connect (forward.h) */
+	__u8 pad[3];
+	struct sr_addr rsvd2;	/* (sr_sock.target) */
+	struct sr_flow flow;
+};
+#define SR_ACC_MAX_SIZE		(512 - 72)
+
+/* sr_given: records a proxy gave its onward socket (struct sr_records as
+ * set; a retried connect starts from them again). */
+
+/*
+ * sk_storage of a socket that was redirected, accepted, or given records,
+ * in builds up to 3a26e43 (map sr_socks): only bpf/legacy.h reads it, for
+ * the sockets of such a build's flows after an upgrade.  Its layout must
+ * not change (the upgrade takes the map over only as it was).
+ */
 struct sr_sock {
 	__u8 role;		/* SR_ROLE_*; 0: given records, not connected */
 	__u8 published;		/* REDIRECTED: SR_PUB_* */
 	__u8 has_given;		/* a proxy set records on it (given_rec) */
 	__u8 live;		/* ACCEPTED: its hop is in the live-hops map */
-	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward, for
-				 * its proxy's onward connect (forward.h) */
+	__u8 onward;		/* ACCEPTED: its slot + 1 in sr_onward */
 	__u8 pad[3];
 	struct sr_addr target;	/* REDIRECTED: the listener it was sent to */
 	struct sr_flow flow;
-	struct sr_records given_rec; /* as the proxy set them; a retried
-				      * connect starts from them again */
+	struct sr_records given_rec; /* as the proxy set them */
 	__u64 started;		/* REDIRECTED: CLOCK_BOOTTIME ns of its
 				 * redirect, for `flow list`'s age */
 };
+
+/* Regressions of the per-flow memory fail the build (bench/REPORT.md §2). */
+_Static_assert(sizeof(struct sr_conn) <= SR_CONN_MAX_SIZE,
+	       "sr_conn outgrows kmalloc-192");
+_Static_assert(sizeof(struct sr_acc) <= SR_ACC_MAX_SIZE,
+	       "sr_acc outgrows kmalloc-512");
+_Static_assert(__builtin_offsetof(struct sr_acc, flow) ==
+	       __builtin_offsetof(struct sr_sock, flow) &&
+	       __builtin_offsetof(struct sr_acc, live) ==
+	       __builtin_offsetof(struct sr_sock, live) &&
+	       __builtin_offsetof(struct sr_acc, onward) ==
+	       __builtin_offsetof(struct sr_sock, onward),
+	       "sr_acc must read an earlier build's accepted sr_sock");
 
 /* sk_storage of a service's claimed listener (a map of its own: small). */
 struct sr_claim {

@@ -159,7 +159,6 @@ static __always_inline int sr_udp_sendmsg(struct bpf_sock_addr *ctx, int family)
 	struct sr_udp_key key;
 	struct sr_addr src;
 	struct sr_match m;
-	struct sr_sock *s;
 	__u32 *idxp, idx, ep[4] = {};
 	int ret;
 
@@ -203,12 +202,11 @@ static __always_inline int sr_udp_sendmsg(struct bpf_sock_addr *ctx, int family)
 		return 0;
 	}
 
-	s = sr_sock_get(ctx->sk);
-	if (s && s->has_given) {
+	given = sr_given_get(ctx->sk);
+	if (given) {
 		ret = sr_udp_given_ok(ctx, &key.dst);
 		if (ret)
 			return ret;
-		given = &s->given_rec;
 	}
 	sr_match_init(&m, given, IPPROTO_UDP, bpf_ntohs(key.dst.port),
 		      key.dst.family);
@@ -266,8 +264,9 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	struct sr_config *cfg;
 	struct sr_addr dst;
 	struct sr_match m;
+	const struct sr_records *given;
 	struct sr_udp_sk *u;
-	struct sr_sock *s;
+	struct sr_conn *c;
 	int mapped, ret;
 	__u32 idx;
 
@@ -277,7 +276,7 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
 	sr_dst_of(ctx, family, &dst);
 	sr_udp_disconnect(ctx->sk, bpf_get_socket_cookie(ctx));
-	s = sr_sock_get(ctx->sk);
+	given = sr_given_get(ctx->sk);
 	if (sr_udp_is_endpoint(cfg, &dst)) {
 		SR_COUNT(0, blocked, 1);
 		return -EPERM;
@@ -285,26 +284,24 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	set = sr_rules_for(&dst);
 	if (!set)
 		return 0;
-	if (s && s->has_given) {
+	if (given) {
 		ret = sr_udp_given_ok(ctx, &dst);
 		if (ret)
 			return ret;
 	}
-	sr_match_init(&m, s && s->has_given ? &s->given_rec : 0, IPPROTO_UDP,
-		      bpf_ntohs(dst.port), dst.family);
+	sr_match_init(&m, given, IPPROTO_UDP, bpf_ntohs(dst.port), dst.family);
 	sr_event_dst(&m.dst, ctx, family);
 	ret = sr_udp_classify(ctx, set, &m, family);
 	if (ret != SR_REDIRECT)
 		return ret < 0 ? ret : 0;
 	svc = sr_service_get(m.service_id);
-	if (!s)
-		s = sr_sock_make(ctx->sk);
+	c = sr_conn_make(ctx->sk);
 	u = bpf_sk_storage_get(&sr_udp_sks, ctx->sk, 0,
 			       BPF_SK_STORAGE_GET_F_CREATE);
-	if (!svc || !s || !u)
+	if (!svc || !c || !u)
 		return -ECONNREFUSED;
-	ret = sr_udp_open(ctx, family == AF_INET6 && !mapped, svc, &m,
-			  s->has_given ? &s->given_rec : 0, &dst, 1, cfg);
+	ret = sr_udp_open(ctx, family == AF_INET6 && !mapped, svc, &m, given,
+			  &dst, 1, cfg);
 	if (ret < 0)
 		return ret;
 	idx = ret;
@@ -312,25 +309,25 @@ static __always_inline int sr_udp_connect(struct bpf_sock_addr *ctx, int family)
 	if (!f)
 		return -ENOBUFS;	/* not swept: connected */
 	/* getpeername shows the destination (redirect.h's sr_getpeername). */
-	__builtin_memset(&s->target, 0, sizeof(s->target));
-	__builtin_memset(&s->flow.orig_dst, 0, sizeof(s->flow.orig_dst));
-	s->flow.orig_dst.family = family;
-	s->flow.orig_dst.port = dst.port;
+	__builtin_memset(&c->target, 0, sizeof(c->target));
+	__builtin_memset(&c->orig_dst, 0, sizeof(c->orig_dst));
+	c->orig_dst.family = family;
+	c->orig_dst.port = dst.port;
 	if (mapped) {
-		s->flow.orig_dst.addr[2] = bpf_htonl(0xffff);
-		s->flow.orig_dst.addr[3] = dst.addr[0];
+		c->orig_dst.addr[2] = bpf_htonl(0xffff);
+		c->orig_dst.addr[3] = dst.addr[0];
 	} else {
-		__builtin_memcpy(s->flow.orig_dst.addr, dst.addr, 16);
+		__builtin_memcpy(c->orig_dst.addr, dst.addr, 16);
 	}
 	if (f->v6) {
-		s->target.family = AF_INET6;
-		sr_udp_addr6(cfg, idx, s->target.addr);
+		c->target.family = AF_INET6;
+		sr_udp_addr6(cfg, idx, c->target.addr);
 	} else {
-		s->target.family = AF_INET;
-		s->target.addr[0] = sr_udp_addr4(cfg, idx);
+		c->target.family = AF_INET;
+		c->target.addr[0] = sr_udp_addr4(cfg, idx);
 	}
-	s->target.port = f->port;
-	s->role = SR_ROLE_REDIRECTED;
+	c->target.port = f->port;
+	c->role = SR_ROLE_REDIRECTED;
 	u->conn_idx = idx;
 	sr_udp_opened(ctx, svc, &m);
 	sr_udp_rewrite(ctx, family, f, idx, cfg);

@@ -117,36 +117,80 @@ static int netns_fds(int **out)
 	return n;
 }
 
+/* The pinned maps the iterator reads, and the value each must hold. */
+static const struct {
+	const char *name;
+	__u32 value_size;
+} state_maps[] = {
+	{ "sr_conns", sizeof(struct sr_conn) },
+	{ "sr_accepted", sizeof(struct sr_acc) },
+	{ "sr_given", sizeof(struct sr_records) },
+	{ "sr_socks", sizeof(struct sr_sock) },	/* an earlier build's */
+};
+#define NSTATE (sizeof(state_maps) / sizeof(state_maps[0]))
+
+/*
+ * Point @skel's state maps at the pinned ones, checked against this
+ * build's layout.  A map not pinned (a layer from before it) is left to be
+ * made empty.  Returns 0, -ENOENT (no layer: no sr_socks pinned), -EPROTO.
+ */
+static int reuse_state(struct sockredir_flows *skel)
+{
+	struct bpf_map *maps[NSTATE] = {
+		skel->maps.sr_conns, skel->maps.sr_accepted,
+		skel->maps.sr_given, skel->maps.sr_socks,
+	};
+	char path[128];
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < NSTATE && !err; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		snprintf(path, sizeof(path), SOCKREDIR_PIN_DIR "/%s", state_maps[i].name);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			if (errno != ENOENT || !strcmp(state_maps[i].name, "sr_socks"))
+				err = errno == ENOENT ? -ENOENT : -errno;
+			continue;
+		}
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			err = -errno;
+		else if (info.value_size != state_maps[i].value_size)
+			err = -EPROTO;
+		else if (bpf_map__reuse_fd(maps[i], fd))
+			err = -errno;
+		close(fd);
+	}
+	return err;
+}
+
 /*
  * Every row the iterator writes, in every network namespace (a TCP
  * iterator walks the namespace of whoever opens it, so this enters each in
  * turn and comes back).  The program is loaded for this call on the
- * pinned sr_socks rather than with the layer: the layer stays as it was
+ * pinned state maps rather than with the layer: the layer stays as it was
  * (nothing pinned for it to keep in step across an upgrade), and the
  * program reads the socket state the way this build lays it out, which is
- * checked against the map first.  Returns the row count (*@out malloc'ed)
+ * checked against the maps first.  Returns the row count (*@out malloc'ed)
  * or -errno.
  */
-static int read_rows(int map, struct sr_flow_row **out)
+static int read_rows(struct sr_flow_row **out)
 {
-	struct bpf_map_info info = {};
 	struct sockredir_flows *skel = NULL;
 	struct bpf_link *link = NULL;
 	char *rows = NULL;
 	size_t have = 0, cap = 0;
-	__u32 len = sizeof(info);
 	libbpf_print_fn_t old;
 	int *ns = NULL, nns = 0, home = -1, i, err;
 
-	if (bpf_obj_get_info_by_fd(map, &info, &len))
-		return -errno;
-	if (info.value_size != sizeof(struct sr_sock))
-		return -EPROTO;
 	old = libbpf_set_print(NULL);
 	skel = sockredir_flows__open();
 	err = skel ? 0 : -errno;
 	if (!err)
-		err = bpf_map__reuse_fd(skel->maps.sr_socks, map);
+		err = reuse_state(skel);
 	if (!err)
 		err = sockredir_flows__load(skel);
 	if (!err) {
@@ -222,13 +266,15 @@ static void add_row(struct sockredir_flow *f, const struct sr_flow_row *r,
 	unsigned int i, nhops = rec->nhops > SR_MAX_HOPS ? SR_MAX_HOPS : rec->nhops;
 
 	f->sockets++;
-	f->app_pid = rec->app_pid;
-	f->app_uid = rec->app_uid;
-	f->app_gid = rec->app_gid;
-	f->app_cgroup_id = rec->app_cgroup;
-	memcpy(f->app_comm, rec->app_comm, sizeof(f->app_comm));
-	f->app_comm[sizeof(f->app_comm) - 1] = '\0';
-	if (nhops >= f->hops) {
+	if (rec->nhops) {	/* a redirected socket's row carries no records */
+		f->app_pid = rec->app_pid;
+		f->app_uid = rec->app_uid;
+		f->app_gid = rec->app_gid;
+		f->app_cgroup_id = rec->app_cgroup;
+		memcpy(f->app_comm, rec->app_comm, sizeof(f->app_comm));
+		f->app_comm[sizeof(f->app_comm) - 1] = '\0';
+	}
+	if (nhops && nhops >= f->hops) {
 		f->hops = nhops;
 		for (i = 0; i < SR_MAX_HOPS; i++)
 			f->chain[i] = i < nhops ? rec->hops[i] : 0;
@@ -286,16 +332,7 @@ int sockredir_flow_list(struct sockredir_flow **out)
 	err = sr_txn_begin(&t, 0);
 	if (err)
 		return sr_err(err);
-	{
-		int map = bpf_obj_get(SOCKREDIR_PIN_DIR "/sr_socks");
-
-		if (map < 0) {
-			err = errno == ENOENT ? -ENOENT : -errno;
-			goto out;
-		}
-		nrows = read_rows(map, &rows);
-		close(map);
-	}
+	nrows = read_rows(&rows);
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	if (nrows < 0) {

@@ -498,6 +498,7 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 	struct bpf_map *map;
 	char path[PATH_MAX];
 	int nsw = 0, nnew = 0, i, pass, err = 0, cgfd = -1, cc_added = 0;
+	int legacy = 0;
 
 	obj = open_object(opts ? opts->object : NULL);
 	if (!obj) {
@@ -529,6 +530,10 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 			}
 			if (nnew < MAX_MAPS)
 				newmaps[nnew++] = map;	/* new in this build */
+			/* The running layer keeps its sockets' state in
+			 * sr_socks alone (bpf/legacy.h). */
+			if (!strcmp(bpf_map__name(map), "sr_conns"))
+				legacy = 1;
 			continue;
 		}
 		err = map_compatible(obj, map, fd, res);
@@ -591,6 +596,19 @@ static int do_upgrade(const struct sockredir_upgrade_opts *opts,
 		if (err)
 			goto out;
 		res->maps_new++;
+	}
+	/* Before any new program runs: the flows of a build that kept all of
+	 * a socket's state in sr_socks are read there (bpf/legacy.h).  Once
+	 * set, the flag is kept by every later upgrade (a pinned map). */
+	if (legacy) {
+		struct bpf_map *flag = bpf_object__find_map_by_name(obj, "sr_legacy");
+		__u32 zero = 0, on = 1;
+
+		if (!flag || bpf_map_update_elem(bpf_map__fd(flag), &zero, &on, 0)) {
+			err = -errno;
+			why(res, "cannot mark the earlier build's flows");
+			goto out;
+		}
 	}
 	bpf_object__for_each_program(prog, obj) {
 		const char *name = bpf_program__name(prog);

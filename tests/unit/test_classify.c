@@ -108,16 +108,14 @@ static struct sr_match m;
 /* The rules' decision on a TCP connect to port 80, given @rec or none. */
 static int decide(struct sr_ruleset set, const struct sr_records *rec)
 {
-	static struct sr_sock s;
+	static struct sr_records given;	/* the socket's sr_given */
 
-	memset(&s, 0, sizeof(s));
-	if (rec) {
-		s.has_given = 1;
-		s.given_rec = *rec;
-	}
+	memset(&given, 0, sizeof(given));
+	if (rec)
+		given = *rec;
 	ctx.sk = &shim_conn;
-	shim_conn_state = rec ? &s : NULL;
-	sr_match_init(&m, rec ? &s.given_rec : NULL, IPPROTO_TCP, 80, AF_INET);
+	shim_conn_state = rec ? &given : NULL;
+	sr_match_init(&m, rec ? &given : NULL, IPPROTO_TCP, 80, AF_INET);
 	sr_event_dst(&m.dst, &ctx, AF_INET);
 	return sr_classify(&ctx, &set, &m);
 }
