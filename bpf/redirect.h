@@ -91,15 +91,19 @@ static __always_inline void sr_rewrite(struct bpf_sock_addr *ctx, int family,
 
 /*
  * Redirect the connect on @ctx as @m decided: start the flow (or continue
- * the one whose records the proxy gave, @given), add the hop, rewrite the
- * address.  The socket keeps a small sr_conn; the flow's body waits for
- * the publish in sr_connect_flows (handoff.h).  Returns 0 or -errno.
+ * the one whose records the proxy gave), add the hop, rewrite the address.
+ * The socket keeps a small sr_conn; the flow's body waits for the publish
+ * in sr_connect_flows (handoff.h).  Returns 0 or -errno.
+ *
+ * Verifier: the given records are looked up again here rather than passed
+ * down: a pointer that may be into either of two maps (sock.h, legacy.h)
+ * kept live through the classification doubled the states it explores.
  */
 static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 				       const struct sr_addr *dst,
-				       const struct sr_records *given,
 				       const struct sr_match *m)
 {
+	const struct sr_records *given = 0;
 	int mapped = family == AF_INET6 && sr_mapped(ctx->user_ip6);
 	const struct sr_service *svc = sr_service_get(m->service_id);
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
@@ -133,6 +137,8 @@ static __always_inline int sr_redirect(struct bpf_sock_addr *ctx, int family,
 	cookie = bpf_get_socket_cookie(ctx);
 	sr_connect_uncharge(c, cookie);
 	sr_legacy_retire(ctx, cookie);
+	if (m->recorded)
+		given = sr_given_get(ctx->sk);
 	if (given)
 		__builtin_memcpy(&f->rec, given, sizeof(f->rec));
 	else
@@ -241,7 +247,7 @@ static __always_inline int sr_connect(struct bpf_sock_addr *ctx, int family)
 		}
 	}
 	if (ret == SR_REDIRECT) {
-		ret = sr_redirect(ctx, family, &dst, given, &m);
+		ret = sr_redirect(ctx, family, &dst, &m);
 		if (!ret && ms)
 			sr_mptcp_redirected(ms, sr_conn_get(ctx->sk));
 	}
