@@ -152,6 +152,105 @@ check "F: the AF_UNSPEC replay came without one (ENOENT)" -- \
 check "F: nothing else came (no accept error)" -- \
 	test "$(grep -vc '^flow OK hi-\|^flow ENOENT hi-unspec-again$\|^done$' "$PUB/F.out")" -eq 0
 
+# --- the smaller flow: per-socket state by role, the body by cookie ---------------
+# The redirected socket keeps a small sr_conn, its flow's body waits in
+# sr_connect_flows (by socket cookie) until the publish.  Attacks on that,
+# through S (a proxy that prints each flow's original destination) and R
+# (claimed, its SYNs lost: connects stay in flight).
+mkdir -p "$CG/p-S" "$CG/p-R"
+"$SR" service add S --listen 127.0.0.1:7423 --owner-cgroup "$CG/p-S" >/dev/null
+"$SR" rule add --service S --dst 127.0.0.136 --dport 8080 >/dev/null
+"$SR" rule add --service S --dst 127.0.0.137 --dport 8080 >/dev/null
+"$SR" service add R --listen 127.0.0.1:7424 --owner-cgroup "$CG/p-R" >/dev/null
+"$SR" rule add --service R --dst 127.0.0.138 --dport 8080 >/dev/null
+entries() { bpftool map dump pinned $PIN/$1 -j | python3 -c 'import json,sys
+print(len(json.load(sys.stdin)))'; }
+flows() { entries sr_connect_flows; }
+NS_FLOWS=7	# the moves below that reach S
+bg p-S python3 "$RT" ctxproxy S 7423 $NS_FLOWS > "$PUB/S.out"
+SPROXY=$LAST_PID
+bg p-R python3 "$top/tests/helpers/attack.py" hold R 7424 "$PUB/stop-R"
+wait_port 7423; wait_port 7424
+nsenter --net=/run/netns/$NS nft -f - <<'NFT'
+table inet sr_redteam2 {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport 7424 tcp flags syn drop
+	}
+}
+NFT
+
+# Closed while connecting (no callback of the layer's runs: its congestion
+# control never started), or shut down first: each connect's charge and its
+# body wait for the sweep; none is lost, none is kept.  (Started first, so
+# that the sweep runs while the attacks below do.)
+redR=$(counter R redirected)
+out=$(as closing close 127.0.0.138 8080 40)
+check "closed while connecting: all 40 redirected ($out)" -- test "$out" = "started 40 refused 0"
+out=$(as closing shutdown 127.0.0.138 8080 40)
+check "shut down, then closed while connecting: all 40 redirected ($out)" -- \
+	test "$out" = "started 40 refused 0"
+check "closed while connecting: each counted once ($(counter R redirected))" -- \
+	test "$(counter R redirected)" -eq $((redR + 80))
+check "closed while connecting: their bodies are held by cookie, as many as their charges" -- \
+	test "$(flows) $(entries sr_connecting)" = "$(uid_pending $NOBODY) $(uid_pending $NOBODY)"
+
+# connect() again on a redirected socket: connected (EISCONN), or still in
+# flight (EALREADY, S's SYNs lost meanwhile).  The kernel refuses before the
+# hook runs, so the flow S gets is the first connect's, counted once.
+redS=$(counter S redirected)
+out=$(as again again4 127.0.0.136 8080 127.0.0.137 8080 | tr '\n' ' ')
+check "connect() again when connected: EISCONN, the peer still the first destination ($out)" -- \
+	test "$out" = "first 127.0.0.136:8080 again EISCONN 127.0.0.136:8080 "
+out=$(as again again6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.137 8080 | tr '\n' ' ')
+check "... on an IPv6 socket to IPv4-mapped destinations ($out)" -- \
+	test "$out" = "first [::ffff:127.0.0.136]:8080 again EISCONN [::ffff:127.0.0.136]:8080 "
+rm -f "$PUB/ready"
+nsenter --net=/run/netns/$NS nft add rule inet sr_redteam2 out tcp dport 7423 tcp flags syn drop
+as racing racing 127.0.0.136 8080 127.0.0.137 8080 "$PUB/ready" > "$PUB/racing.out" &
+RACING=$!
+for i in $(seq 200); do [ -e "$PUB/ready" ] && break; sleep 0.05; done
+nsenter --net=/run/netns/$NS nft flush chain inet sr_redteam2 out
+nsenter --net=/run/netns/$NS nft add rule inet sr_redteam2 out tcp dport 7424 tcp flags syn drop
+wait $RACING
+out=$(tr '\n' ' ' < "$PUB/racing.out")
+check "connect() again while in flight: EALREADY, then through S as the first destination ($out)" -- \
+	test "$out" = "again EALREADY sent OK 127.0.0.136:8080 "
+
+# MPTCP: redirected, disconnected (AF_UNSPEC), connected straight to S's
+# listener: the subflow's flow was published once; S gets no context.
+out=$(as mpunspec mp4 127.0.0.136 8080 127.0.0.1 7423 | tr '\n' ' ')
+check "MPTCP: redirected, then disconnected and straight to S's listener ($out)" -- \
+	sh -c "echo '$out' | grep -q '^first OK 127.0.0.136:8080 second OK '"
+out=$(as mpunspec mp6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.1 7423 | tr '\n' ' ')
+check "... IPv4-mapped ($out)" -- \
+	sh -c "echo '$out' | grep -q '^first OK \[::ffff:127.0.0.136\]:8080 second OK '"
+check "connect() again, MPTCP: five redirects counted, not more" -- \
+	test "$(counter S redirected)" -eq $((redS + 5))
+
+wait $SPROXY
+sed 's/^/# /' "$PUB/S.out"
+check "S: each redirect's flow came once, as its first destination" -- \
+	test "$(grep '^flow OK' "$PUB/S.out" | tr '\n' ' ')" = \
+	"flow OK 127.0.0.136:8080 hi-again4 flow OK 127.0.0.136:8080 hi-again6 flow OK 127.0.0.136:8080 hi-racing flow OK 127.0.0.136:8080 hi-mp4 flow OK 127.0.0.136:8080 hi-mp6 "
+check "S: the MPTCP sockets' straight connects came without a context (ENOENT)" -- \
+	test "$(grep -c '^flow ENOENT - hi-mp[46]-again$' "$PUB/S.out")" -eq 2
+check "S: nothing else came" -- test "$(grep -vc '^flow \|^done$' "$PUB/S.out")" -eq 0
+touch "$PUB/stop-R"
+nsenter --net=/run/netns/$NS nft delete table inet sr_redteam2
+
+# The sweep took the in-flight connects' charges: their bodies went too.
+swept() {
+	local i
+	for i in $(seq 120); do
+		[ "$(connecting)" = 0 ] && [ "$(flows)" = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "# connecting $(connecting) bodies $(flows) nobody $(uid_pending $NOBODY)"
+	return 1
+}
+check "leaks: no flow body left by cookie (sr_connect_flows) once no connect is in flight" -- swept
+
 # --- nothing left behind -------------------------------------------------------------
 # Refused connects' charges go back with the sweep (8 s after the connect).
 back() {
