@@ -461,15 +461,15 @@ static __always_inline int sr_publish(struct sock *sk)
 		return sr_legacy_publish(sk);
 	if (c->role != SR_ROLE_REDIRECTED || c->published != SR_PUB_CONNECTING)
 		return -ENOENT;	/* published once already, or over */
-	/* Its body, made at connect: none, and this connect is not one the
-	 * hook redirected (a reconnect straight to the listener). */
+	/* Whatever happens next, this connect publishes nothing again. */
 	cookie = sr_sk_cookie(sk);
 	c->published = SR_PUB_NONE;
+	/* Its body, made at connect (none: the sweep took it with the charge,
+	 * a handshake longer than SR_CONNECT_NS).  The charge is held by its
+	 * connecting entry; if the sweep gave it back between the two looks,
+	 * it is charged here, if its uid has room, so that nobody's table
+	 * fills past its quota. */
 	f = bpf_map_lookup_elem(&sr_connect_flows, &cookie);
-	/* Charged at connect, the charge held by its connecting entry; that
-	 * given back already (a handshake longer than SR_CONNECT_NS): charged
-	 * here, if its uid has room, so that nobody's table fills past its
-	 * quota. */
 	charged = sr_connecting_take(cookie);
 	if (!f) {
 		if (charged)

@@ -18,8 +18,10 @@
  *
  * All of it is behind one flag, sr_legacy, which only the upgrade sets
  * (lib/upgrade.c: from a layer without this build's maps), so a layer
- * brought up fresh pays one array load, and only where it finds no state
- * of its own.  The flag goes with the pins at `down`.  This file can go
+ * brought up fresh pays one array load where it finds no state of its
+ * own, and one per redirect.  The flag goes with the pins at `down`;
+ * lib/flow.c's iterator (bpf/flows.bpf.c) reads sr_socks too, for `flow
+ * list`.  This file can go
  * (with sr_socks, struct sr_sock, and the flag) once no layer older than
  * this build may still be upgraded in place; flows older than the upgrade
  * before that one are gone by then.
