@@ -11,6 +11,11 @@ looked like); nothing here decides whether an attack worked.
                                failed one); print each result
   unspec ADDR PORT ADDR2 PORT2 connect, send a line, connect(AF_UNSPEC),
                                then connect again to ADDR2 PORT2
+  late TAG A P A2 P2 READY GO  one socket: connect to A P, touch READY,
+                               wait for GO to exist (then connect(AF_UNSPEC)
+                               if connected), connect to A2 P2 with line
+                               hi-TAG, connect(AF_UNSPEC), connect to A2 P2
+                               again with hi-TAG-again; print each peer
   ccfirst ADDR PORT            set reno before connect; print the peer and
                                the congestion control the socket has
   query ADDR PORT              connect; ask SOCKREDIR_QUERY on the own socket
@@ -18,25 +23,6 @@ looked like); nothing here decides whether an attack worked.
                                SOCKREDIR_QUERY and CONTEXT on both ends
   proxy NAME PORT N            claim NAME on 127.0.0.1:PORT, take N flows;
                                print "flow CONTEXT-RESULT first-line" each
-
-The smaller flow's (per-socket state by role, the body by cookie):
-  again TAG A P A2 P2          connect to A P, send hi-TAG, read the reply
-                               (the proxy adopted the flow), connect() the
-                               connected socket again to A2 P2; print
-                               "first PEER", "again RESULT PEER"
-  racing TAG A P A2 P2 [READY] non-blocking connect to A P, at once
-                               connect() again to A2 P2 (the first still in
-                               flight), touch READY; then send hi-TAG, read;
-                               print "again RESULT", "sent RESULT PEER"
-  mpunspec TAG A P A2 P2       MPTCP: connect to A P, send hi-TAG, read,
-                               connect(AF_UNSPEC), connect to A2 P2, send
-                               hi-TAG-again, read; print each step and peer
-  closing HOW A P N            N non-blocking connects to A P (their SYNs
-                               lost), each closed while connecting (HOW:
-                               close, or shutdown then close); print
-                               "started N" and how many were refused
-  ctxproxy NAME PORT N         as proxy, but print "flow RESULT DST line":
-                               DST the original remote of the CONTEXT
 """
 import errno
 import os
@@ -140,6 +126,35 @@ def unspec(addr, port, addr2, port2):
     return "\n".join(out)
 
 
+def late(tag, addr, port, addr2, port2, ready, go):
+    signal.alarm(30)
+    s = socket.socket(family(addr))     # blocking, as in reconnect
+    out = []
+    try:
+        s.connect((addr, int(port)))
+        out.append("first OK")
+    except OSError as e:
+        out.append("first " + err(e))
+    open(ready, "w").close()
+    while not os.path.exists(go):       # the test says when
+        time.sleep(0.05)
+    if out[0] == "first OK":
+        socket_unspec(s)
+    for n, line in (("second", tag), ("third", tag + "-again")):
+        p = "-"
+        try:
+            s.connect((addr2, int(port2)))
+            p = peer(s)
+            s.sendall(b"hi-%s\n" % line.encode())
+            out.append("%s %s %s" % (n, p, "OK" if s.recv(16) else "EOF"))
+        except OSError as e:
+            out.append("%s %s %s" % (n, p, err(e)))
+        if n == "second":
+            socket_unspec(s)
+    s.close()
+    return "\n".join(out)
+
+
 def socket_unspec(s):
     """connect(AF_UNSPEC) through ctypes: Python's connect wants an
     address of the socket's family."""
@@ -227,156 +242,10 @@ def proxy(name, port, n):
     return "done"
 
 
-# --- the smaller flow (sr_conns / sr_connect_flows) --------------------------------
-
-def again(tag, addr, port, addr2, port2):
-    """connect() on a connected redirected socket runs the connect hook
-    again (the kernel's pre_connect comes before its EISCONN)."""
-    signal.alarm(10)
-    s = socket.socket(family(addr))
-    out = []
-    try:
-        s.connect((addr, int(port)))
-        s.sendall(b"hi-%s\n" % tag.encode())
-        s.recv(16)
-        out.append("first " + peer(s))
-    except OSError as e:
-        return "first " + err(e)
-    try:
-        s.connect((addr2, int(port2)))
-        out.append("again OK " + peer(s))
-    except OSError as e:
-        out.append("again %s %s" % (err(e), peer(s)))
-    s.close()
-    return "\n".join(out)
-
-
-def racing(tag, addr, port, addr2, port2, ready=None):
-    import select
-    signal.alarm(10)
-    s = socket.socket(family(addr))
-    s.setblocking(False)
-    out = []
-    try:
-        s.connect((addr, int(port)))
-    except BlockingIOError:
-        pass
-    except OSError as e:
-        return "first " + err(e)
-    try:
-        s.connect((addr2, int(port2)))
-        out.append("again OK")
-    except OSError as e:
-        out.append("again " + err(e))
-    if ready:
-        open(ready, "w").close()
-    select.select([], [s], [], 5)
-    s.setblocking(True)
-    s.settimeout(3)
-    try:
-        s.sendall(b"hi-%s\n" % tag.encode())
-        s.recv(16)
-        out.append("sent OK " + peer(s))
-    except OSError as e:
-        out.append("sent " + err(e))
-    s.close()
-    return "\n".join(out)
-
-
-def mpunspec(tag, addr, port, addr2, port2):
-    signal.alarm(10)
-    s = socket.socket(family(addr), socket.SOCK_STREAM, 262)
-    if s.getsockopt(socket.SOL_SOCKET, 38) != 262:     # SO_PROTOCOL
-        return "not-mptcp"
-    s.settimeout(3)
-    out = []
-    for n, (a, p, line) in enumerate(((addr, port, tag), (addr2, port2, tag + "-again"))):
-        name = "second" if n else "first"
-        try:
-            s.connect((a, int(p)))
-            s.sendall(b"hi-%s\n" % line.encode())
-            s.recv(16)
-            out.append("%s OK %s" % (name, peer(s)))
-        except OSError as e:
-            out.append("%s %s" % (name, err(e)))
-        if not n:
-            try:
-                socket_unspec(s)
-            except OSError as e:
-                out.append("unspec " + err(e))
-    s.close()
-    return "\n".join(out)
-
-
-def closing(how, addr, port, n):
-    socks, refused = [], 0
-    for _ in range(int(n)):
-        s = socket.socket(family(addr))
-        s.setblocking(False)
-        try:
-            s.connect((addr, int(port)))
-        except BlockingIOError:
-            pass
-        except OSError:
-            refused += 1
-            s.close()
-            continue
-        socks.append(s)
-    for s in socks:
-        if how == "shutdown":
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        s.close()
-    return "started %d refused %d" % (len(socks), refused)
-
-
-def context_dst(b):
-    """The original remote, the CONTEXT's first struct sockaddr_storage."""
-    fam = int.from_bytes(b[0:2], "little")
-    port = int.from_bytes(b[2:4], "big")
-    if fam == socket.AF_INET:
-        return "%s:%d" % (socket.inet_ntop(fam, b[4:8]), port)
-    if fam == socket.AF_INET6:
-        return "[%s]:%d" % (socket.inet_ntop(fam, b[8:24]), port)
-    return "family-%d" % fam
-
-
-def ctxproxy(name, port, n):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(port)))
-    s.listen(64)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
-    s.settimeout(30)
-    for _ in range(int(n)):
-        try:
-            c, _ = s.accept()
-        except OSError as e:
-            print("accept %s" % err(e), flush=True)
-            break
-        try:
-            got, dst = "OK", context_dst(c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024))
-        except OSError as e:
-            got, dst = err(e), "-"
-        c.settimeout(3)
-        try:
-            data = c.recv(64).split(b"\n")[0].decode(errors="replace")
-            c.sendall(b"bye\n")
-        except OSError as e:
-            data = err(e)
-        print("flow %s %s %s" % (got, dst, data), flush=True)
-        c.close()
-    return "done"
-
-
 def main():
     cmds = {"tfo": tfo, "tfoconnect": tfoconnect, "reconnect": reconnect,
-            "unspec": unspec, "ccfirst": ccfirst, "query": query,
-            "selfquery": selfquery, "proxy": proxy,
-            "again": again, "racing": racing, "mpunspec": mpunspec, "closing": closing,
-            "ctxproxy": ctxproxy}
+            "unspec": unspec, "late": late, "ccfirst": ccfirst, "query": query,
+            "selfquery": selfquery, "proxy": proxy}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)

@@ -156,7 +156,13 @@ check "F: nothing else came (no accept error)" -- \
 # The redirected socket keeps a small sr_conn, its flow's body waits in
 # sr_connect_flows (by socket cookie) until the publish.  Attacks on that,
 # through S (a proxy that prints each flow's original destination) and R
-# (claimed, its SYNs lost: connects stay in flight).
+# (claimed, its SYNs lost: connects stay in flight).  Moves:
+# tests/helpers/redteam_flow.py.
+RTF=$top/tests/helpers/redteam_flow.py
+asf() {	# asf CMD...: one of redteam_flow.py's moves as nobody in the app cgroup
+	in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		/usr/bin/python3 "$RTF" "$@"
+}
 mkdir -p "$CG/p-S" "$CG/p-R"
 "$SR" service add S --listen 127.0.0.1:7423 --owner-cgroup "$CG/p-S" >/dev/null
 "$SR" rule add --service S --dst 127.0.0.136 --dport 8080 >/dev/null
@@ -167,7 +173,7 @@ entries() { bpftool map dump pinned $PIN/$1 -j | python3 -c 'import json,sys
 print(len(json.load(sys.stdin)))'; }
 flows() { entries sr_connect_flows; }
 NS_FLOWS=7	# the moves below that reach S
-bg p-S python3 "$RT" ctxproxy S 7423 $NS_FLOWS > "$PUB/S.out"
+bg p-S python3 "$RTF" ctxproxy S 7423 $NS_FLOWS > "$PUB/S.out"
 SPROXY=$LAST_PID
 bg p-R python3 "$top/tests/helpers/attack.py" hold R 7424 "$PUB/stop-R"
 wait_port 7423; wait_port 7424
@@ -185,9 +191,9 @@ NFT
 # body wait for the sweep; none is lost, none is kept.  (Started first, so
 # that the sweep runs while the attacks below do.)
 redR=$(counter R redirected)
-out=$(as closing close 127.0.0.138 8080 40)
+out=$(asf closing close 127.0.0.138 8080 40)
 check "closed while connecting: all 40 redirected ($out)" -- test "$out" = "started 40 refused 0"
-out=$(as closing shutdown 127.0.0.138 8080 40)
+out=$(asf closing shutdown 127.0.0.138 8080 40)
 check "shut down, then closed while connecting: all 40 redirected ($out)" -- \
 	test "$out" = "started 40 refused 0"
 check "closed while connecting: each counted once ($(counter R redirected))" -- \
@@ -199,15 +205,15 @@ check "closed while connecting: their bodies are held by cookie, as many as thei
 # flight (EALREADY, S's SYNs lost meanwhile).  The kernel refuses before the
 # hook runs, so the flow S gets is the first connect's, counted once.
 redS=$(counter S redirected)
-out=$(as again again4 127.0.0.136 8080 127.0.0.137 8080 | tr '\n' ' ')
+out=$(asf again again4 127.0.0.136 8080 127.0.0.137 8080 | tr '\n' ' ')
 check "connect() again when connected: EISCONN, the peer still the first destination ($out)" -- \
 	test "$out" = "first 127.0.0.136:8080 again EISCONN 127.0.0.136:8080 "
-out=$(as again again6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.137 8080 | tr '\n' ' ')
+out=$(asf again again6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.137 8080 | tr '\n' ' ')
 check "... on an IPv6 socket to IPv4-mapped destinations ($out)" -- \
 	test "$out" = "first [::ffff:127.0.0.136]:8080 again EISCONN [::ffff:127.0.0.136]:8080 "
 rm -f "$PUB/ready"
 nsenter --net=/run/netns/$NS nft add rule inet sr_redteam2 out tcp dport 7423 tcp flags syn drop
-as racing racing 127.0.0.136 8080 127.0.0.137 8080 "$PUB/ready" > "$PUB/racing.out" &
+asf racing racing 127.0.0.136 8080 127.0.0.137 8080 "$PUB/ready" > "$PUB/racing.out" &
 RACING=$!
 for i in $(seq 200); do [ -e "$PUB/ready" ] && break; sleep 0.05; done
 nsenter --net=/run/netns/$NS nft flush chain inet sr_redteam2 out
@@ -219,10 +225,10 @@ check "connect() again while in flight: EALREADY, then through S as the first de
 
 # MPTCP: redirected, disconnected (AF_UNSPEC), connected straight to S's
 # listener: the subflow's flow was published once; S gets no context.
-out=$(as mpunspec mp4 127.0.0.136 8080 127.0.0.1 7423 | tr '\n' ' ')
+out=$(asf mpunspec mp4 127.0.0.136 8080 127.0.0.1 7423 | tr '\n' ' ')
 check "MPTCP: redirected, then disconnected and straight to S's listener ($out)" -- \
 	sh -c "echo '$out' | grep -q '^first OK 127.0.0.136:8080 second OK '"
-out=$(as mpunspec mp6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.1 7423 | tr '\n' ' ')
+out=$(asf mpunspec mp6 ::ffff:127.0.0.136 8080 ::ffff:127.0.0.1 7423 | tr '\n' ' ')
 check "... IPv4-mapped ($out)" -- \
 	sh -c "echo '$out' | grep -q '^first OK \[::ffff:127.0.0.136\]:8080 second OK '"
 check "connect() again, MPTCP: five redirects counted, not more" -- \
