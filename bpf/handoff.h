@@ -15,8 +15,9 @@
  *    struct_ops of the kernel's tcp_congestion_ops).  Its init callback
  *    runs when the client's side is connected (tcp_init_transfer, the
  *    4-tuple known): sr_publish.  Its release runs when the socket is
- *    destroyed: sr_forget.  A connect that never completes (refused,
- *    timed out, closed while connecting) runs neither, so the quota it was
+ *    destroyed or disconnected: sr_forget.  A connect that never
+ *    completes (refused, timed out, closed while connecting) runs
+ *    neither, so the quota it was
  *    charged at connect is held by an sr_connecting entry that its publish
  *    takes, or a sweep gives back (SR_CONNECT_NS: longer than the
  *    handshake may take, SR_CONNECT_SYNCNT SYNs on this loopback leg).  An
@@ -459,30 +460,30 @@ static __always_inline int sr_publish(struct sock *sk)
 
 	if (!c)
 		return sr_legacy_publish(sk);
-	if (c->role != SR_ROLE_REDIRECTED || c->published != SR_PUB_CONNECTING)
-		return -ENOENT;	/* published once already, or over */
-	/* Whatever happens next, this connect publishes nothing again. */
+	/*
+	 * A redirect publishes once, from its own connect: the body its
+	 * connect hook made goes to the pending map and is gone from here.
+	 * Its charge is held by its connecting entry, which outlives the
+	 * handshake that connect may take (SR_CONNECT_NS); a connect whose
+	 * entry the sweep took (its body with it), or a socket whose flow was
+	 * published and forgotten (NONE), is a later connect of the same
+	 * socket that no rule sent here: straight to the proxy's listener, it
+	 * must not hand the proxy an earlier flow's context as if the layer
+	 * had classified it.  (A redirected connect that failed, followed
+	 * within SR_CONNECT_NS by one straight to the listener, is that
+	 * flow's one use.)
+	 */
+	if (c->role != SR_ROLE_REDIRECTED || c->published == SR_PUB_PENDING)
+		return -ENOENT;	/* (PENDING: the other program published it) */
 	cookie = sr_sk_cookie(sk);
-	c->published = SR_PUB_NONE;
-	/* Its body, made at connect (none: the sweep took it with the charge,
-	 * a handshake longer than SR_CONNECT_NS).  The charge is held by its
-	 * connecting entry; if the sweep gave it back between the two looks,
-	 * it is charged here, if its uid has room, so that nobody's table
-	 * fills past its quota. */
-	f = bpf_map_lookup_elem(&sr_connect_flows, &cookie);
-	charged = sr_connecting_take(cookie);
+	charged = c->published == SR_PUB_CONNECTING && sr_connecting_take(cookie);
+	f = charged ? bpf_map_lookup_elem(&sr_connect_flows, &cookie) : 0;
+	c->published = SR_PUB_NONE;	/* whatever comes next: once */
 	if (!f) {
 		if (charged)
 			sr_pending_charge(c->quota_uid, -1);
+		c->role = 0;	/* nor does getpeername answer for it */
 		return -ENOENT;
-	}
-	if (!charged) {
-		if (sr_pending_admit(c->quota_uid)) {
-			SR_COUNT(c->service_id, pending_full, 1);
-			bpf_map_delete_elem(&sr_connect_flows, &cookie);
-			return -ENOBUFS;
-		}
-		sr_pending_charge(c->quota_uid, 1);
 	}
 	sr_tuple(sk, 1, &t);
 	if (!sr_tuple_to(&t, &c->target)) {
@@ -563,11 +564,16 @@ static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 }
 
 /*
- * A socket closed.  A proxy's accepted one: its hop ends.  A client's:
- * take its pending entry back if no proxy took it.  The tuple is the one
- * sr_publish used, from what it kept: the target and the source it saw.
+ * A socket's flow ended: it closed (@closed; destroyed, or disconnected
+ * with connect(AF_UNSPEC), after which it may connect again), or a
+ * client's changed its congestion control.  A proxy's accepted one: its
+ * hop ends.  A client's: take its pending entry back if no proxy took it;
+ * closed, it is no redirected socket any more (a later connect straight to
+ * the proxy's listener is the application's own, which getpeername tells
+ * as it is).  The tuple is the one sr_publish used, from what it kept: the
+ * target and the source it saw.
  */
-static __always_inline int sr_forget(struct sock *sk)
+static __always_inline int sr_forget(struct sock *sk, int closed)
 {
 	struct sr_tuple t = {};
 	struct sr_conn *c;
@@ -581,8 +587,12 @@ static __always_inline int sr_forget(struct sock *sk)
 	}
 	c = sr_conn_get(sk);
 	if (!c)
-		return sr_legacy_forget(sk, sr_sk_cookie(sk));
-	if (c->role != SR_ROLE_REDIRECTED || !c->published)
+		return sr_legacy_forget(sk, sr_sk_cookie(sk), closed);
+	if (c->role != SR_ROLE_REDIRECTED)
+		return -ENOENT;
+	if (closed)
+		c->role = 0;
+	if (!c->published)
 		return -ENOENT;
 	if (c->published != SR_PUB_PENDING) {
 		/* Never connected (refused, timed out, or closed first). */
@@ -608,7 +618,7 @@ static __always_inline void sr_sock_closed(struct sock *sk, int oldstate)
 {
 	sr_holder_closed(sk, oldstate, sk->__sk_common.skc_family);
 	sr_onward_closed(sk);
-	sr_forget(sk);
+	sr_forget(sk, 1);
 }
 
 /*

@@ -105,20 +105,17 @@ static __always_inline int sr_legacy_publish(struct sock *sk)
 	struct sr_sock *s = sr_legacy_sock(sk);
 	struct sr_tuple t = {};
 
-	if (!s || s->role != SR_ROLE_REDIRECTED)
+	/* Once, from its own connect, as sr_publish: CONNECTING with its
+	 * connecting entry, or CHARGED (an earlier build's hook charged it
+	 * itself). */
+	if (!s || s->role != SR_ROLE_REDIRECTED || s->published == SR_PUB_PENDING)
 		return -ENOENT;
-	if (s->published != SR_PUB_NONE && s->published != SR_PUB_CHARGED &&
-	    s->published != SR_PUB_CONNECTING)
-		return -ENOENT;	/* published already, or done */
 	if (s->published == SR_PUB_CONNECTING &&
 	    !sr_connecting_take(sr_sk_cookie(sk)))
 		s->published = SR_PUB_NONE;
-	if (s->published == SR_PUB_NONE) {
-		if (sr_pending_admit(s->flow.quota_uid)) {
-			SR_COUNT(s->flow.service_id, pending_full, 1);
-			return -ENOBUFS;
-		}
-		sr_pending_charge(s->flow.quota_uid, 1);
+	if (s->published != SR_PUB_CONNECTING && s->published != SR_PUB_CHARGED) {
+		s->role = 0;	/* nor does getpeername answer for it */
+		return -ENOENT;
 	}
 	s->published = SR_PUB_CHARGED;
 	sr_tuple(sk, 1, &t);
@@ -140,14 +137,20 @@ static __always_inline int sr_legacy_publish(struct sock *sk)
 	return 0;
 }
 
-/* An earlier build's redirected socket closed, or connects again (this
- * build's state takes over): end its flow as that build did. */
-static __always_inline int sr_legacy_forget(struct sock *sk, __u64 cookie)
+/* An earlier build's redirected socket's flow ended (@closed: the socket
+ * closed or disconnected, and is no redirected one any more), as
+ * sr_forget. */
+static __always_inline int sr_legacy_forget(struct sock *sk, __u64 cookie,
+					    int closed)
 {
 	struct sr_sock *s = sr_legacy_sock(sk);
 	struct sr_tuple t = {};
 
-	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
+	if (!s || s->role != SR_ROLE_REDIRECTED)
+		return -ENOENT;
+	if (closed)
+		s->role = 0;
+	if (!s->published)
 		return -ENOENT;
 	if (s->published == SR_PUB_CHARGED) {
 		sr_pending_charge(s->flow.quota_uid, -1);
@@ -181,15 +184,6 @@ static __always_inline void sr_legacy_retire(struct bpf_sock_addr *ctx,
 		sr_connecting_drop(cookie, s->flow.quota_uid);
 	s->published = SR_PUB_NONE;
 	s->role = 0;
-}
-
-/* An earlier build's redirected socket released closed: no flow's now. */
-static __always_inline void sr_legacy_closed(void *sk)
-{
-	struct sr_sock *s = sr_legacy_sock(sk);
-
-	if (s && s->role == SR_ROLE_REDIRECTED)
-		s->role = 0;
 }
 
 #endif
