@@ -15,8 +15,9 @@
  *    struct_ops of the kernel's tcp_congestion_ops).  Its init callback
  *    runs when the client's side is connected (tcp_init_transfer, the
  *    4-tuple known): sr_publish.  Its release runs when the socket is
- *    destroyed: sr_forget.  A connect that never completes (refused,
- *    timed out, closed while connecting) runs neither, so the quota it was
+ *    destroyed or disconnected: sr_forget.  A connect that never
+ *    completes (refused, timed out, closed while connecting) runs
+ *    neither, so the quota it was
  *    charged at connect is held by an sr_connecting entry that its publish
  *    takes, or a sweep gives back (SR_CONNECT_NS: longer than the
  *    handshake may take, SR_CONNECT_SYNCNT SYNs on this loopback leg).  An
@@ -396,21 +397,27 @@ static __always_inline int sr_publish(struct sock *sk)
 	struct sr_sock *s = sr_sock_get(sk);
 	struct sr_tuple t = {};
 
+	/*
+	 * A redirect publishes once, from its own connect.  Its charge is
+	 * held by its connecting entry, which outlives the handshake that
+	 * connect may take (SR_CONNECT_NS); a connect whose entry the sweep
+	 * took, or a socket whose flow was published and forgotten (NONE),
+	 * is a later connect of the same socket that no rule sent here:
+	 * straight to the proxy's listener, it must not hand the proxy an
+	 * earlier flow's context as if the layer had classified it.  (A
+	 * redirected connect that failed, followed within SR_CONNECT_NS by
+	 * one straight to the listener, is that flow's one use.  CHARGED: a
+	 * connect an earlier build's hook charged itself.)
+	 */
 	if (!s || s->role != SR_ROLE_REDIRECTED || s->published == SR_PUB_PENDING)
+		return -ENOENT;	/* (PENDING: the other program published it) */
+	if (s->published == SR_PUB_CONNECTING) {
+		if (!sr_connecting_take(sr_sk_cookie(sk)))
+			s->published = SR_PUB_NONE;
+	}
+	if (s->published != SR_PUB_CONNECTING && s->published != SR_PUB_CHARGED) {
+		s->role = 0;	/* nor does getpeername answer for it */
 		return -ENOENT;
-	/* Charged at connect, its charge held by its connecting entry; that
-	 * given back already (a handshake longer than SR_CONNECT_NS), or an
-	 * earlier build's connect hook that did not charge: charged here,
-	 * if its uid has room, so that nobody's table fills past its quota. */
-	if (s->published == SR_PUB_CONNECTING &&
-	    !sr_connecting_take(sr_sk_cookie(sk)))
-		s->published = SR_PUB_NONE;
-	if (s->published == SR_PUB_NONE) {
-		if (sr_pending_admit(s->flow.quota_uid)) {
-			SR_COUNT(s->flow.service_id, pending_full, 1);
-			return -ENOBUFS;
-		}
-		sr_pending_charge(s->flow.quota_uid, 1);
 	}
 	s->published = SR_PUB_CHARGED;
 	sr_tuple(sk, 1, &t);
@@ -495,11 +502,16 @@ static __always_inline int sr_adopt(struct sock *sk, __u64 cookie)
 }
 
 /*
- * A socket closed.  A proxy's accepted one: its hop ends.  A client's:
- * take its pending entry back if no proxy took it.  The tuple is the one
- * sr_publish used, from what it kept: the target and the source it saw.
+ * A socket's flow ended: it closed (@closed; destroyed, or disconnected
+ * with connect(AF_UNSPEC), after which it may connect again), or a
+ * client's changed its congestion control.  A proxy's accepted one: its
+ * hop ends.  A client's: take its pending entry back if no proxy took it;
+ * closed, it is no redirected socket any more (a later connect straight to
+ * the proxy's listener is the application's own, which getpeername tells
+ * as it is).  The tuple is the one sr_publish used, from what it kept: the
+ * target and the source it saw.
  */
-static __always_inline int sr_forget(struct sock *sk)
+static __always_inline int sr_forget(struct sock *sk, int closed)
 {
 	struct sr_tuple t = {};
 	struct sr_sock *s;
@@ -510,7 +522,11 @@ static __always_inline int sr_forget(struct sock *sk)
 		sr_hop_release(&s->flow.rec);
 		return 0;
 	}
-	if (!s || s->role != SR_ROLE_REDIRECTED || !s->published)
+	if (!s || s->role != SR_ROLE_REDIRECTED)
+		return -ENOENT;
+	if (closed)
+		s->role = 0;
+	if (!s->published)
 		return -ENOENT;
 	if (s->published != SR_PUB_PENDING) {
 		/* Never connected (refused, timed out, or closed first). */
@@ -540,7 +556,7 @@ static __always_inline void sr_sock_closed(struct sock *sk, int oldstate)
 {
 	sr_holder_closed(sk, oldstate, sk->__sk_common.skc_family);
 	sr_onward_closed(sk);
-	sr_forget(sk);
+	sr_forget(sk, 1);
 }
 
 /*

@@ -197,22 +197,10 @@ void BPF_PROG(sr_cc_init, struct sock *sk)
 SEC("struct_ops")
 void BPF_PROG(sr_cc_release, struct sock *sk)
 {
-	struct sr_sock *s;
-
-	sr_forget(sk);
-	/*
-	 * Released closed: destroyed, or disconnected (connect(AF_UNSPEC)),
-	 * after which the socket may connect again, keeping this congestion
-	 * control.  Its flow is over: a connect no rule redirects (straight
-	 * to the proxy's listener) must not publish it again.  Released open
-	 * (the application set another congestion control) it stays the
-	 * redirected socket getpeername answers for.
-	 */
-	if (sk->__sk_common.skc_state != BPF_TCP_CLOSE)
-		return;
-	s = sr_sock_get(sk);
-	if (s && s->role == SR_ROLE_REDIRECTED)
-		s->role = 0;
+	/* Released closed: destroyed or disconnected.  Released open: the
+	 * application set another congestion control; it stays the
+	 * redirected socket getpeername answers for. */
+	sr_forget(sk, sk->__sk_common.skc_state == BPF_TCP_CLOSE);
 }
 
 SEC("struct_ops")

@@ -11,6 +11,11 @@ looked like); nothing here decides whether an attack worked.
                                failed one); print each result
   unspec ADDR PORT ADDR2 PORT2 connect, send a line, connect(AF_UNSPEC),
                                then connect again to ADDR2 PORT2
+  late TAG A P A2 P2 READY GO  one socket: connect to A P, touch READY,
+                               wait for GO to exist (then connect(AF_UNSPEC)
+                               if connected), connect to A2 P2 with line
+                               hi-TAG, connect(AF_UNSPEC), connect to A2 P2
+                               again with hi-TAG-again; print each peer
   ccfirst ADDR PORT            set reno before connect; print the peer and
                                the congestion control the socket has
   query ADDR PORT              connect; ask SOCKREDIR_QUERY on the own socket
@@ -20,9 +25,11 @@ looked like); nothing here decides whether an attack worked.
                                print "flow CONTEXT-RESULT first-line" each
 """
 import errno
+import os
 import signal
 import socket
 import sys
+import time
 
 from srtest import CONTEXT, QUERY, SOL_SOCKREDIR, err, family, peer, take_flows
 
@@ -78,6 +85,7 @@ def unspec(addr, port, addr2, port2):
     try:
         s.connect((addr, int(port)))
         s.sendall(b"hi-unspec\n")
+        s.recv(16)      # the proxy has the line (a disconnect resets)
         out.append("first OK " + peer(s))
     except OSError as e:
         return "first " + err(e)
@@ -93,6 +101,35 @@ def unspec(addr, port, addr2, port2):
         out.append("second OK " + peer(s))
     except OSError as e:
         out.append("second " + err(e))
+    s.close()
+    return "\n".join(out)
+
+
+def late(tag, addr, port, addr2, port2, ready, go):
+    signal.alarm(30)
+    s = socket.socket(family(addr))     # blocking, as in reconnect
+    out = []
+    try:
+        s.connect((addr, int(port)))
+        out.append("first OK")
+    except OSError as e:
+        out.append("first " + err(e))
+    open(ready, "w").close()
+    while not os.path.exists(go):       # the test says when
+        time.sleep(0.05)
+    if out[0] == "first OK":
+        socket_unspec(s)
+    for n, line in (("second", tag), ("third", tag + "-again")):
+        p = "-"
+        try:
+            s.connect((addr2, int(port2)))
+            p = peer(s)
+            s.sendall(b"hi-%s\n" % line.encode())
+            out.append("%s %s %s" % (n, p, "OK" if s.recv(16) else "EOF"))
+        except OSError as e:
+            out.append("%s %s %s" % (n, p, err(e)))
+        if n == "second":
+            socket_unspec(s)
     s.close()
     return "\n".join(out)
 
@@ -165,7 +202,7 @@ def proxy(name, port, n):
 
 def main():
     cmds = {"tfo": tfo, "tfoconnect": lambda a, p: tfo(a, p, "connect"), "reconnect": reconnect,
-            "unspec": unspec, "ccfirst": ccfirst, "query": query,
+            "unspec": unspec, "late": late, "ccfirst": ccfirst, "query": query,
             "selfquery": selfquery, "proxy": proxy}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

@@ -30,7 +30,7 @@ as() { as_nobody app /usr/bin/python3 "$RT" "$@"; }
 live0=$(counter F live_flows)
 
 # F's proxy takes every flow the attacks below send through F (NF of them).
-NF=10
+NF=14
 bg p-F python3 "$RT" proxy F 7420 $NF > "$PUB/F.out"
 FPROXY=$LAST_PID
 wait_port 7420
@@ -100,6 +100,35 @@ check "AF_UNSPEC replay: straight to F's listener, the peer is the listener" -- 
 check "AF_UNSPEC replay: only the first connect was redirected" -- \
 	test "$(counter F redirected)" -eq $((red + 1))
 
+# A redirected connect that fails (F's SYNs reset), then the same socket
+# straight to F's listener: within the connecting entry's life that is the
+# flow's one use; once the sweep took the entry (the handshake it was for is
+# long over), it is no redirect's.  Either way, disconnected and connected
+# to the listener again it is nothing.
+late() {	# late TAG WAIT_SWEEP: the move, F's SYNs reset until it is ready
+	rm -f "$PUB/ready" "$PUB/go"
+	syn_rule sr_redteam input 7420 reject with tcp reset
+	as late "$1" 127.0.0.130 8080 127.0.0.1 7420 "$PUB/ready" "$PUB/go" > "$PUB/late.out" &
+	local pid=$! i
+	wait_file "$PUB/ready"
+	syn_rule_del sr_redteam
+	if [ "$2" = sweep ]; then
+		for i in $(seq 150); do [ "$(connecting)" = 0 ] && break; sleep 0.1; done
+	fi
+	touch "$PUB/go"
+	wait $pid
+	sed 's/^/# /' "$PUB/late.out"
+}
+red=$(counter F redirected)
+late late1 now
+check "failed redirect, then straight to F: reset, then F (the flow's one use), then F as itself" -- \
+	test "$(tr '\n' ' ' < "$PUB/late.out")" = "first ECONNREFUSED second 127.0.0.130:8080 OK third 127.0.0.1:7420 OK "
+late late2 sweep
+check "... after the sweep gave the charge back: reset, then F as itself, twice" -- \
+	test "$(tr '\n' ' ' < "$PUB/late.out")" = "first ECONNREFUSED second 127.0.0.1:7420 OK third 127.0.0.1:7420 OK "
+check "failed redirects: two redirects counted, not more" -- \
+	test "$(counter F redirected)" -eq $((red + 2))
+
 # --- congestion control set before connect ---------------------------------------
 out=$(as ccfirst 127.0.0.130 8080)
 check "reno set before connect: redirected anyway, the layer's CC on it ($out)" -- \
@@ -116,11 +145,14 @@ check "query: the app's own accepted and client sockets answer nothing ($out)" -
 wait $FPROXY
 sed 's/^/# /' "$PUB/F.out"
 check "F: every redirected flow came with its context (none dropped, none without)" -- \
-	test "$(grep -c '^flow OK hi-' "$PUB/F.out")" -eq $((NF - 1))
+	test "$(grep -c '^flow OK hi-' "$PUB/F.out")" -eq $((NF - 4))
 check "F: the AF_UNSPEC replay came without one (ENOENT)" -- \
 	test "$(grep -c '^flow ENOENT hi-unspec-again$' "$PUB/F.out")" -eq 1
+check "F: a failed redirect's flow came once, its context then (the entry live) or never (swept)" -- \
+	test "$(grep '^flow [A-Z]* hi-late' "$PUB/F.out" | tr '\n' ' ')" = \
+	"flow OK hi-late1 flow ENOENT hi-late1-again flow ENOENT hi-late2 flow ENOENT hi-late2-again "
 check "F: nothing else came (no accept error)" -- \
-	test "$(grep -vc '^flow OK hi-\|^flow ENOENT hi-unspec-again$\|^done$' "$PUB/F.out")" -eq 0
+	test "$(grep -vc '^flow OK hi-\|^flow ENOENT hi-unspec-again$\|^flow ENOENT hi-late\|^done$' "$PUB/F.out")" -eq 0
 
 # --- nothing left behind -------------------------------------------------------------
 # Refused connects' charges go back with the sweep (8 s after the connect).

@@ -34,9 +34,18 @@ wait_port 7051
 check "the earlier build runs on its tracepoint" -- test -e $PIN/link_sr_sock_state
 check "... without this build's congestion control" -- test ! -e $PIN/link_sr_cc
 
+# One of the held flows is an attacker's (nobody): after the upgrade it
+# disconnects (connect(AF_UNSPEC)) and connects straight to A's listener,
+# which no rule covers; A must not get the earlier flow's context again.
+chmod 711 "$TMPD"; mkdir -m 777 "$TMPD/rt"
+in_cg app setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 \
+	"$top/tests/helpers/redteam.py" late replay 127.0.0.2 9000 127.0.0.1 7051 \
+	"$TMPD/rt/ready" "$TMPD/rt/go" > "$TMPD/rt/late.out" &
+RT=$!
 bg app python3 "$LOAD" live 127.0.0.2 9000 $N "$TMPD/ready" "$TMPD/go" > "$TMPD/live.json" 2>"$TMPD/live.err"
 LIVE=$LAST_PID
 for i in $(seq 600); do [ -e "$TMPD/ready" ] && break; sleep 0.05; done
+for i in $(seq 600); do [ -e "$TMPD/rt/ready" ] && break; sleep 0.05; done
 check "$N flows open through A on the earlier build" -- test -e "$TMPD/ready"
 
 check "upgrade to this build" -- sh -c "'$SR' upgrade >/dev/null"
@@ -57,6 +66,11 @@ check "a flow made after it carries the layer's congestion control ($out)" -- \
 check "A logged it, with its application (it was published)" -- \
 	eval 'wait_lines "$TMPD/A.log" 1 && grep -q "\"app\":{\"pid\"" "$TMPD/A.log"'
 
+touch "$TMPD/rt/go"; wait $RT; sed 's/^/# /' "$TMPD/rt/late.out"
+check "replay after the upgrade: the earlier build's flow, disconnected, then straight to A: A as itself" -- \
+	sh -c "grep -qx 'second 127.0.0.1:7051 .*' '$TMPD/rt/late.out'"
+check "... and A found no flow (not_redirected), no second flow of nobody's" -- \
+	eval 'wait_lines "$TMPD/A.log" 3 && test "$(grep -c "\"uid\":65534" "$TMPD/A.log")" = 1 && grep -q not_redirected "$TMPD/A.log"'
 touch "$TMPD/go"
 wait $LIVE; echo "# live exit $?: $(cat "$TMPD/live.err")"
 L() { python3 -c 'import json,sys; print(eval(sys.argv[2], {}, json.load(open(sys.argv[1]))))' "$TMPD/live.json" "$1"; }
