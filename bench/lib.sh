@@ -116,13 +116,13 @@ stop() {	# stop PID...: end processes we started, and forget them
 	done
 	return 0
 }
-wait_port() {	# wait_port NS PORT: poll ss until something listens there
-	local i
+wait_port() {	# wait_port NS PORT [tcp|udp]: poll ss until something listens there
+	local i flag=-ltn; [ "${3:-tcp}" = udp ] && flag=-lun
 	for i in $(seq 200); do
-		nsenter --net=/run/netns/"$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		nsenter --net=/run/netns/"$1" ss -H $flag "sport = :$2" | grep -q . && return 0
 		sleep 0.05
 	done
-	echo "# nothing listens on port $2 in $1" >&2
+	echo "# nothing listens on ${3:-tcp} port $2 in $1" >&2
 	return 1
 }
 # Processes in a cgroup tree that we started and that are still there

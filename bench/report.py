@@ -9,13 +9,23 @@ REPORT.md and, if gnuplot is installed, one PNG per benchmark.  Every figure
 is the median over the runs, with the range (min-max) beside it; ratios are
 taken within a round (the runs of one round are side by side) and then the
 median over the rounds.
+
+REPORT.md is two parts.  Above the line MARK (below) is what this script
+writes from the run; from MARK on are hand-written notes (paired A/Bs,
+profiles, designs tried and dropped) that no run can make again: they are
+carried over byte for byte from the REPORT.md already in OUTPUT_DIR.  A
+REPORT.md there with no MARK, or with a heading above it that this script
+does not write (a hand-written section in the generated part, which would
+be lost), is refused: exit 2, nothing written.
 """
+import atexit
 import collections
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 src, dst = sys.argv[1], sys.argv[2]
 rows = collections.defaultdict(dict)        # (bench, config, metric) -> {round: value}
@@ -31,6 +41,32 @@ machine = dict(l.rstrip("\n").split("\t", 1) for l in open(os.path.join(src, "ma
                if "\t" in l)
 skipped = [l.rstrip("\n").split("\t")[1:] for l in open(os.path.join(src, "skipped.tsv")) if l.strip()]
 plots = []
+MARK = ("<!-- Hand-written notes from here on. bench/report.py rewrites everything above this line "
+        "from a run and keeps this line and everything below it byte for byte. -->")
+report = os.path.join(dst, "REPORT.md")
+
+
+def refuse(why):
+    sys.stderr.write("bench/report.py: %s: %s; nothing written\n" % (report, why))
+    sys.exit(2)
+
+
+def old_report():
+    """(the generated part, the notes from MARK on) of the REPORT.md in dst, as bytes."""
+    try:
+        old = open(report, "rb").read()
+    except FileNotFoundError:
+        return b"", MARK.encode() + b"\n"
+    line = MARK.encode() + b"\n"
+    at = 0 if old.startswith(line) else old.find(b"\n" + line) + 1
+    if at == 0 and not old.startswith(line):
+        refuse("no line %r...: its hand-written part would be lost" % MARK[:37])
+    return old[:at], old[at:]
+
+
+old_generated, notes = old_report()     # checked before anything is written
+work = tempfile.mkdtemp(prefix=".report-", dir=dst)     # the plots, until the report is written
+atexit.register(shutil.rmtree, work, True)
 
 
 def vals(bench, config, metric):
@@ -79,7 +115,7 @@ def gnuplot(name, script, data):
     datf = os.path.join(src, name + ".dat")
     with open(datf, "w") as fh:
         fh.write(data)
-    png = os.path.join(dst, name + ".png")
+    png = os.path.join(work, name + ".png")
     head = ('set terminal pngcairo size 800,450 font "sans,10"\nset output "%s"\n'
             'set grid ytics\nset key top right\n' % png)
     r = subprocess.run(["gnuplot"], input=head + script.replace("DATA", '"%s"' % datf),
@@ -336,6 +372,8 @@ w("")
 w("Figures are medians over the runs, with the range (min–max) in brackets. "
   "Ratios are taken between runs of the same round — the configurations of a round run one "
   "after another, their order alternating from round to round — and the median of those is shown.\n")
+w("The sections after *Method and pitfalls* are hand-written notes, each with its own date and "
+  "measurements; `bench/report.py` carries them over as they are. Everything above them is this run.\n")
 if skipped:
     w("**Skipped:** " + "; ".join("%s (%s)" % (a, b) for a, b in skipped) + "\n")
 
@@ -542,5 +580,17 @@ w("- Before and after in one run: `BENCH_BEFORE=REV make bench` (as root) (or `B
   "full NAME...`) builds git revision REV in build/bench/before and runs each round with both builds; "
   "see the top of bench/run.sh.")
 
-with open(os.path.join(dst, "REPORT.md"), "w") as fh:
-    fh.write("\n".join(out) + "\n")
+w("")
+
+# ---- the hand-written notes ----------------------------------------------------
+generated = "\n".join(out) + "\n"
+headings = set(l for l in generated.splitlines() if l.startswith("#")) | {"## Before and after"}
+for l in old_generated.decode(errors="replace").splitlines():
+    if l.startswith("#") and l not in headings:
+        refuse("%r is above the line %r..., where this script writes; move that section below "
+               "the line (or, if report.py's heading was renamed, rename it there too)" % (l, MARK[:37]))
+for png in plots:
+    os.replace(os.path.join(work, png), os.path.join(dst, png))
+with open(report + ".new", "wb") as fh:
+    fh.write(generated.encode() + notes)
+os.replace(report + ".new", report)

@@ -3,7 +3,9 @@
 #
 #   sh bench/run.sh full     (make bench)        every figure, several runs
 #                            each; installs the alternatives it compares
-#                            against; writes bench/REPORT.md and bench/*.png
+#                            against; writes bench/REPORT.md above its
+#                            hand-written notes (kept as they are) and
+#                            bench/*.png
 #   sh bench/run.sh smoke    (make bench-smoke)  every path once, tiny sizes,
 #                            seconds; installs nothing and skips what is
 #                            missing; writes build/bench/smoke/

@@ -33,7 +33,7 @@ udp_setup() {
 	# 50 ms idle: the flows load leaves thousands of idle relay flows a second.
 	spawn "$NS" "$ON/udprelay" "$RELAY" --service udprelay --listen 127.0.0.1:7104 \
 		--udp --udp-idle 50 --log "$TMPD/udprelay.log" -q
-	udp_wait "$NS" "$UDP_PORT" && udp_wait "$NS" 7104 || return 1
+	wait_port "$NS" "$UDP_PORT" udp && wait_port "$NS" 7104 udp || return 1
 	UDP_PATHS="direct sockredir"
 	if ! have iptables; then
 		path_skip "udp redirect" "iptables is not installed"
@@ -46,7 +46,7 @@ udp_setup() {
 	spawn "$NF" "$OFF/udprelay" "$RELAY" --service udprelay --listen 127.0.0.1:7104 \
 		--udp --udp-idle 50 --udp-upstream "127.0.0.1:$UDP_PORT" \
 		--log "$TMPD/udprelay-nf.log" -q
-	udp_wait "$NF" "$UDP_PORT" && udp_wait "$NF" 7104 || return 1
+	wait_port "$NF" "$UDP_PORT" udp && wait_port "$NF" 7104 udp || return 1
 	ip netns exec "$NF" iptables -t nat -A OUTPUT -p udp -d 127.0.0.4 \
 		--dport "$UDP_PORT" -j REDIRECT --to-ports 7104 || return 1
 	UDP_PATHS="$UDP_PATHS redirect"
@@ -57,16 +57,6 @@ udp_setup() {
 	else
 		path_skip "udp tproxy" "no TPROXY target in this kernel"
 	fi
-}
-
-udp_wait() {	# udp_wait NS PORT: poll ss until a UDP socket is bound there
-	local i
-	for i in $(seq 200); do
-		nsenter --net=/run/netns/"$1" ss -Hlun "sport = :$2" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "# nothing bound on udp port $2 in $1" >&2
-	return 1
 }
 
 udp_teardown() {

@@ -47,16 +47,10 @@ import struct
 import sys
 import time
 
-SOL_SOCKREDIR, RECORDS, CONTEXT, CLAIM = 0x5352, 1, 2, 3
+from srtest import (CLAIM, CONTEXT, RECORDS, SOL_SOCKREDIR, claimed_listener, err, family,
+                    take_flows)
+
 TCP_MD5SIG = 14
-
-
-def err(e):
-    return errno.errorcode.get(e.errno, str(e))
-
-
-def family(addr):
-    return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
 def tcp_connect(addr, port, rec=None):
@@ -181,8 +175,7 @@ def connects(addr, port, n):
 
 
 def accept_one(name, port):
-    s = listener("127.0.0.1", port)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
+    s = claimed_listener(name, port)
     c, _ = s.accept()
     s.close()
     return c
@@ -262,11 +255,7 @@ def forge(name, port, keyhex):
 
 
 def hold(name, port, stop):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(port)))
-    s.listen(4096)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
+    s = claimed_listener(name, port, 4096)     # open while s is, never accepted
     while not os.path.exists(stop):
         time.sleep(0.05)
     return "held"
@@ -328,27 +317,7 @@ def ccswitch(addr, port):
 
 
 def ccproxy(name, port, n):
-    s = listener("127.0.0.1", port)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
-    s.settimeout(10)        # a flow that never came: the test says so
-    out = []
-    for _ in range(int(n)):
-        try:
-            c, _ = s.accept()
-        except OSError as e:
-            print("accept %s" % err(e), flush=True)
-            break
-        try:
-            c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024)
-            got = "OK"
-        except OSError as e:
-            got = err(e)
-        c.settimeout(3)
-        data = c.recv(64).split(b"\n")[0].decode(errors="replace")
-        out.append("flow %s %s" % (got, data))
-        print(out[-1], flush=True)
-        c.close()
-    return "done"
+    return take_flows(name, port, n, 10)
 
 
 def main():

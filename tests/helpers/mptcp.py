@@ -17,18 +17,15 @@ Each first checks that the kernel made an MPTCP socket (SO_PROTOCOL 262):
 otherwise it prints "not-mptcp" and exits 1, so a test cannot pass on
 plain TCP.
 """
-import errno, os, socket, sys, threading, time
+import os, socket, sys, threading, time
+
+from srtest import err, family, http_get
 
 IPPROTO_MPTCP = 262
 
 
-def name(e):
-    return errno.errorcode.get(e.errno, str(e))
-
-
 def open_mptcp(host):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    s = socket.socket(family(host), socket.SOCK_STREAM, IPPROTO_MPTCP)
     if s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL) != IPPROTO_MPTCP:
         print("not-mptcp")
         sys.exit(1)
@@ -37,30 +34,7 @@ def open_mptcp(host):
 
 
 def get(host, port, path):
-    s = open_mptcp(host)
-    try:
-        s.connect((host, int(port)))
-    except OSError as e:
-        print("- %s" % name(e))
-        return
-    peer = s.getpeername()
-    peer = ("%s:%d" if s.family == socket.AF_INET else "[%s]:%d") % peer[:2]
-    try:
-        hname = host if s.family == socket.AF_INET else "[%s]" % host
-        s.sendall(b"GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n"
-                  % (path.encode(), hname.encode(), port.encode()))
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    except OSError as e:
-        print(peer, name(e))
-        return
-    head, _, body = reply.partition(b"\r\n\r\n")
-    status = head.split(b" ")[1].decode() if head.startswith(b"HTTP/") else "none"
-    print(peer, status, body.decode(errors="replace").strip())
+    http_get(open_mptcp(host), host, port, path)
 
 
 def connect(host, port):
@@ -69,7 +43,7 @@ def connect(host, port):
         s.connect((host, int(port)))
         print("OK")
     except OSError as e:
-        print(name(e))
+        print(err(e))
     finally:
         s.close()
 
@@ -84,7 +58,7 @@ def hold(host, port, stop):
             return
         print("OK", flush=True)
     except OSError as e:
-        print(name(e), flush=True)
+        print(err(e), flush=True)
         return
     for _ in range(600):
         if os.path.exists(stop):
@@ -94,7 +68,7 @@ def hold(host, port, stop):
         s.sendall(b"pong\n")
         print("OK" if s.recv(64) == b"pong\n" else "garbled")
     except OSError as e:
-        print(name(e))
+        print(err(e))
     s.close()
 
 

@@ -31,45 +31,24 @@ import socket
 import sys
 import time
 
-SOL_SOCKREDIR, CONTEXT, CLAIM, QUERY = 0x5352, 2, 3, 5
+from srtest import CONTEXT, QUERY, SOL_SOCKREDIR, err, family, peer, take_flows
+
 TCP_CONGESTION = 13
 TCP_FASTOPEN_CONNECT = 30
 MSG_FASTOPEN = 0x20000000
 
 
-def err(e):
-    return errno.errorcode.get(e.errno, str(e))
-
-
-def family(addr):
-    return socket.AF_INET6 if ":" in addr else socket.AF_INET
-
-
-def peer(s):
-    p = s.getpeername()
-    return ("[%s]:%d" if ":" in p[0] else "%s:%d") % p[:2]
-
-
-def tfo(addr, port):
-    s = socket.socket(family(addr))    # blocking: sendto waits for the SYN's answer
-    try:
-        s.sendto(b"hi-tfo\n", MSG_FASTOPEN, (addr, int(port)))
-        s.settimeout(3)
-        s.recv(16)
-        return "OK " + peer(s)
-    except OSError as e:
-        return err(e)
-    finally:
-        s.close()
-
-
-def tfoconnect(addr, port):
+def tfo(addr, port, how="sendto"):
     s = socket.socket(family(addr))
-    s.settimeout(3)
     try:
-        s.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
-        s.connect((addr, int(port)))
-        s.sendall(b"hi-tfoconnect\n")
+        if how == "sendto":     # blocking: sendto waits for the SYN's answer
+            s.sendto(b"hi-tfo\n", MSG_FASTOPEN, (addr, int(port)))
+        else:
+            s.settimeout(3)
+            s.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
+            s.connect((addr, int(port)))
+            s.sendall(b"hi-tfoconnect\n")
+        s.settimeout(3)
         s.recv(16)
         return "OK " + peer(s)
     except OSError as e:
@@ -218,32 +197,11 @@ def selfquery():
 
 
 def proxy(name, port, n):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(port)))
-    s.listen(64)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
-    s.settimeout(15)        # a flow that never came: the test says so
-    for _ in range(int(n)):
-        try:
-            c, _ = s.accept()
-        except OSError as e:
-            print("accept %s" % err(e), flush=True)
-            break
-        got = ask(c, CONTEXT)
-        c.settimeout(3)
-        try:
-            data = c.recv(64).split(b"\n")[0].decode(errors="replace")
-            c.sendall(b"bye\n")
-        except OSError as e:
-            data = err(e)
-        print("flow %s %s" % (got, data), flush=True)
-        c.close()
-    return "done"
+    return take_flows(name, port, n, 15, b"bye\n")
 
 
 def main():
-    cmds = {"tfo": tfo, "tfoconnect": tfoconnect, "reconnect": reconnect,
+    cmds = {"tfo": tfo, "tfoconnect": lambda a, p: tfo(a, p, "connect"), "reconnect": reconnect,
             "unspec": unspec, "late": late, "ccfirst": ccfirst, "query": query,
             "selfquery": selfquery, "proxy": proxy}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:

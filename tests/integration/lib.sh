@@ -95,6 +95,73 @@ wait_port() {
 	echo "# nothing listens on port $1" >&2; return 1
 }
 
+# wait_file FILE: poll until FILE exists; 10 s at most.
+wait_file() {
+	local i
+	for i in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+# as_nobody ROLE CMD...: in_cg as uid and gid 65534 ("nobody"), no groups.
+as_nobody() {
+	local role=$1; shift
+	in_cg "$role" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+# serve_hello PORT...: python's http.server in srv on [::]:PORT for each
+# PORT, serving $TMPD/www (hello.txt says hello); returns once all listen.
+serve_hello() {
+	local p
+	mkdir -p "$TMPD/www"
+	echo hello > "$TMPD/www/hello.txt"
+	for p in "$@"; do
+		bg srv sh -c "exec python3 -m http.server $p --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
+	done
+	for p in "$@"; do wait_port "$p" || return 1; done
+}
+# setup_nobody: what the attacks as nobody start from: $PUB, where
+# nobody's processes leave what they learnt, and serve_hello 8080 8007.
+setup_nobody() {
+	chmod 711 "$TMPD"
+	PUB=$TMPD/pub
+	mkdir -m 777 "$PUB"
+	serve_hello 8080 8007
+}
+# syn_rule TABLE input|output PORT VERDICT...: an nft table of the netns
+# with one rule, VERDICT for TCP SYNs to PORT (a proxy whose SYNs are lost
+# or reset while its listener looks fine); syn_rule_del TABLE removes it.
+syn_rule() {
+	nsenter --net=/run/netns/$NS nft -f - <<NFT
+table inet $1 {
+	chain $2 {
+		type filter hook $2 priority 0;
+		tcp dport $3 tcp flags syn ${*:4}
+	}
+}
+NFT
+}
+syn_rule_del() { nsenter --net=/run/netns/$NS nft delete table inet "$1"; }
+
+# The layer's state, read from its pinned maps and `sockredir -j status`.
+PIN=/sys/fs/bpf/sockredir
+# status_counter NAME: a layer-wide counter.
+status_counter() {
+	"$SR" -j status | python3 -c 'import json,sys
+print(json.load(sys.stdin)["counters"][sys.argv[1]])' "$1"
+}
+# uid_pending UID: the flows UID has pending (published, not yet adopted).
+uid_pending() {
+	bpftool map dump pinned $PIN/sr_pending_uids -j | python3 -c 'import json,sys
+print(sum(e["formatted"]["value"] for e in json.load(sys.stdin) if e["formatted"]["key"] == int(sys.argv[1])))' "$1"
+}
+# connecting: redirected connects not yet connected; pending_all: the
+# layer-wide pending count; pending_entries: the pending map's entries.
+connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -c '"key"'; }
+pending_all() {
+	bpftool map dump pinned $PIN/sr_pending_count -j | python3 -c 'import json,sys
+print(json.load(sys.stdin)[0]["formatted"]["value"])'
+}
+pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'; }
+
 # A resolver in srv on 127.0.0.10 and ::1, port 53: host.example.test is
 # 192.0.2.7 and 2001:db8::7.
 start_dnsmasq() {

@@ -55,7 +55,7 @@ check "B is listed with zero" -- \
 check "layer-wide blocked counts the blocked curl" -- \
 	test "$(parse "$TMPD/m" 'int(v("sockredir_blocked_total"))')" -ge 1
 check "layer-wide equals status -j" -- test "$(parse "$TMPD/m" 'int(v("sockredir_redirected_total"))')" = \
-	"$("$SR" -j status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["redirected"])')"
+	"$(status_counter redirected)"
 check "metrics with junk words: exit 2" -- sh -c "'$SR' metrics now 2>/dev/null; test \$? -eq 2"
 check "metrics --listen with a bad address: exit 2" -- sh -c "'$SR' metrics --listen 300.1.1.1:9 2>/dev/null; test \$? -eq 2"
 check "metrics as nobody: exit 1, says it needs root" -- sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups \

@@ -34,12 +34,6 @@ get() {	# get URL [ROLE]: the body, as the client in ROLE sees it
 served() {	# served MARK: requests for /hello.txt?MARK the server answered
 	grep -c "GET /hello.txt?$1 " "$TMPD/server.log"
 }
-blocked() { "$SR" -j status | python3 -c 'import json,sys
-print(json.load(sys.stdin)["counters"]["blocked"])'; }
-as_nobody() {	# as_nobody ROLE CMD...: CMD as nobody in cgroup ROLE
-	local role=$1; shift
-	in_cg "$role" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
-}
 # squat_state PID PORT: "bound" once PID listens on PORT, "refused at bind"
 # if PID exits first (the bind hook refused it).
 squat_state() {
@@ -135,7 +129,7 @@ check "redsocks: no connect went around it (listener_gone $(counter redsocks lis
 "$SR" rule add --service squid --dst 127.0.0.3 --dport 8080 --weight 200 >/dev/null
 "$SR" rule add --service haproxy --dst 127.0.0.3 --dport 8080 --weight 100 >/dev/null
 s0=$(pc_seen squid "$TMPD/squid"); h0=$(pc_seen haproxy "$TMPD/haproxy")
-hops0=$("$SR" -j status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["hop_limit"])')
+hops0=$(status_counter hop_limit)
 check "chain: the body comes back through squid then haproxy" -- \
 	test "$(get http://127.0.0.3:8080/hello.txt?chain)" = hello
 check "chain: squid saw the flow" -- wait_seen squid "$TMPD/squid" $((s0 + 1)) 2
@@ -143,19 +137,18 @@ check "chain: haproxy saw the flow" -- wait_seen haproxy "$TMPD/haproxy" $((h0 +
 check "chain: each exactly once" -- \
 	test "$(pc_seen squid "$TMPD/squid") $(pc_seen haproxy "$TMPD/haproxy")" = "$((s0 + 1)) $((h0 + 1))"
 check "chain: the server saw it once" -- test "$(served chain)" -eq 1
-check "chain: nothing looped (hop_limit unchanged)" -- test "$("$SR" -j status | python3 -c \
-	'import json,sys; print(json.load(sys.stdin)["counters"]["hop_limit"])')" = "$hops0"
+check "chain: nothing looped (hop_limit unchanged)" -- test "$(status_counter hop_limit)" = "$hops0"
 
 # --- a block rule for the application holds through an unmodified proxy --------
 "$SR" rule add --service haproxy --dst 127.0.0.6 --dport 8080 --weight 200 >/dev/null
 "$SR" rule add --block --cgroup "$CG/app" --dst 127.0.0.6 --weight 100 >/dev/null
-h0=$(pc_seen haproxy "$TMPD/haproxy"); b0=$(blocked)
+h0=$(pc_seen haproxy "$TMPD/haproxy"); b0=$(status_counter blocked)
 in_cg app curl -gs -m 5 -o /dev/null http://127.0.0.6:8080/hello.txt?blocked; st=$?
 check "block through haproxy: the application's request fails (curl $st)" -- test $st -ne 0
 # haproxy retries a failed connect 3 times, about a second apart, then logs.
 check "block through haproxy: haproxy took the flow" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 1)) 6
 check "block through haproxy: the server saw nothing" -- test "$(served blocked)" -eq 0
-check "block through haproxy: counted as blocked" -- test "$(blocked)" -gt "$b0"
+check "block through haproxy: counted as blocked" -- test "$(status_counter blocked)" -gt "$b0"
 check "block through haproxy: another application gets through haproxy" -- \
 	test "$(get http://127.0.0.6:8080/hello.txt?app2 app2)" = hello
 check "block through haproxy: ... and haproxy saw that one" -- wait_seen haproxy "$TMPD/haproxy" $((h0 + 2)) 2

@@ -14,34 +14,11 @@
 setup
 NOBODY=65534
 RT=$top/tests/helpers/redteam.py
-PIN=/sys/fs/bpf/sockredir
-mkdir -p "$TMPD/www" "$CG/app" "$CG/p-F" "$CG/p-G" "$CG/p-H"
-echo hello > "$TMPD/www/hello.txt"
-chmod 711 "$TMPD"
-PUB=$TMPD/pub
-mkdir -m 777 "$PUB"
-bg srv sh -c "exec python3 -m http.server 8080 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
-bg srv sh -c "exec python3 -m http.server 8007 --bind :: --directory '$TMPD/www' >/dev/null 2>&1"
-wait_port 8080; wait_port 8007
+mkdir -p "$CG/app" "$CG/p-F" "$CG/p-G" "$CG/p-H"
+setup_nobody
 
-as() {	# as CMD...: one of redteam.py's moves as nobody in the app cgroup
-	in_cg app setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-		/usr/bin/python3 "$RT" "$@"
-}
-status_counter() {
-	"$SR" -j status | python3 -c 'import json,sys
-print(json.load(sys.stdin)["counters"][sys.argv[1]])' "$1"
-}
-uid_pending() {
-	bpftool map dump pinned $PIN/sr_pending_uids -j | python3 -c 'import json,sys
-print(sum(e["formatted"]["value"] for e in json.load(sys.stdin) if e["formatted"]["key"] == int(sys.argv[1])))' "$1"
-}
-connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -c '"key"'; }
-pending_all() {
-	bpftool map dump pinned $PIN/sr_pending_count -j | python3 -c 'import json,sys
-print(json.load(sys.stdin)[0]["formatted"]["value"])'
-}
-pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'; }
+# as CMD...: one of redteam.py's moves as nobody in the app cgroup.
+as() { as_nobody app /usr/bin/python3 "$RT" "$@"; }
 
 "$SR" rule add --block --dst 127.0.0.1 --dport 8007 >/dev/null
 "$SR" rule add --block --dst ::1 --dport 8007 >/dev/null
@@ -87,14 +64,7 @@ check "reconnect: refused by G, then to F's destination: through F ($out)" -- \
 "$SR" rule add --service H --dst 127.0.0.133 --dport 8080 >/dev/null
 bg p-H python3 "$top/tests/helpers/attack.py" hold H 7422 "$PUB/stop-H"
 wait_port 7422
-nsenter --net=/run/netns/$NS nft -f - <<'NFT'
-table inet sr_redteam {
-	chain in {
-		type filter hook input priority 0;
-		tcp dport 7422 tcp flags syn reject with tcp reset
-	}
-}
-NFT
+syn_rule sr_redteam input 7422 reject with tcp reset
 out=$(as reconnect 127.0.0.133 8080 127.0.0.133 8080 127.0.0.132 8080)
 check "reconnect: reset at H twice, then straight to a destination no rule covers ($out)" -- \
 	test "$out" = "ECONNREFUSED ECONNREFUSED OK"
@@ -104,7 +74,7 @@ out=$(as reconnect 127.0.0.133 8080 127.0.0.130 8080)
 check "reconnect: reset at H, then to F's destination: through F ($out)" -- \
 	test "$out" = "ECONNREFUSED OK"
 touch "$PUB/stop-H"
-nsenter --net=/run/netns/$NS nft delete table inet sr_redteam
+syn_rule_del sr_redteam
 
 # --- connect(AF_UNSPEC) on a redirected socket, then connect again ---------------
 out=$(as unspec 127.0.0.130 8080 127.0.0.1 8007)
@@ -137,18 +107,11 @@ check "AF_UNSPEC replay: only the first connect was redirected" -- \
 # to the listener again it is nothing.
 late() {	# late TAG WAIT_SWEEP: the move, F's SYNs reset until it is ready
 	rm -f "$PUB/ready" "$PUB/go"
-	nsenter --net=/run/netns/$NS nft -f - <<'NFT'
-table inet sr_redteam {
-	chain in {
-		type filter hook input priority 0;
-		tcp dport 7420 tcp flags syn reject with tcp reset
-	}
-}
-NFT
+	syn_rule sr_redteam input 7420 reject with tcp reset
 	as late "$1" 127.0.0.130 8080 127.0.0.1 7420 "$PUB/ready" "$PUB/go" > "$PUB/late.out" &
 	local pid=$! i
-	for i in $(seq 200); do [ -e "$PUB/ready" ] && break; sleep 0.05; done
-	nsenter --net=/run/netns/$NS nft delete table inet sr_redteam
+	wait_file "$PUB/ready"
+	syn_rule_del sr_redteam
 	if [ "$2" = sweep ]; then
 		for i in $(seq 150); do [ "$(connecting)" = 0 ] && break; sleep 0.1; done
 	fi

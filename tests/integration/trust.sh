@@ -149,14 +149,13 @@ check "block: another app's connect is allowed" -- test "$(connect 127.0.0.6 app
 "$SR" rule add --service A --dst 127.0.0.5 --weight 200 >/dev/null
 "$SR" rule add --block --cgroup "$CG/app" --dst 127.0.0.5 --weight 100 >/dev/null
 : > "$TMPD/A.log"
-blocked_before=$("$SR" -j status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["blocked"])')
+blocked_before=$(status_counter blocked)
 check "block through a proxy: app's request never reaches the server" -- \
 	test "$(get 127.0.0.5)" != hello
 check "block through a proxy: A took the flow" -- wait_lines "$TMPD/A.log" 1
 check "block through a proxy: A's onward connect was refused ($(jfield "$TMPD/A.log" 0 end))" -- \
 	test "$(jfield "$TMPD/A.log" 0 end)" != closed
-check "block through a proxy: counted as blocked" -- test "$("$SR" -j status | python3 -c \
-	'import json,sys; print(json.load(sys.stdin)["counters"]["blocked"])')" -gt "$blocked_before"
+check "block through a proxy: counted as blocked" -- test "$(status_counter blocked)" -gt "$blocked_before"
 check "block through a proxy: another app through A is allowed" -- test "$(get 127.0.0.5 app2)" = hello
 
 "$SR" rule add --service A --dst 127.0.0.10 --weight 300 >/dev/null

@@ -1,0 +1,96 @@
+"""What the test helpers share (attack.py, redteam.py, mptcp.py, peerget.py).
+
+Each helper prints what it got and decides nothing; these are the pieces
+more than one of them does the same way: the layer's socket options, errno
+names, a service's claimed listener and its flows, one HTTP/1.0 GET.
+"""
+import errno
+import socket
+
+SOL_SOCKREDIR, RECORDS, CONTEXT, CLAIM, QUERY = 0x5352, 1, 2, 3, 5
+
+
+def err(e):
+    """An OSError's errno name (its text if it has none, as a timeout)."""
+    return errno.errorcode.get(e.errno, str(e))
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def peer(s):
+    """getpeername() as ADDR:PORT, [ADDR]:PORT for IPv6."""
+    p = s.getpeername()
+    return ("[%s]:%d" if ":" in p[0] else "%s:%d") % p[:2]
+
+
+def claimed_listener(name, port, backlog=64):
+    """A listener on 127.0.0.1:PORT that claims service NAME."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(backlog)
+    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
+    return s
+
+
+def take_flows(name, port, n, wait, answer=None):
+    """Be service NAME's proxy on 127.0.0.1:PORT for N flows, each within
+    WAIT seconds: print "flow CONTEXT FIRST-LINE" for each (CONTEXT: OK or
+    the errno name of a CONTEXT query; FIRST-LINE: the first line the
+    client sent, or the errno name of reading it), answer with ANSWER if
+    given, close.  An accept that fails (no flow came) prints "accept
+    ERRNO" and ends it."""
+    s = claimed_listener(name, port)
+    s.settimeout(wait)      # a flow that never came: the test says so
+    for _ in range(int(n)):
+        try:
+            c, _ = s.accept()
+        except OSError as e:
+            print("accept %s" % err(e), flush=True)
+            break
+        try:
+            c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024)
+            got = "OK"
+        except OSError as e:
+            got = err(e)
+        c.settimeout(3)
+        try:
+            data = c.recv(64).split(b"\n")[0].decode(errors="replace")
+            if answer:
+                c.sendall(answer)
+        except OSError as e:
+            data = err(e)
+        print("flow %s %s" % (got, data), flush=True)
+        c.close()
+    return "done"
+
+
+def http_get(s, host, port, path, peer_of=peer):
+    """Connect S to HOST PORT and GET PATH over HTTP/1.0 on it; print
+    "PEER STATUS BODY" (PEER: peer_of(S)), or "- ERRNO" if the connect
+    failed, "PEER ERRNO" if the exchange did."""
+    try:
+        s.connect((host, int(port)))
+    except OSError as e:
+        print("- %s" % err(e))
+        return
+    p = peer_of(s)
+    try:
+        name = host if s.family == socket.AF_INET else "[%s]" % host
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n"
+                  % (path.encode(), name.encode(), str(port).encode()))
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError as e:
+        print(p, err(e))
+        return
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status = head.split(b" ")[1].decode() if head.startswith(b"HTTP/") else "none"
+    # No trailing blank for an empty body: "PEER none" is a reply that never came.
+    print(("%s %s %s" % (p, status, body.decode(errors="replace").strip())).rstrip())
