@@ -10,11 +10,14 @@
  * loopback one to a local proxy, which never sees loss worth a smarter
  * algorithm.
  *
- * It is registered under its name for the whole host, but no socket gets it
- * that the layer did not redirect: bpf_setsockopt needs no privilege for
- * it, an application's setsockopt does (it is not in
- * net.ipv4.tcp_allowed_congestion_control), and on a socket that is no
- * redirected flow's its callbacks find no state and return.
+ * It is registered under its name for the whole host.  bpf_setsockopt
+ * needs no privilege for it; an application's setsockopt needs
+ * CAP_NET_ADMIN in the socket's network namespace (it is not in
+ * net.ipv4.tcp_allowed_congestion_control), which an unprivileged user has
+ * in a user and network namespace of its own.  That gains nothing: on a
+ * socket that is no redirected flow's its callbacks find no state and
+ * return, and the layer's state is found only on sockets its hooks
+ * redirected.
  */
 #ifndef SOCKREDIR_CC_H
 #define SOCKREDIR_CC_H

@@ -16,6 +16,9 @@ looked like); nothing here decides whether an attack worked.
                                if connected), connect to A2 P2 with line
                                hi-TAG, connect(AF_UNSPEC), connect to A2 P2
                                again with hi-TAG-again; print each peer
+  usercc                       (as a user namespace's root) set the layer's
+                               congestion control on a socket, connect it
+                               to a listener of its own; print what it got
   ccfirst ADDR PORT            set reno before connect; print the peer and
                                the congestion control the socket has
   query ADDR PORT              connect; ask SOCKREDIR_QUERY on the own socket
@@ -145,6 +148,28 @@ def socket_unspec(s):
         raise OSError(e, errno.errorcode.get(e, str(e)))
 
 
+def usercc():
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    c = socket.socket()
+    c.settimeout(3)
+    try:
+        c.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, b"sockredir")
+        c.connect(ls.getsockname())
+        a, _ = ls.accept()
+        c.sendall(b"hi-usercc\n")
+        got = a.recv(16)
+        cc = c.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16)
+        a.close()
+        return "OK %s %s" % (cc.rstrip(b"\0").decode(), got.strip().decode())
+    except OSError as e:
+        return err(e)
+    finally:
+        c.close()
+        ls.close()
+
+
 def ccfirst(addr, port):
     s = socket.socket(family(addr))
     s.settimeout(3)
@@ -202,7 +227,7 @@ def proxy(name, port, n):
 
 def main():
     cmds = {"tfo": tfo, "tfoconnect": lambda a, p: tfo(a, p, "connect"), "reconnect": reconnect,
-            "unspec": unspec, "late": late, "ccfirst": ccfirst, "query": query,
+            "unspec": unspec, "late": late, "usercc": usercc, "ccfirst": ccfirst, "query": query,
             "selfquery": selfquery, "proxy": proxy}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

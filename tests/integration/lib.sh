@@ -155,12 +155,12 @@ print(sum(e["formatted"]["value"] for e in json.load(sys.stdin) if e["formatted"
 }
 # connecting: redirected connects not yet connected; pending_all: the
 # layer-wide pending count; pending_entries: the pending map's entries.
-connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -c '"key"'; }
+connecting() { bpftool map dump pinned $PIN/sr_connecting -j | grep -o '"key"' | wc -l; }
 pending_all() {
 	bpftool map dump pinned $PIN/sr_pending_count -j | python3 -c 'import json,sys
 print(json.load(sys.stdin)[0]["formatted"]["value"])'
 }
-pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -c '"key"'; }
+pending_entries() { bpftool map dump pinned $PIN/sr_pending -j | grep -o '"key"' | wc -l; }
 
 # A resolver in srv on 127.0.0.10 and ::1, port 53: host.example.test is
 # 192.0.2.7 and 2001:db8::7.

@@ -134,6 +134,16 @@ out=$(as ccfirst 127.0.0.130 8080)
 check "reno set before connect: redirected anyway, the layer's CC on it ($out)" -- \
 	test "$out" = "OK 127.0.0.130:8080 sockredir"
 
+# A user namespace's root (nobody, unshare -Urn) may put the layer's
+# congestion control on a socket of its own: its callbacks find no state
+# of the layer's there, and nothing of the layer's moves.
+red=$(status_counter redirected); live=$(counter F live_flows)
+out=$(as_nobody app unshare -Urn sh -c 'ip link set lo up && exec python3 "$0" usercc' "$RT")
+check "userns: nobody's own socket with the sockredir congestion control connects ($out)" -- \
+	test "$out" = "OK sockredir hi-usercc"
+check "userns: ... and the layer saw nothing (no redirect, no live flow, nothing pending or connecting)" -- \
+	test "$(status_counter redirected) $(counter F live_flows) $(pending_entries) $(connecting)" = "$red $live 0 0"
+
 # --- SOCKREDIR_QUERY where no proxy is ---------------------------------------------
 out=$(as query 127.0.0.130 8080)
 check "query: the app's own redirected socket answers nothing ($out)" -- \
