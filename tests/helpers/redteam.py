@@ -27,14 +27,14 @@ looked like); nothing here decides whether an attack worked.
   proxy NAME PORT N            claim NAME on 127.0.0.1:PORT, take N flows;
                                print "flow CONTEXT-RESULT first-line" each
 """
-import errno
 import os
 import signal
 import socket
 import sys
 import time
 
-from srtest import CONTEXT, QUERY, SOL_SOCKREDIR, err, family, peer, take_flows
+from srtest import (CONTEXT, QUERY, SOL_SOCKREDIR, err, family, peer,
+                    socket_unspec, take_flows)
 
 TCP_CONGESTION = 13
 TCP_FASTOPEN_CONNECT = 30
@@ -135,17 +135,6 @@ def late(tag, addr, port, addr2, port2, ready, go):
             socket_unspec(s)
     s.close()
     return "\n".join(out)
-
-
-def socket_unspec(s):
-    """connect(AF_UNSPEC) through ctypes: Python's connect wants an
-    address of the socket's family."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    sa = (ctypes.c_ubyte * 16)()        # sa_family 0 = AF_UNSPEC
-    if libc.connect(s.fileno(), sa, 16) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, errno.errorcode.get(e, str(e)))
 
 
 def usercc():

@@ -27,39 +27,15 @@ like); nothing here decides whether an attack worked.
                                print "flow RESULT DST line" each (DST:
                                the original remote its CONTEXT gave)
 """
-import errno
 import select
 import signal
 import socket
 import sys
 
-SOL_SOCKREDIR, CONTEXT, CLAIM = 0x5352, 2, 3
+from srtest import CLAIM, CONTEXT, SOL_SOCKREDIR, err, family, peer, socket_unspec
+
 IPPROTO_MPTCP = 262
 SO_PROTOCOL = 38
-
-
-def err(e):
-    return errno.errorcode.get(e.errno, str(e))
-
-
-def family(addr):
-    return socket.AF_INET6 if ":" in addr else socket.AF_INET
-
-
-def peer(s):
-    p = s.getpeername()
-    return ("[%s]:%d" if ":" in p[0] else "%s:%d") % p[:2]
-
-
-def socket_unspec(s):
-    """connect(AF_UNSPEC) through ctypes: Python's connect wants an
-    address of the socket's family."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    sa = (ctypes.c_ubyte * 16)()        # sa_family 0 = AF_UNSPEC
-    if libc.connect(s.fileno(), sa, 16) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, errno.errorcode.get(e, str(e)))
 
 
 def again(tag, addr, port, addr2, port2):

@@ -94,3 +94,14 @@ def http_get(s, host, port, path, peer_of=peer):
     status = head.split(b" ")[1].decode() if head.startswith(b"HTTP/") else "none"
     # No trailing blank for an empty body: "PEER none" is a reply that never came.
     print(("%s %s %s" % (p, status, body.decode(errors="replace").strip())).rstrip())
+
+
+def socket_unspec(s):
+    """connect(AF_UNSPEC) through ctypes: Python's connect wants an
+    address of the socket's family."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    sa = (ctypes.c_ubyte * 16)()        # sa_family 0 = AF_UNSPEC
+    if libc.connect(s.fileno(), sa, 16) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, errno.errorcode.get(e, str(e)))
