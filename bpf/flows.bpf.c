@@ -10,41 +10,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "observe_abi.h"
+#include "sockmaps.h"	/* lib/flow.c points them at the pinned maps */
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define TCP_CLOSE 7
-
-/* The layer's socket state (bpf/sock.h, bpf/legacy.h); lib/flow.c points
- * these at the pinned maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_conn);
-} sr_conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_acc);
-} sr_accepted SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_records);
-} sr_given SEC(".maps");
-
-/* An earlier build's, after an upgrade from it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_sock);
-} sr_socks SEC(".maps");
 
 /* The kernel's types, as far as this reads them (CO-RE relocates). */
 struct sock_common {

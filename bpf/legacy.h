@@ -34,14 +34,7 @@
 #define SOCKREDIR_LEGACY_H
 
 #include "sockredir_abi.h"
-
-/* The earlier builds' per-socket state (read only). */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_sock);
-} sr_socks SEC(".maps");
+#include "sockmaps.h"
 
 /* 1: this layer was upgraded from a build that kept state in sr_socks. */
 struct {

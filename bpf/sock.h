@@ -12,30 +12,7 @@
 
 #include "sockredir_abi.h"
 #include "legacy.h"
-
-/* A redirected socket's connection: small (kmalloc-192). */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_conn);
-} sr_conns SEC(".maps");
-
-/* A proxy's accepted socket, with its flow. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_acc);
-} sr_accepted SEC(".maps");
-
-/* Records a proxy gave its onward socket (sockopt.h, forward.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sr_records);
-} sr_given SEC(".maps");
+#include "sockmaps.h"
 
 /*
  * Where the connect hook makes a flow's body before it goes to
