@@ -30,11 +30,10 @@ looked like); nothing here decides whether an attack worked.
 import os
 import signal
 import socket
-import sys
 import time
 
 from srtest import (CONTEXT, QUERY, SOL_SOCKREDIR, err, family, peer,
-                    socket_unspec, take_flows)
+                    run, socket_unspec, take_flows)
 
 TCP_CONGESTION = 13
 TCP_FASTOPEN_CONNECT = 30
@@ -215,13 +214,10 @@ def proxy(name, port, n):
 
 
 def main():
-    cmds = {"tfo": tfo, "tfoconnect": lambda a, p: tfo(a, p, "connect"), "reconnect": reconnect,
-            "unspec": unspec, "late": late, "usercc": usercc, "ccfirst": ccfirst, "query": query,
-            "selfquery": selfquery, "proxy": proxy}
-    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        sys.exit(__doc__)
-    print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)
-
+    run({"tfo": tfo, "tfoconnect": lambda a, p: tfo(a, p, "connect"),
+         "reconnect": reconnect, "unspec": unspec, "late": late,
+         "usercc": usercc, "ccfirst": ccfirst, "query": query,
+         "selfquery": selfquery, "proxy": proxy}, __doc__)
 
 if __name__ == "__main__":
     main()

@@ -30,9 +30,8 @@ like); nothing here decides whether an attack worked.
 import select
 import signal
 import socket
-import sys
 
-from srtest import CLAIM, CONTEXT, SOL_SOCKREDIR, err, family, peer, socket_unspec
+from srtest import err, family, peer, run, socket_unspec, take_flows
 
 IPPROTO_MPTCP = 262
 SO_PROTOCOL = 38
@@ -152,40 +151,12 @@ def context_dst(b):
 
 
 def ctxproxy(name, port, n):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(port)))
-    s.listen(64)
-    s.setsockopt(SOL_SOCKREDIR, CLAIM, name.encode())
-    s.settimeout(30)
-    for _ in range(int(n)):
-        try:
-            c, _ = s.accept()
-        except OSError as e:
-            print("accept %s" % err(e), flush=True)
-            break
-        try:
-            got, dst = "OK", context_dst(c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024))
-        except OSError as e:
-            got, dst = err(e), "-"
-        c.settimeout(3)
-        try:
-            data = c.recv(64).split(b"\n")[0].decode(errors="replace")
-            c.sendall(b"bye\n")
-        except OSError as e:
-            data = err(e)
-        print("flow %s %s %s" % (got, dst, data), flush=True)
-        c.close()
-    return "done"
+    return take_flows(name, port, n, 30, b"bye\n", show=context_dst)
 
 
 def main():
-    cmds = {"again": again, "racing": racing, "mpunspec": mpunspec,
-            "closing": closing, "ctxproxy": ctxproxy}
-    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        sys.exit(__doc__)
-    print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)
-
+    run({"again": again, "racing": racing, "mpunspec": mpunspec,
+         "closing": closing, "ctxproxy": ctxproxy}, __doc__)
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ names, a service's claimed listener and its flows, one HTTP/1.0 GET.
 """
 import errno
 import socket
+import sys
 
 SOL_SOCKREDIR, RECORDS, CONTEXT, CLAIM, QUERY = 0x5352, 1, 2, 3, 5
 
@@ -35,13 +36,14 @@ def claimed_listener(name, port, backlog=64):
     return s
 
 
-def take_flows(name, port, n, wait, answer=None):
+def take_flows(name, port, n, wait, answer=None, show=None):
     """Be service NAME's proxy on 127.0.0.1:PORT for N flows, each within
     WAIT seconds: print "flow CONTEXT FIRST-LINE" for each (CONTEXT: OK or
     the errno name of a CONTEXT query; FIRST-LINE: the first line the
     client sent, or the errno name of reading it), answer with ANSWER if
-    given, close.  An accept that fails (no flow came) prints "accept
-    ERRNO" and ends it."""
+    given, close.  With SHOW, "flow CONTEXT SHOWN FIRST-LINE": SHOWN is
+    SHOW(the context's bytes), "-" without one.  An accept that fails (no
+    flow came) prints "accept ERRNO" and ends it."""
     s = claimed_listener(name, port)
     s.settimeout(wait)      # a flow that never came: the test says so
     for _ in range(int(n)):
@@ -50,11 +52,16 @@ def take_flows(name, port, n, wait, answer=None):
         except OSError as e:
             print("accept %s" % err(e), flush=True)
             break
+        shown = ""
         try:
-            c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024)
+            ctx = c.getsockopt(SOL_SOCKREDIR, CONTEXT, 1024)
             got = "OK"
+            if show:
+                shown = show(ctx) + " "
         except OSError as e:
             got = err(e)
+            if show:
+                shown = "- "
         c.settimeout(3)
         try:
             data = c.recv(64).split(b"\n")[0].decode(errors="replace")
@@ -62,9 +69,17 @@ def take_flows(name, port, n, wait, answer=None):
                 c.sendall(answer)
         except OSError as e:
             data = err(e)
-        print("flow %s %s" % (got, data), flush=True)
+        print("flow %s %s%s" % (got, shown, data), flush=True)
         c.close()
     return "done"
+
+
+def run(cmds, doc):
+    """A helper script's main: argv[1] names one of CMDS, called with the
+    rest; print what it returns.  Anything else: DOC, and exit 1."""
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+        sys.exit(doc)
+    print(cmds[sys.argv[1]](*sys.argv[2:]), flush=True)
 
 
 def http_get(s, host, port, path, peer_of=peer):
