@@ -130,6 +130,18 @@ static __always_inline int sr_legacy_publish(struct sock *sk)
 	return 0;
 }
 
+/* What an earlier build's connect that no proxy took was charged goes
+ * back (CHARGED: by its own hook; CONNECTING: held by its entry), as
+ * sr_connect_uncharge does for this build's. */
+static __always_inline void sr_legacy_uncharge(struct sr_sock *s, __u64 cookie)
+{
+	if (s->published == SR_PUB_CHARGED)
+		sr_pending_charge(s->flow.quota_uid, -1);
+	else if (s->published == SR_PUB_CONNECTING)
+		sr_connecting_drop(cookie, s->flow.quota_uid);
+	s->published = SR_PUB_NONE;
+}
+
 /* An earlier build's redirected socket's flow ended (@closed: the socket
  * closed or disconnected, and is no redirected one any more), as
  * sr_forget. */
@@ -145,11 +157,7 @@ static __always_inline int sr_legacy_forget(struct sock *sk, __u64 cookie,
 		s->role = 0;
 	if (!s->published)
 		return -ENOENT;
-	if (s->published == SR_PUB_CHARGED) {
-		sr_pending_charge(s->flow.quota_uid, -1);
-	} else if (s->published == SR_PUB_CONNECTING) {
-		sr_connecting_drop(cookie, s->flow.quota_uid);
-	} else if (s->published == SR_PUB_PENDING) {
+	if (s->published == SR_PUB_PENDING) {
 		t.netns = sr_sk_netns(sk);
 		sr_tuple_from(&t, &s->target, &s->flow.orig_src);
 		if (bpf_map_delete_elem(&sr_pending, &t) == 0) {
@@ -158,7 +166,7 @@ static __always_inline int sr_legacy_forget(struct sock *sk, __u64 cookie,
 		}
 		SR_GAUGE(0, live, -1);
 	}
-	s->published = SR_PUB_NONE;
+	sr_legacy_uncharge(s, cookie);
 	return 0;
 }
 
@@ -171,11 +179,7 @@ static __always_inline void sr_legacy_retire(struct bpf_sock_addr *ctx,
 
 	if (!s || s->role != SR_ROLE_REDIRECTED)
 		return;
-	if (s->published == SR_PUB_CHARGED)
-		sr_pending_charge(s->flow.quota_uid, -1);
-	else if (s->published == SR_PUB_CONNECTING)
-		sr_connecting_drop(cookie, s->flow.quota_uid);
-	s->published = SR_PUB_NONE;
+	sr_legacy_uncharge(s, cookie);
 	s->role = 0;
 }
 
